@@ -1,0 +1,1 @@
+"""Video Compressor Service: MMP protocol, trio server, FFmpeg media work, CLI and TUI."""

@@ -1,0 +1,227 @@
+"""A trio client for one vcs-serve: upload, status, download, cancel (SPEC §2.1).
+
+Every call opens its own connection: the server closes a connection after any
+error, and short connections survive server restarts and balancers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import trio
+
+from app.client.address import ServerAddress
+from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
+from app.protocol import ErrorInfo, MessageEnd, PayloadChunk, RemoteProtocolError
+from app.protocol.media_type import is_valid_media_type
+from app.wire.sockets import connect
+from app.wire.stream import MessageStream
+
+ProgressCallback = Callable[[int], None]
+
+CONNECT_TIMEOUT_S: Final = 15.0
+# How long an answer may take once the request is sent (status long-polls add wait_s).
+ANSWER_TIMEOUT_S: Final = 120.0
+_SAFE_NAME_RE: Final = re.compile(r"[^\w.\- ()+,=@]", re.UNICODE)
+
+
+def media_type_for(path: Path) -> str:
+    """The media type for an upload: the file's extension when valid, else `bin`.
+
+    The server identifies media by probing, not by this name (SPEC §1).
+    """
+    ext = path.suffix.lstrip(".").lower()
+    return ext if is_valid_media_type(ext) else "bin"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safe_filename(name: object, fallback: str) -> str:
+    """A server-suggested file name reduced to a plain base name."""
+    if not isinstance(name, str):
+        return fallback
+    base = _SAFE_NAME_RE.sub("_", os.path.basename(name.replace("\\", "/"))).strip(". ")
+    return base[:200] or fallback
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    path: Path
+    answer: dict[str, Any]
+
+
+def _raise_if_error(doc: dict[str, Any] | None) -> dict[str, Any]:
+    if doc is None:
+        raise ConnectionFailed(
+            "The server closed the connection without answering.",
+            "Check the server's log; it may be shutting down or overloaded.",
+        )
+    info = ErrorInfo.from_json(doc)
+    if info is not None:
+        raise ServerError(info)
+    return doc
+
+
+class VcsClient:
+    def __init__(
+        self,
+        address: ServerAddress,
+        source_host: str | None = None,
+        answer_timeout_s: float = ANSWER_TIMEOUT_S,
+    ) -> None:
+        self.address = address
+        self.source_host = source_host
+        self.answer_timeout_s = answer_timeout_s
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[MessageStream]:
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT_S):
+                stream = await connect(self.address.host, self.address.port, self.source_host)
+        except (OSError, trio.TooSlowError) as exc:
+            raise ConnectionFailed(
+                f"Cannot connect to vcs-serve at {self.address}: "
+                f"{getattr(exc, 'strerror', None) or exc or 'timed out'}.",
+                "Start the server (see README) or pass --server HOST:PORT (or set $VCS_SERVER).",
+            ) from None
+        ms = MessageStream(stream, idle_timeout_s=self.answer_timeout_s)
+        try:
+            yield ms
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise ConnectionFailed(
+                f"The connection to {self.address} broke: {exc or type(exc).__name__}.",
+                "Check that the server is still running, then try again.",
+            ) from None
+        except trio.TooSlowError:
+            raise ConnectionFailed(
+                f"The server at {self.address} stopped answering.",
+                "Check the server's load and log, then try again.",
+            ) from None
+        except RemoteProtocolError as exc:
+            raise ConnectionFailed(
+                f"The server's answer broke the protocol: {exc.info.description}",
+                "Check that --server points at a vcs-serve MMP port.",
+            ) from None
+        finally:
+            with trio.CancelScope(shield=True):
+                await ms.aclose()
+
+    async def _request(self, doc: dict[str, Any]) -> dict[str, Any]:
+        async with self._connection() as ms:
+            await ms.send_message(doc)
+            return _raise_if_error(await ms.receive_message())
+
+    async def upload(
+        self,
+        op: str,
+        path: Path,
+        params: dict[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+        verify: bool = True,
+    ) -> dict[str, Any]:
+        """Send `path` for `op`; returns the `accepted` answer with the job id.
+
+        The answer is read while the payload is still going out, so an early refusal
+        (quota, one job per IP) stops the upload at once.
+        """
+        size = path.stat().st_size
+        doc: dict[str, Any] = {"op": op, **(params or {}), "filename": path.name}
+        if verify:
+            doc["sha256"] = await trio.to_thread.run_sync(sha256_of, path)
+        async with self._connection() as ms:
+            send_failed: list[BaseException] = []
+
+            async def send() -> None:
+                try:
+                    await ms.send_message(doc, media_type=media_type_for(path), payload_size=size)
+                    with path.open("rb") as f:
+                        await ms.send_file(f, size, progress)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    # The server closed early; its answer (if any) says why.
+                    send_failed.append(exc)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+                # No answer timeout while our own payload is still going out.
+                ms.idle_timeout_s = float("inf")
+                answer = await ms.receive_message()
+                nursery.cancel_scope.cancel()
+            return _raise_if_error(answer)
+
+    async def status(self, job_id: str, wait_s: float = 0) -> dict[str, Any]:
+        doc: dict[str, Any] = {"op": "status", "job_id": job_id}
+        if wait_s > 0:
+            doc["wait_s"] = wait_s
+        return await self._request(doc)
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        return await self._request({"op": "cancel", "job_id": job_id})
+
+    async def download(
+        self,
+        job_id: str,
+        output: Path | None = None,
+        progress: ProgressCallback | None = None,
+        on_start: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Download:
+        """Fetch a result into `output` (a file, or a directory for the server's name).
+
+        Written to a hidden temp name and renamed only once size and SHA-256 match:
+        a cancelled or broken download leaves no file behind.
+        """
+        async with self._connection() as ms:
+            await ms.send_message({"op": "download", "job_id": job_id})
+            head = await ms.receive_head()
+            if head is None or head.payload_size == 0:
+                if head is not None:
+                    await ms.next_event()  # its MessageEnd
+                _raise_if_error(head.json if head else None)
+                raise ConnectionFailed(
+                    "The server answered the download without a file.", "Try again."
+                )
+            answer = head.json
+            name = safe_filename(answer.get("filename"), f"{job_id}.{head.media_type}")
+            target = output if output is not None else Path.cwd()
+            if target.is_dir():
+                target = target / name
+            if on_start is not None:
+                on_start(answer)
+            partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+            digest = hashlib.sha256()
+            received = 0
+            try:
+                with partial.open("wb") as f:
+                    while True:
+                        event = await ms.next_event()
+                        if isinstance(event, MessageEnd):
+                            break
+                        assert isinstance(event, PayloadChunk)
+                        f.write(event.data)
+                        digest.update(event.data)
+                        received += len(event.data)
+                        if progress is not None:
+                            progress(len(event.data))
+                    f.flush()
+                    os.fsync(f.fileno())
+                expected = answer.get("sha256")
+                if isinstance(expected, str) and digest.hexdigest() != expected:
+                    raise TransferCorrupted(
+                        f"The downloaded file's SHA-256 differs from the server's ({expected})."
+                    )
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            return Download(target, answer)

@@ -1,0 +1,28 @@
+"""What a client call can fail with, each carrying text a user can act on."""
+
+from __future__ import annotations
+
+from app.protocol import ErrorCode, ErrorInfo, VcsError
+
+
+class ServerError(VcsError):
+    """The server refused the request with the error JSON."""
+
+    def __init__(self, info: ErrorInfo) -> None:
+        super().__init__(info.code, info.description, info.solution)
+
+
+class ConnectionFailed(VcsError):
+    """The server could not be reached, or the connection broke mid-request."""
+
+    def __init__(self, description: str, solution: str) -> None:
+        super().__init__(ErrorCode.INTERNAL, description, solution)
+
+
+class TransferCorrupted(VcsError):
+    """A download's size or SHA-256 did not match what the server announced."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(
+            ErrorCode.HASH_MISMATCH, description, "Download again; nothing was kept locally."
+        )

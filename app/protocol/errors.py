@@ -1,0 +1,91 @@
+"""Error codes of the service, the error JSON of SPEC §2.1, and the protocol exceptions."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable codes for every refusal; documented in docs/protocol.md."""
+
+    # Framing (the connection is closed after these).
+    BAD_HEADER = "bad_header"
+    JSON_SIZE = "json_size"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    BAD_MEDIA_TYPE = "bad_media_type"
+    BAD_JSON = "bad_json"
+    TRUNCATED = "truncated"
+    # Requests.
+    UNKNOWN_OP = "unknown_op"
+    BAD_PARAMS = "bad_params"
+    PAYLOAD_REQUIRED = "payload_required"
+    PAYLOAD_UNEXPECTED = "payload_unexpected"
+    HASH_MISMATCH = "hash_mismatch"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    JOB_LIMIT = "job_limit"
+    BUSY = "busy"
+    SERVER_SHUTTING_DOWN = "shutting_down"
+    TIMEOUT = "timeout"
+    # Jobs.
+    JOB_NOT_FOUND = "job_not_found"
+    JOB_NOT_DONE = "job_not_done"
+    JOB_FINISHED = "job_finished"
+    # Media.
+    UNREADABLE_MEDIA = "unreadable_media"
+    NO_VIDEO = "no_video"
+    NO_AUDIO = "no_audio"
+    FFMPEG_FAILED = "ffmpeg_failed"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What a user reads: the code, what went wrong, and what to do about it."""
+
+    code: ErrorCode
+    description: str
+    solution: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": str(self.code),
+                "description": self.description,
+                "solution": self.solution,
+            }
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ErrorInfo | None:
+        """The error carried by an answer, or None when the answer is not an error."""
+        err = doc.get("error")
+        if not isinstance(err, dict):
+            return None
+        raw_code = str(err.get("code", "internal"))
+        try:
+            code = ErrorCode(raw_code)
+        except ValueError:
+            code = ErrorCode.INTERNAL
+        return cls(code, str(err.get("description", raw_code)), str(err.get("solution", "")))
+
+
+class VcsError(Exception):
+    """An error with a code, description and solution, meant to reach a user."""
+
+    def __init__(self, code: ErrorCode, description: str, solution: str) -> None:
+        super().__init__(description)
+        self.info = ErrorInfo(code, description, solution)
+
+    @property
+    def code(self) -> ErrorCode:
+        return self.info.code
+
+
+class RemoteProtocolError(VcsError):
+    """The peer sent bytes that break the protocol; `info` is the answer to send back."""
+
+
+class LocalProtocolError(Exception):
+    """We tried to build something the protocol does not allow (a bug on our side)."""

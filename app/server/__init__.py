@@ -1,0 +1,1 @@
+"""The `vcs-serve` trio daemon: listeners, connection handling, storage, quota and jobs."""

@@ -1,0 +1,132 @@
+"""`vcs-serve`: start the daemon from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+import trio
+
+from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
+from app.server import config as defaults
+from app.server.config import ServerConfig
+from app.server.service import serve
+
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'4TB', '500G', '10MiB', '1048576' → bytes (decimal units; 'i' for binary)."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 4TB, 500GB, 10MiB)")
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    power = " kmgtp".index(unit.lower()) if unit else 0
+    return int(float(number) * base**power)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vcs-serve",
+        description="Video Compressor Service daemon: takes uploads over MMP (SPEC §2.1), "
+        "runs FFmpeg on them and sends the results back.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    p.add_argument("--port", type=int, default=defaults.DEFAULT_PORT, help="MMP port (0: any)")
+    p.add_argument(
+        "--storage-dir",
+        type=Path,
+        default=defaults.default_storage_dir(),
+        help="where uploads, results and the job index live",
+    )
+    p.add_argument(
+        "--quota", type=parse_size, default=defaults.DEFAULT_QUOTA_BYTES, help="storage quota"
+    )
+    p.add_argument(
+        "--max-jobs",
+        type=int,
+        default=ServerConfig().max_jobs,
+        help="FFmpeg jobs run at once (others queue)",
+    )
+    p.add_argument(
+        "--retention",
+        type=float,
+        default=defaults.DEFAULT_RETENTION_S,
+        help="seconds a finished result is kept if nobody downloads it",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=defaults.DEFAULT_IDLE_TIMEOUT_S,
+        help="seconds a connection may stay silent",
+    )
+    p.add_argument(
+        "--job-timeout",
+        type=float,
+        default=defaults.DEFAULT_JOB_TIMEOUT_S,
+        help="seconds one job may run before it fails",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.DEFAULT_MAX_CONNECTIONS,
+        help="open connections at once",
+    )
+    p.add_argument("--ffmpeg", help=f"ffmpeg binary (default: ${FFMPEG_ENV}, else the bundled one)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.max_jobs < 1 or args.max_connections < 1:
+        print("vcs-serve: --max-jobs and --max-connections must be at least 1", file=sys.stderr)
+        return 2
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        storage_dir=args.storage_dir.expanduser(),
+        quota_bytes=args.quota,
+        max_jobs=args.max_jobs,
+        retention_s=args.retention,
+        idle_timeout_s=args.idle_timeout,
+        job_timeout_s=args.job_timeout,
+        max_connections=args.max_connections,
+        ffmpeg=args.ffmpeg,
+    )
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            host, port = await nursery.start(serve, config)
+            # One machine-readable line on stdout: scripts and tests wait for it.
+            print(f"vcs-serve listening on {host}:{port}", flush=True)
+            logging.getLogger("vcs-serve").info(
+                "storage %s, quota %s bytes, %d FFmpeg job(s) at once",
+                config.storage_dir,
+                config.quota_bytes,
+                config.max_jobs,
+            )
+
+    try:
+        trio.run(run)
+    except FFmpegNotFound as exc:
+        print(f"vcs-serve: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"vcs-serve: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Server settings, with the defaults of SPEC §3."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+DEFAULT_PORT: Final = 9000
+DEFAULT_QUOTA_BYTES: Final = 4 * 10**12  # SPEC §3: 4 TB
+DEFAULT_RETENTION_S: Final = 3600.0  # SPEC §3: results kept 1 hour
+DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
+DEFAULT_JOB_TIMEOUT_S: Final = 6 * 3600.0
+DEFAULT_MAX_CONNECTIONS: Final = 4096
+MAX_STATUS_WAIT_S: Final = 60.0
+
+
+def default_storage_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "vcs" / "storage"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    storage_dir: Path = field(default_factory=default_storage_dir)
+    quota_bytes: int = DEFAULT_QUOTA_BYTES
+    # Concurrent FFmpeg jobs; each FFmpeg already uses every core, so one per two cores.
+    max_jobs: int = max(1, (os.cpu_count() or 1) // 2)
+    retention_s: float = DEFAULT_RETENTION_S
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    ffmpeg: str | None = None
+    # How often expired results are looked for.
+    sweep_interval_s: float = 30.0

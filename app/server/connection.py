@@ -1,0 +1,111 @@
+"""One client connection: read requests, dispatch them, answer errors in the peer's dialect."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import trio
+
+from app.protocol import Dialect, ErrorCode, ErrorInfo, MessageHead, RemoteProtocolError, VcsError
+from app.server import requests
+from app.server.ops import UPLOAD_OPS
+from app.server.state import ServerState
+from app.wire.sockets import peer_host
+from app.wire.stream import RECEIVE_SIZE, MessageStream
+
+log = logging.getLogger(__name__)
+
+# After an error we half-close and read (and drop) what the peer still sends for this
+# long, so that it can read our answer instead of getting a reset.
+LINGER_AFTER_ERROR_S: Final = 2.0
+
+QUERY_OPS: Final = {
+    "status": requests.handle_status,
+    "download": requests.handle_download,
+    "cancel": requests.handle_cancel,
+}
+
+
+def _unknown_op(op: object) -> VcsError:
+    known = ", ".join([*UPLOAD_OPS, *QUERY_OPS])
+    return VcsError(
+        ErrorCode.UNKNOWN_OP,
+        f"Unknown op {op!r:.40}." if op is not None else "The request's JSON has no 'op' field.",
+        f'Set "op" to one of: {known}.',
+    )
+
+
+def _timeout_error(idle_timeout_s: float) -> ErrorInfo:
+    return ErrorInfo(
+        ErrorCode.TIMEOUT,
+        f"Nothing arrived for {idle_timeout_s:.0f} s in the middle of a message.",
+        "Send the whole message without pauses; check the network path.",
+    )
+
+
+async def _dispatch(head: MessageHead, ms: MessageStream, ip: str, state: ServerState) -> None:
+    op = head.json.get("op")
+    if isinstance(op, str) and op in UPLOAD_OPS:
+        await requests.handle_upload(head, ms, ip, state)
+    elif isinstance(op, str) and op in QUERY_OPS:
+        requests.refuse_payload(head)
+        await ms.receive_end()
+        await QUERY_OPS[op](head, ms, state)
+    else:
+        raise _unknown_op(op)
+
+
+async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect) -> None:
+    """Send the error JSON, half-close, drain briefly, close: the peer reads a clean answer."""
+    with trio.move_on_after(LINGER_AFTER_ERROR_S):
+        try:
+            await ms.send_error(info, dialect)
+            stream = ms.stream
+            if isinstance(stream, trio.SocketStream):
+                await stream.send_eof()
+            while await stream.receive_some(RECEIVE_SIZE):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+
+async def handle_connection(stream: trio.SocketStream, state: ServerState) -> None:
+    """Serve requests until the peer closes, stays idle too long, or gets an error."""
+    ip = peer_host(stream)
+    ms = MessageStream(stream, state.config.idle_timeout_s)
+    try:
+        while True:
+            dialect = Dialect.HEADER64
+            try:
+                head = await ms.receive_head()
+                if head is None:
+                    return
+                dialect = head.dialect
+                await _dispatch(head, ms, ip, state)
+            except trio.TooSlowError:
+                if ms.decoder.in_message:
+                    await _answer_and_close(ms, _timeout_error(ms.idle_timeout_s), dialect)
+                return  # idle between messages: just close
+            except VcsError as exc:  # includes RemoteProtocolError
+                if isinstance(exc, RemoteProtocolError) and ms.decoder.last_dialect:
+                    dialect = ms.decoder.last_dialect
+                if exc.code is not ErrorCode.TRUNCATED:
+                    await _answer_and_close(ms, exc.info, dialect)
+                return
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return  # the peer went away; every handler has already cleaned up
+    except Exception:
+        log.exception("internal error on a connection from %s", ip)
+        await _answer_and_close(
+            ms,
+            ErrorInfo(
+                ErrorCode.INTERNAL,
+                "The server hit an internal error.",
+                "Try again; if it repeats, report it to the operator.",
+            ),
+            Dialect.HEADER64,
+        )
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()

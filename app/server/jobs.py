@@ -1,0 +1,269 @@
+"""Jobs: unguessable ids, states, the per-IP rule, and the on-disk index (SPEC §3)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import trio
+
+from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
+from app.server.quota import Reservation
+from app.server.storage import Storage
+
+log = logging.getLogger(__name__)
+
+JOB_ID_BYTES: Final = 16  # 128 random bits
+_JOB_ID_RE: Final = re.compile(r"[0-9a-f]{32}", re.ASCII)
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(JOB_ID_BYTES)
+
+
+def job_not_found() -> VcsError:
+    # The same answer for a malformed id, an unknown one and an expired one: a wrong
+    # id reveals nothing about which ids exist.
+    return VcsError(
+        ErrorCode.JOB_NOT_FOUND,
+        "No job with that id exists on this server.",
+        "Check the id printed when you uploaded; results are kept for a limited time "
+        "and are deleted once downloaded.",
+    )
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    op: str
+    params: dict[str, Any]
+    client_ip: str
+    filename: str
+    input_path: Path
+    input_size: int
+    input_media_type: str
+    created_at: float = field(default_factory=time.time)
+    state: JobState = JobState.QUEUED
+    phase: str = "queued"
+    progress: float = 0.0
+    eta_s: float | None = None
+    error: ErrorInfo | None = None
+    result_path: Path | None = None
+    result_media_type: str | None = None
+    result_size: int | None = None
+    result_sha256: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    finished_at: float | None = None
+    downloaded: bool = False
+    # Runtime only: never persisted.
+    cancel_scope: trio.CancelScope | None = None
+    input_reservation: Reservation | None = None
+    result_reservation: Reservation | None = None
+    changed: trio.Event = field(default_factory=trio.Event)
+
+    def notify(self) -> None:
+        """Wake long-polling `status` requests."""
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def set_progress(self, fraction: float, eta_s: float | None, phase: str | None = None) -> None:
+        self.progress = max(self.progress, min(1.0, fraction))
+        self.eta_s = None if eta_s is None else round(max(0.0, eta_s), 1)
+        if phase is not None:
+            self.phase = phase
+        self.notify()
+
+    def finish(self, state: JobState, error: ErrorInfo | None = None) -> None:
+        self.state = state
+        self.phase = str(state)
+        self.error = error
+        self.finished_at = time.time()
+        self.eta_s = None if state is not JobState.DONE else 0.0
+        if state is JobState.DONE:
+            self.progress = 1.0
+        self.notify()
+
+    def result_filename(self) -> str:
+        stem = Path(self.filename).stem or "result"
+        return f"{stem}.{self.op}.{self.result_media_type}"
+
+    def status_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "job_id": self.id,
+            "op": self.op,
+            "state": str(self.state),
+            "phase": self.phase,
+            "progress": round(self.progress, 4),
+            "eta_s": self.eta_s,
+            "input_size": self.input_size,
+        }
+        if self.error is not None:
+            doc["error"] = self.error.to_json()["error"]
+        if self.state is JobState.DONE:
+            doc["result"] = {
+                "filename": self.result_filename(),
+                "media_type": self.result_media_type,
+                "size": self.result_size,
+                "sha256": self.result_sha256,
+                "downloaded": self.downloaded,
+                **self.report,
+            }
+        return doc
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "op": self.op,
+            "params": self.params,
+            "client_ip": self.client_ip,
+            "filename": self.filename,
+            "input_path": str(self.input_path),
+            "input_size": self.input_size,
+            "input_media_type": self.input_media_type,
+            "created_at": self.created_at,
+            "state": str(self.state),
+            "error": self.error.to_json() if self.error else None,
+            "result_path": str(self.result_path) if self.result_path else None,
+            "result_media_type": self.result_media_type,
+            "result_size": self.result_size,
+            "result_sha256": self.result_sha256,
+            "report": self.report,
+            "finished_at": self.finished_at,
+            "downloaded": self.downloaded,
+        }
+
+    @classmethod
+    def from_record(cls, doc: dict[str, Any]) -> Job:
+        job = cls(
+            id=str(doc["id"]),
+            op=str(doc["op"]),
+            params=dict(doc["params"]),
+            client_ip=str(doc["client_ip"]),
+            filename=str(doc["filename"]),
+            input_path=Path(doc["input_path"]),
+            input_size=int(doc["input_size"]),
+            input_media_type=str(doc["input_media_type"]),
+            created_at=float(doc["created_at"]),
+            state=JobState(doc["state"]),
+            result_path=Path(doc["result_path"]) if doc.get("result_path") else None,
+            result_media_type=doc.get("result_media_type"),
+            result_size=doc.get("result_size"),
+            result_sha256=doc.get("result_sha256"),
+            report=dict(doc.get("report") or {}),
+            finished_at=doc.get("finished_at"),
+            downloaded=bool(doc.get("downloaded")),
+        )
+        if doc.get("error"):
+            job.error = ErrorInfo.from_json(doc["error"])
+        job.phase = str(job.state)
+        if job.state is JobState.DONE:
+            job.progress = 1.0
+        return job
+
+
+class JobRegistry:
+    """All jobs of this server, the IPs that hold a job, and the job index on disk."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._jobs: dict[str, Job] = {}
+        self._busy_ips: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._jobs.values()))
+
+    # SPEC §3: one job per client IP (upload + queue + processing).
+    def claim_ip(self, ip: str) -> None:
+        if ip in self._busy_ips:
+            raise VcsError(
+                ErrorCode.JOB_LIMIT,
+                f"A job from your address ({ip}) is already being uploaded or processed.",
+                "Wait for it to finish (`vcs status JOB`), or cancel it (`vcs cancel JOB`), "
+                "then send the next file.",
+            )
+        self._busy_ips.add(ip)
+
+    def release_ip(self, ip: str) -> None:
+        self._busy_ips.discard(ip)
+
+    def ip_is_busy(self, ip: str) -> bool:
+        return ip in self._busy_ips
+
+    def add(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        self.persist(job)
+
+    def get(self, job_id: object) -> Job:
+        if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
+            raise job_not_found()
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise job_not_found()
+        return job
+
+    def persist(self, job: Job) -> None:
+        """Write the job's record atomically (a reader sees the old or the new one)."""
+        path = self._storage.record_path(job.id)
+        tmp = path.with_name(f".{job.id}.json.part")
+        tmp.write_text(json.dumps(job.to_record()))
+        os.replace(tmp, path)
+
+    def forget(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        self._storage.record_path(job.id).unlink(missing_ok=True)
+
+    def load(self) -> list[Job]:
+        """Read the index after a restart. Unfinished jobs fail (their process is gone);
+        files that no record owns are deleted. Returns the jobs kept."""
+        owned: set[Path] = set()
+        for record in self._storage.jobs.glob("*.json"):
+            try:
+                job = Job.from_record(json.loads(record.read_text()))
+            except (ValueError, KeyError, TypeError, OSError):
+                log.warning("dropping unreadable job record %s", record)
+                record.unlink(missing_ok=True)
+                continue
+            if not job.state.finished:
+                job.finish(
+                    JobState.FAILED,
+                    ErrorInfo(
+                        ErrorCode.INTERNAL,
+                        "The server restarted while this job was running.",
+                        "Upload the file again.",
+                    ),
+                )
+            if job.state is JobState.DONE and (
+                job.downloaded or job.result_path is None or not job.result_path.exists()
+            ):
+                job.result_path = None
+            if job.result_path is not None:
+                owned.add(job.result_path)
+            self._jobs[job.id] = job
+            self.persist(job)
+        for path in self._storage.files_on_disk():
+            if path not in owned:
+                path.unlink(missing_ok=True)
+        return list(self._jobs.values())

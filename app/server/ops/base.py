@@ -1,0 +1,72 @@
+"""What every upload op provides: static parameter checks and a run on a probed input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from app.media.probe import MediaInfo
+from app.media.runner import Progress
+from app.protocol.errors import ErrorCode, VcsError
+
+
+@dataclass(frozen=True, slots=True)
+class OpContext:
+    """Everything an op may use while it runs; it writes only to `output_path`."""
+
+    ffmpeg: str
+    input_path: Path
+    input_media_type: str
+    info: MediaInfo
+    params: dict[str, Any]
+    output_path: Path
+    # Output larger than this is cut off by FFmpeg (`-fs`) and fails the job.
+    output_limit_bytes: int
+    on_progress: Callable[[Progress, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class OpOutcome:
+    media_type: str
+    # True: the result is the input itself (e.g. compression could not beat it).
+    reuse_input: bool = False
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class UploadOp(Protocol):
+    name: str
+
+    def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Validate the request's parameters before any payload byte is stored."""
+        ...
+
+    def output_allowance(self, input_size: int) -> int:
+        """Quota to reserve for the result before FFmpeg starts."""
+        ...
+
+    async def run(self, ctx: OpContext) -> OpOutcome: ...
+
+
+def bad_params(description: str, solution: str) -> VcsError:
+    return VcsError(ErrorCode.BAD_PARAMS, description, solution)
+
+
+def choice_param(doc: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = doc.get(key, default)
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise bad_params(
+            f"{key!r} must be one of {', '.join(choices)}; got {value!r:.40}.",
+            f"Pick {key} from: {', '.join(choices)}.",
+        )
+    return value.lower()
+
+
+def require_video(info: MediaInfo) -> None:
+    if info.video is None:
+        raise VcsError(
+            ErrorCode.NO_VIDEO,
+            "The uploaded file has no video stream.",
+            "Upload a video file; for audio-only files use an audio tool.",
+        )

@@ -1,0 +1,27 @@
+"""The server's shared state: one object handed to every connection and job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import trio
+
+from app.server.config import ServerConfig
+from app.server.jobs import JobRegistry
+from app.server.quota import Quota
+from app.server.storage import Storage
+
+
+@dataclass(eq=False)
+class ServerState:
+    config: ServerConfig
+    storage: Storage
+    quota: Quota
+    jobs: JobRegistry
+    ffmpeg: str
+    job_nursery: trio.Nursery
+    # FFmpeg processes at once: CPU-bound work limited to the machine.
+    ffmpeg_limiter: trio.CapacityLimiter
+    # Blocking helpers (probe, hashing, fsync) in worker threads.
+    thread_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
+    accepting: bool = True

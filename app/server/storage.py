@@ -1,0 +1,131 @@
+"""Files on disk: atomic uploads (temp name → fsync → rename) and the storage layout (SPEC §3).
+
+storage_dir/
+  uploads/  job inputs, `<job_id>.<media_type>`; partial files are hidden `.*.part`
+  results/  job results, `<job_id>.<media_type>`; FFmpeg writes hidden `.*.part` first
+  jobs/     one JSON record per job, so finished results survive a restart
+Every path is built from a server-made job id and a validated media type, never from
+a client's string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+import trio
+
+PARTIAL_SUFFIX: Final = ".part"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PartialFile:
+    """A file that becomes visible under its final name only when `commit` succeeds.
+
+    Used as a context manager: leaving the block without a commit deletes it.
+    """
+
+    def __init__(self, directory: Path, hash_it: bool = False) -> None:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=".", suffix=PARTIAL_SUFFIX)
+        self.fd: int | None = fd
+        self.path = Path(name)
+        self.size = 0
+        self._hash = hashlib.sha256() if hash_it else None
+        self.committed = False
+
+    def write(self, data: bytes) -> None:
+        assert self.fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.size += len(data)
+        if self._hash is not None:
+            self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        assert self._hash is not None
+        return self._hash.hexdigest()
+
+    def _close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    async def commit(self, final: Path) -> None:
+        """fsync, then rename into place and fsync the directory (in a worker thread)."""
+        fd = self.fd
+        assert fd is not None
+
+        def durable_rename() -> None:
+            os.fsync(fd)
+            os.replace(self.path, final)
+            fsync_dir(final.parent)
+
+        await trio.to_thread.run_sync(durable_rename)
+        self.committed = True
+        self._close()
+
+    def discard(self) -> None:
+        self._close()
+        if not self.committed:
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> PartialFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+
+class Storage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uploads = root / "uploads"
+        self.results = root / "results"
+        self.jobs = root / "jobs"
+
+    def prepare(self) -> list[Path]:
+        """Create the layout and sweep partial files a crash left behind; return what went."""
+        for directory in (self.uploads, self.results, self.jobs):
+            directory.mkdir(parents=True, exist_ok=True)
+        swept: list[Path] = []
+        for directory in (self.uploads, self.results, self.jobs):
+            for path in directory.glob(f".*{PARTIAL_SUFFIX}"):
+                path.unlink(missing_ok=True)
+                swept.append(path)
+        return swept
+
+    def partial_upload(self, hash_it: bool = False) -> PartialFile:
+        return PartialFile(self.uploads, hash_it)
+
+    def partial_result(self) -> PartialFile:
+        return PartialFile(self.results)
+
+    def input_path(self, job_id: str, media_type: str) -> Path:
+        return self.uploads / f"{job_id}.{media_type}"
+
+    def result_path(self, job_id: str, media_type: str) -> Path:
+        return self.results / f"{job_id}.{media_type}"
+
+    def record_path(self, job_id: str) -> Path:
+        return self.jobs / f"{job_id}.json"
+
+    def files_on_disk(self) -> list[Path]:
+        return [p for d in (self.uploads, self.results) for p in d.iterdir() if p.is_file()]

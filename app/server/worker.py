@@ -1,0 +1,134 @@
+"""Running one job: wait for an FFmpeg slot, probe, run the op, keep the result (SPEC §3)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import trio
+
+from app.media.probe import probe_media
+from app.media.runner import Progress
+from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
+from app.server.jobs import Job, JobState
+from app.server.ops import UPLOAD_OPS
+from app.server.ops.base import OpContext
+from app.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def run_job(job: Job, state: ServerState) -> None:
+    """The whole life of a job after its upload; every exit path frees what it held."""
+    try:
+        with trio.CancelScope() as scope:
+            job.cancel_scope = scope
+            with trio.move_on_after(state.config.job_timeout_s) as timeout:
+                await _process(job, state)
+            if timeout.cancelled_caught:
+                job.finish(
+                    JobState.FAILED,
+                    ErrorInfo(
+                        ErrorCode.TIMEOUT,
+                        f"The job ran longer than {state.config.job_timeout_s:.0f} s.",
+                        "Try a shorter clip, or ask the operator to raise --job-timeout.",
+                    ),
+                )
+        if scope.cancelled_caught and not job.state.finished:
+            job.finish(JobState.CANCELLED)
+    except VcsError as exc:
+        job.finish(JobState.FAILED, exc.info)
+    except Exception:
+        log.exception("job %s failed unexpectedly", job.id)
+        job.finish(
+            JobState.FAILED,
+            ErrorInfo(
+                ErrorCode.INTERNAL,
+                "The server hit an internal error while processing the job.",
+                "Try again; if it repeats, report the job id to the operator.",
+            ),
+        )
+    finally:
+        job.cancel_scope = None
+        _end_job(job, state)
+
+
+def _end_job(job: Job, state: ServerState) -> None:
+    """SPEC §3: the input goes when the job ends; the IP may send its next job."""
+    if not job.state.finished:
+        job.finish(
+            JobState.CANCELLED,
+            ErrorInfo(
+                ErrorCode.SERVER_SHUTTING_DOWN,
+                "The server stopped before the job finished.",
+                "Upload the file again once the server is back.",
+            ),
+        )
+    job.input_path.unlink(missing_ok=True)
+    if job.input_reservation is not None:
+        job.input_reservation.release()
+    if job.state is not JobState.DONE and job.result_reservation is not None:
+        job.result_reservation.release()
+    state.jobs.release_ip(job.client_ip)
+    state.jobs.persist(job)
+
+
+async def _process(job: Job, state: ServerState) -> None:
+    op = UPLOAD_OPS[job.op]
+    async with state.ffmpeg_limiter:
+        job.state = JobState.RUNNING
+        job.set_progress(0.0, None, "probing")
+        info = await trio.to_thread.run_sync(
+            probe_media, job.input_path, limiter=state.thread_limiter
+        )
+        job.result_reservation = state.quota.reserve(op.output_allowance(job.input_size))
+        with state.storage.partial_result() as partial:
+
+            def on_progress(progress: Progress, phase: str) -> None:
+                job.set_progress(progress.fraction, progress.eta_s, phase)
+
+            ctx = OpContext(
+                ffmpeg=state.ffmpeg,
+                input_path=job.input_path,
+                input_media_type=job.input_media_type,
+                info=info,
+                params=job.params,
+                output_path=partial.path,
+                output_limit_bytes=job.result_reservation.size,
+                on_progress=on_progress,
+            )
+            outcome = await op.run(ctx)
+            final = state.storage.result_path(job.id, outcome.media_type)
+            if outcome.reuse_input:
+                # The input becomes the result: a rename, no extra space.
+                os.replace(job.input_path, final)
+                job.result_reservation.resize(0)
+                assert job.input_reservation is not None
+                job.result_reservation, job.input_reservation = job.input_reservation, None
+            else:
+                job.result_reservation.resize(partial.path.stat().st_size)
+                await partial.commit(final)
+        job.set_progress(1.0, 0.0, "finishing")
+        job.result_sha256 = await trio.to_thread.run_sync(
+            sha256_file, final, limiter=state.thread_limiter
+        )
+        job.result_path = final
+        job.result_media_type = outcome.media_type
+        job.result_size = final.stat().st_size
+        job.report = {
+            "input_size": job.input_size,
+            "output_size": job.result_size,
+            "reduction": round(1 - job.result_size / job.input_size, 4) if job.input_size else 0,
+            **outcome.report,
+        }
+        job.finish(JobState.DONE)

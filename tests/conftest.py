@@ -1,0 +1,48 @@
+"""Shared fixtures: generated media (once per session) and real vcs-serve processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.media_files import make_clip
+from tests.server_process import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip_mp4(media: Path) -> Path:
+    """4 s, 640x360, H.264 at high quality + AAC: compress makes it much smaller."""
+    return make_clip(media / "clip.mp4")
+
+
+@pytest.fixture(scope="session")
+def slow_clip(media: Path) -> Path:
+    """A clip whose compress job runs for a few seconds (for per-IP and cancel tests)."""
+    return make_clip(media / "slow.mp4", seconds=20, size="1280x720", rate=30)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start vcs-serve with extra flags; every server is stopped at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, storage_dir: Path | None = None) -> ServerProcess:
+        server = ServerProcess(storage_dir or tmp_path / f"storage{len(started)}", args)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_server()

@@ -1,0 +1,105 @@
+"""A real `vcs-serve` in a subprocess on loopback, as tests and benchmarks use it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.client.address import ServerAddress
+
+
+@dataclass
+class ServerProcess:
+    storage_dir: Path
+    args: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 0
+    proc: subprocess.Popen[str] | None = None
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=400))
+
+    @property
+    def address(self) -> ServerAddress:
+        return ServerAddress(self.host, self.port)
+
+    def start(self, timeout_s: float = 30) -> ServerProcess:
+        argv = [
+            sys.executable,
+            "-m",
+            "app.server.cli",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--storage-dir",
+            str(self.storage_dir),
+            *self.args,
+        ]
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        ready = threading.Event()
+        found: list[str] = []
+
+        def read_stdout() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.log.append(line)
+                if line.startswith("vcs-serve listening on ") and not found:
+                    found.append(line.rsplit(" ", 1)[1].strip())
+                    ready.set()
+            ready.set()
+
+        def read_stderr() -> None:
+            assert self.proc is not None and self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.log.append(line)
+
+        threading.Thread(target=read_stdout, daemon=True).start()
+        threading.Thread(target=read_stderr, daemon=True).start()
+        if not ready.wait(timeout_s) or not found:
+            self.stop()
+            raise RuntimeError("vcs-serve did not start:\n" + "".join(self.log))
+        _host, _, port = found[0].rpartition(":")
+        self.port = int(port)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> ServerProcess:
+        self.stop()
+        return self.start()
+
+    def files(self) -> list[Path]:
+        """Every file in storage except job records: uploads, results, partials."""
+        return sorted(
+            p
+            for sub in ("uploads", "results")
+            if (self.storage_dir / sub).exists()
+            for p in (self.storage_dir / sub).iterdir()
+        )
