@@ -17,6 +17,7 @@ class ErrorCode(enum.StrEnum):
     BAD_MEDIA_TYPE = "bad_media_type"
     BAD_JSON = "bad_json"
     TRUNCATED = "truncated"
+    BAD_PROXY_HEADER = "bad_proxy_header"
     # Requests.
     UNKNOWN_OP = "unknown_op"
     BAD_PARAMS = "bad_params"

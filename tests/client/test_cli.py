@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tests.media_files import decode_all_frames, probe
 from tests.server_process import ServerProcess
 
