@@ -31,6 +31,7 @@ class ErrorCode(enum.StrEnum):
     TIMEOUT = "timeout"
     # Jobs.
     JOB_NOT_FOUND = "job_not_found"
+    WRONG_NODE = "wrong_node"
     JOB_NOT_DONE = "job_not_done"
     JOB_FINISHED = "job_finished"
     # Media.

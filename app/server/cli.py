@@ -13,6 +13,7 @@ import trio
 from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
 from app.server import config as defaults
 from app.server.config import ServerConfig
+from app.server.jobs import NODE_ID_RE
 from app.server.service import serve
 
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", re.IGNORECASE)
@@ -27,6 +28,12 @@ def parse_size(text: str) -> int:
     base = 1024 if binary else 1000
     power = " kmgtp".index(unit.lower()) if unit else 0
     return int(float(number) * base**power)
+
+
+def _node_id(text: str) -> str:
+    if text and not NODE_ID_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError("node id: 1-16 letters a-z or digits")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="open connections at once",
     )
     p.add_argument("--ffmpeg", help=f"ffmpeg binary (default: ${FFMPEG_ENV}, else the bundled one)")
+    p.add_argument(
+        "--node-id",
+        type=_node_id,
+        default="",
+        help="name of this node behind a balancer (a-z, 0-9, up to 16); prefixes job ids",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -103,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         job_timeout_s=args.job_timeout,
         max_connections=args.max_connections,
         ffmpeg=args.ffmpeg,
+        node_id=args.node_id,
     )
 
     async def run() -> None:

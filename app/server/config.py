@@ -34,5 +34,7 @@ class ServerConfig:
     job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     ffmpeg: str | None = None
+    # Behind a balancer: names this node in job ids (SPEC §7).
+    node_id: str = ""
     # How often expired results are looked for.
     sweep_interval_s: float = 30.0

@@ -22,7 +22,9 @@ from app.server.storage import Storage
 log = logging.getLogger(__name__)
 
 JOB_ID_BYTES: Final = 16  # 128 random bits
-_JOB_ID_RE: Final = re.compile(r"[0-9a-f]{32}", re.ASCII)
+# `<node>-<32 hex>` behind a balancer (--node-id), else `<32 hex>`.
+_JOB_ID_RE: Final = re.compile(r"(?:([a-z0-9]{1,16})-)?([0-9a-f]{32})", re.ASCII)
+NODE_ID_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 
 
 class JobState(enum.StrEnum):
@@ -37,8 +39,11 @@ class JobState(enum.StrEnum):
         return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
-def new_job_id() -> str:
-    return secrets.token_hex(JOB_ID_BYTES)
+def new_job_id(node_id: str = "") -> str:
+    """128 random bits; prefixed with the node's id so a request that reaches the wrong
+    node behind a balancer can say so (SPEC §7)."""
+    token = secrets.token_hex(JOB_ID_BYTES)
+    return f"{node_id}-{token}" if node_id else token
 
 
 def job_not_found() -> VcsError:
@@ -184,8 +189,9 @@ class Job:
 class JobRegistry:
     """All jobs of this server, the IPs that hold a job, and the job index on disk."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, node_id: str = "") -> None:
         self._storage = storage
+        self.node_id = node_id
         self._jobs: dict[str, Job] = {}
         self._busy_ips: set[str] = set()
 
@@ -217,9 +223,19 @@ class JobRegistry:
         self.persist(job)
 
     def get(self, job_id: object) -> Job:
-        if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
+        match = _JOB_ID_RE.fullmatch(job_id) if isinstance(job_id, str) else None
+        if match is None:
             raise job_not_found()
-        job = self._jobs.get(job_id)
+        node = match.group(1) or ""
+        if node != self.node_id and node:
+            raise VcsError(
+                ErrorCode.WRONG_NODE,
+                f"Job ids starting with {node!r} belong to node {node!r}; this is node "
+                f"{self.node_id or '(unnamed)'!r}.",
+                "Ask from the same address you uploaded from: the balancer routes each "
+                "client address to one node. If that node is down, upload again.",
+            )
+        job = self._jobs.get(match.group(0))
         if job is None:
             raise job_not_found()
         return job

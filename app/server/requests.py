@@ -75,7 +75,7 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
     try:
         reservation = state.quota.reserve(head.payload_size)
         try:
-            job_id = new_job_id()
+            job_id = new_job_id(state.jobs.node_id)
             with state.storage.partial_upload(hash_it=expected_sha is not None) as partial:
                 await ms.receive_payload(partial.write)
                 if expected_sha is not None and partial.hexdigest() != expected_sha:

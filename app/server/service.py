@@ -98,7 +98,7 @@ def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
     swept = storage.prepare()
     if swept:
         log.info("swept %d partial file(s) left by an earlier run", len(swept))
-    jobs = JobRegistry(storage)
+    jobs = JobRegistry(storage, config.node_id)
     jobs.load()
     quota = Quota(config.quota_bytes)
     for job in jobs:

@@ -162,3 +162,17 @@ def test_unreadable_media_fails_the_job_with_a_reason(server: ServerProcess) -> 
     assert status["state"] == "failed"
     assert status["error"]["code"] == "unreadable_media"
     assert server.files() == []
+
+
+def test_job_ids_name_their_node(start_server, clip_mp4: Path) -> None:
+    server = start_server("--node-id", "n2")
+    client = SpecClient(server.host, server.port)
+    answer = client.request({"op": "compress"}, media_type="mp4", payload=clip_mp4.read_bytes())
+    job_id = answer.doc["job_id"]
+    assert job_id.startswith("n2-") and len(job_id) == 3 + 32
+    status = SpecClient(server.host, server.port).request({"op": "status", "job_id": job_id})
+    assert status.doc["job_id"] == job_id
+    elsewhere = "n1-" + job_id[3:]
+    wrong = SpecClient(server.host, server.port).request({"op": "status", "job_id": elsewhere})
+    assert wrong.doc["error"]["code"] == "wrong_node"
+    assert "'n1'" in wrong.doc["error"]["description"]
