@@ -69,7 +69,7 @@ def _raise_if_error(doc: dict[str, Any] | None) -> dict[str, Any]:
             "The server closed the connection without answering.",
             "Check the server's log; it may be shutting down or overloaded.",
         )
-    info = ErrorInfo.from_json(doc)
+    info = ErrorInfo.from_answer(doc)
     if info is not None:
         raise ServerError(info)
     return doc

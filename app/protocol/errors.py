@@ -60,8 +60,17 @@ class ErrorInfo:
         }
 
     @classmethod
+    def from_answer(cls, doc: dict[str, Any]) -> ErrorInfo | None:
+        """The refusal an answer carries, or None when it is not a refusal.
+
+        A `status` answer may carry the *job's* error beside its `state`; that is a
+        successful answer about a failed job, not a refusal of the request.
+        """
+        return None if "state" in doc else cls.from_json(doc)
+
+    @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ErrorInfo | None:
-        """The error carried by an answer, or None when the answer is not an error."""
+        """The error object in `doc` ({"error": {...}}), or None."""
         err = doc.get("error")
         if not isinstance(err, dict):
             return None

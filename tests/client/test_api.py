@@ -45,3 +45,16 @@ async def test_download_of_unknown_job_leaves_no_file(server: ServerProcess, tmp
 )
 def test_server_address_parsing(text: str, host: str, port: int) -> None:
     assert ServerAddress.parse(text) == ServerAddress(host, port)
+
+
+@pytest.mark.trio
+async def test_status_of_a_failed_job_is_an_answer_not_a_refusal(server: ServerProcess, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00not media" * 1000)
+    client = VcsClient(server.address)
+    job_id = (await client.upload("compress", junk))["job_id"]
+    status = await client.status(job_id, wait_s=30)
+    while status["state"] not in ("failed", "done"):
+        status = await client.status(job_id, wait_s=30)
+    assert status["state"] == "failed"
+    assert status["error"]["code"] == "unreadable_media"

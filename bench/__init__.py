@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure. Never run by the test suite."""
