@@ -15,6 +15,7 @@ from app.server.jobs import Job, JobState, new_job_id
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import bad_params
 from app.server.state import ServerState
+from app.server.upload_sink import store_payload
 from app.server.worker import run_job
 from app.wire.stream import MessageStream
 
@@ -77,7 +78,7 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
         try:
             job_id = new_job_id(state.jobs.node_id)
             with state.storage.partial_upload(hash_it=expected_sha is not None) as partial:
-                await ms.receive_payload(partial.write)
+                await store_payload(ms, partial)
                 if expected_sha is not None and partial.hexdigest() != expected_sha:
                     raise VcsError(
                         ErrorCode.HASH_MISMATCH,

@@ -54,6 +54,21 @@ class PartialFile:
         if self._hash is not None:
             self._hash.update(data)
 
+    def write_batch(self, chunks: list[bytes]) -> None:
+        """Write and hash several chunks with one system call (runs in a worker thread)."""
+        assert self.fd is not None
+        total = sum(map(len, chunks))
+        written = os.writev(self.fd, chunks)
+        if written < total:  # short write (rare): finish the rest one by one
+            rest = b"".join(chunks)[written:]
+            view = memoryview(rest)
+            while view:
+                view = view[os.write(self.fd, view) :]
+        self.size += total
+        if self._hash is not None:
+            for chunk in chunks:
+                self._hash.update(chunk)
+
     def hexdigest(self) -> str:
         assert self._hash is not None
         return self._hash.hexdigest()
