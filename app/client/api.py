@@ -21,6 +21,7 @@ from app.client.address import ServerAddress
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.protocol import ErrorInfo, MessageEnd, PayloadChunk, RemoteProtocolError
 from app.protocol.media_type import is_valid_media_type
+from app.wire.exception_groups import sole_exception
 from app.wire.sockets import connect
 from app.wire.stream import MessageStream
 
@@ -153,12 +154,15 @@ class VcsClient:
                     # The server closed early; its answer (if any) says why.
                     send_failed.append(exc)
 
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(send)
-                # No answer timeout while our own payload is still going out.
-                ms.idle_timeout_s = float("inf")
-                answer = await ms.receive_message()
-                nursery.cancel_scope.cancel()
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(send)
+                    # No answer timeout while our own payload is still going out.
+                    ms.idle_timeout_s = float("inf")
+                    answer = await ms.receive_message()
+                    nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                raise sole_exception(group) from None
             return _raise_if_error(answer)
 
     async def status(self, job_id: str, wait_s: float = 0) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import trio
 
 from app.protocol import MessageEnd, PayloadChunk
 from app.server.storage import PartialFile
+from app.wire.exception_groups import sole_exception
 from app.wire.stream import MessageStream
 
 # Chunks (up to RECEIVE_SIZE each) waiting for the writer thread, per upload.
@@ -37,12 +38,15 @@ async def store_payload(ms: MessageStream, partial: PartialFile) -> None:
                 # caller's cleanup deletes the partial file.
                 await trio.to_thread.run_sync(partial.write_batch, batch)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(write_batches)
-        async with send:
-            while True:
-                event = await ms.next_event()
-                if isinstance(event, MessageEnd):
-                    break
-                assert isinstance(event, PayloadChunk), event
-                await send.send(event.data)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(write_batches)
+            async with send:
+                while True:
+                    event = await ms.next_event()
+                    if isinstance(event, MessageEnd):
+                        break
+                    assert isinstance(event, PayloadChunk), event
+                    await send.send(event.data)
+    except BaseExceptionGroup as group:
+        raise sole_exception(group) from None
