@@ -53,6 +53,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _target_vmaf(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 60 <= value <= 99:
+        raise argparse.ArgumentTypeError("must be between 60 and 99")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--server",
@@ -118,7 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="video codec of the result (default h264: plays everywhere)",
     )
-    p.set_defaults(params=lambda a: {"codec": a.codec} if a.codec else {})
+    p.add_argument(
+        "--target-vmaf",
+        type=_target_vmaf,
+        default=None,
+        metavar="SCORE",
+        help="quality to aim at, VMAF 60..99 (default 93: looks like the original; "
+        "higher keeps more detail, lower makes smaller files)",
+    )
+    p.set_defaults(
+        params=lambda a: {
+            key: value
+            for key, value in (("codec", a.codec), ("target_vmaf", a.target_vmaf))
+            if value is not None
+        }
+    )
 
     p = sub.add_parser("status", help="show a job's state and progress")
     p.add_argument("job_id")

@@ -106,5 +106,9 @@ def print_report(report: dict[str, Any]) -> None:
             parts.append(f"{key} {report[key]}")
     if parts:
         console.print("  " + ", ".join(parts))
+    if report.get("quality_measured_on"):
+        target = report.get("target_vmaf")
+        aim = f" (target VMAF {target:g})" if isinstance(target, int | float) else ""
+        console.print(f"  quality measured on the {report['quality_measured_on']}{aim}")
     if report.get("note"):
         console.print(f"  {report['note']}")

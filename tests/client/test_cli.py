@@ -31,6 +31,7 @@ def test_compress_returns_a_smaller_playable_mp4(
     assert probe(out)["video_codec"] == "h264"
     assert decode_all_frames(out) == 100
     assert "smaller" in result.stderr
+    assert "vmaf" in result.stderr and "quality measured on the" in result.stderr
     assert not list(tmp_path.glob(".*.part"))
 
 
@@ -76,3 +77,4 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert vcs("compress", str(tmp_path / "missing.mp4")).returncode == 2
     assert vcs("compress", "x.mp4", "--server", "host:notaport").returncode == 2
     assert vcs("compress", "x.mp4", "--codec", "xvid").returncode == 2
+    assert vcs("compress", "x.mp4", "--target-vmaf", "120").returncode == 2

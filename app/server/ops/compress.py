@@ -1,23 +1,163 @@
-"""`compress`: a smaller file that looks like the original (SPEC §4)."""
+"""`compress`: a smaller file that looks like the original, settings chosen per file (SPEC §4).
+
+Plan from the probe (compress_plan), search the CRF that meets the quality target on
+samples (quality_search), encode once, score the whole result, and keep it only if it
+is clearly smaller than the input.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Final
 
-from app.media.argv import OutputSpec, h264_aac_mp4_argv
-from app.media.runner import run_ffmpeg
-from app.server.ops.base import OpContext, OpOutcome, choice_param, require_video
+import trio
+
+from app.media.compress_argv import final_encode_argv
+from app.media.compress_plan import (
+    AudioAction,
+    CompressPlan,
+    codec_name,
+    format_crf,
+    plan_compress,
+)
+from app.media.crf_search import budget_factor, search_share_of_job
+from app.media.ffmpeg_features import features_of
+from app.media.probe import MediaInfo
+from app.media.quality import Metric, QualityScore, db_to_ssim
+from app.media.quality_search import ScratchFiles, SearchResult, measure_quality, search_crf
+from app.media.runner import Progress, run_ffmpeg
+from app.server.ops.base import OpContext, OpOutcome, bad_params, choice_param, require_video
 
 CODECS: Final = ("h264", "h265", "av1")
 # The result must be clearly smaller than the input, or the input is returned (SPEC §4).
 KEEP_RATIO: Final = 0.95
+# Skip the final encode when the samples predict a result this much larger than the
+# input: it would have to come out 17% under the prediction to be kept.
+SKIP_PREDICTED_RATIO: Final = 1.15
+# A whole-file score is worth a second of overshoot on tiny clips, whose wall times are
+# mostly FFmpeg start-up and scheduling.
+MEASURE_SLACK_S: Final = 1.0
+DEFAULT_TARGET_VMAF: Final = 93.0
+# VMAF below 60 is visibly poor; above 99 costs bits no eye sees.
+MIN_TARGET_VMAF: Final = 60.0
+MAX_TARGET_VMAF: Final = 99.0
+
+
+def target_vmaf_param(doc: dict[str, Any]) -> float:
+    value = doc.get("target_vmaf", DEFAULT_TARGET_VMAF)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not MIN_TARGET_VMAF <= value <= MAX_TARGET_VMAF
+    ):
+        raise bad_params(
+            f"'target_vmaf' must be a number from {MIN_TARGET_VMAF:g} to {MAX_TARGET_VMAF:g}; "
+            f"got {value!r:.40}.",
+            f"Leave it out for the default ({DEFAULT_TARGET_VMAF:g}: looks like the original), "
+            "or pick a number in that range (higher: better looking, bigger).",
+        )
+    return float(value)
+
+
+class CompressProgress:
+    """One progress figure over the phases: the search takes its expected share first,
+    then the final encode and its scoring split the rest by their estimated times."""
+
+    def __init__(self, report: Callable[[Progress, str], None], search_share: float) -> None:
+        self._report = report
+        self._search_share = search_share
+        self._encode_share = 1.0
+        self._measure_s = 0.0
+
+    def searching(self, fraction: float, eta_s: float | None) -> None:
+        self._report(Progress(fraction * self._search_share, eta_s), "searching")
+
+    def search_done(self, search: SearchResult) -> None:
+        total = search.final_encode_s + search.final_measure_s
+        self._encode_share = search.final_encode_s / total if total > 0 else 0.85
+        self._measure_s = search.final_measure_s
+
+    def encoding(self, progress: Progress) -> None:
+        rest = 1 - self._search_share
+        fraction = self._search_share + rest * self._encode_share * progress.fraction
+        eta = None if progress.eta_s is None else progress.eta_s + self._measure_s
+        self._report(Progress(fraction, eta), "encoding")
+
+    def measuring(self, fraction: float) -> None:
+        start = self._search_share + (1 - self._search_share) * self._encode_share
+        remaining = self._measure_s * (1 - fraction)
+        self._report(Progress(start + (1 - start) * fraction, remaining), "measuring")
+
+
+def predicted_total_bytes(plan: CompressPlan, info: MediaInfo, video_bytes: float) -> float:
+    audio_bps = 0
+    if plan.audio.action is AudioAction.ENCODE:
+        audio_bps = plan.audio.bitrate or 0
+    elif plan.audio.action is AudioAction.COPY and info.audio is not None:
+        audio_bps = info.audio.bit_rate or 0
+    return video_bytes + audio_bps * info.duration_s / 8
+
+
+def quality_fields(
+    plan: CompressPlan, value: float | None = None, measured_on: str | None = None
+) -> dict[str, Any]:
+    """The target, and the score reached in the metric's own units, saying where it was
+    measured (the whole result file, or the samples of the search)."""
+    metric = plan.target.metric
+    fields: dict[str, Any] = {"metric": str(metric), "target_vmaf": plan.target.vmaf}
+    if metric is Metric.SSIM:
+        fields["target_ssim"] = plan.target.value
+    if value is not None:
+        fields[str(metric)] = round(value, 2 if metric is Metric.VMAF else 4)
+        fields["quality_measured_on"] = measured_on
+    return fields
+
+
+def whole_file_fields(plan: CompressPlan, score: QualityScore) -> dict[str, Any]:
+    every = "every frame" if score.subsample == 1 else f"1 frame in {score.subsample}"
+    where = f"whole file ({every}: {score.frames} frames)"
+    return quality_fields(plan, score.value, where)
+
+
+def samples_fields(plan: CompressPlan, search: SearchResult) -> dict[str, Any]:
+    linear = search.predicted_score
+    value = linear if plan.target.metric is Metric.VMAF else db_to_ssim(linear)
+    parts = len(search.windows) or 1
+    tries = len(search.trials)
+    where = (
+        f"samples ({search.sample_s:.0f} s in {parts} part{'s' if parts > 1 else ''}, "
+        f"from {tries} tr{'ies' if tries > 1 else 'y'})"
+    )
+    return quality_fields(plan, value, where)
+
+
+def search_fields(search: SearchResult) -> dict[str, Any]:
+    return {
+        "sample_s": round(search.sample_s, 2),
+        "sample_windows": len(search.windows) or 1,
+        "trials": [
+            {
+                "crf": t.crf,
+                "score": round(t.score, 3),
+                "sample_bytes": t.sample_bytes,
+                "encode_s": round(t.encode_s, 2),
+                "measure_s": round(t.measure_s, 2),
+            }
+            for t in search.trials
+        ],
+        "predicted_score": round(search.predicted_score, 3),
+    }
 
 
 class CompressOp:
     name = "compress"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {"codec": choice_param(doc, "codec", CODECS, "h264")}
+        return {
+            "codec": choice_param(doc, "codec", CODECS, "h264"),
+            "target_vmaf": target_vmaf_param(doc),
+        }
 
     def output_allowance(self, input_size: int) -> int:
         # Never larger than the input: anything bigger is discarded anyway.
@@ -25,29 +165,107 @@ class CompressOp:
 
     async def run(self, ctx: OpContext) -> OpOutcome:
         require_video(ctx.info)
-        argv = h264_aac_mp4_argv(
-            ctx.ffmpeg,
-            ctx.input_path,
-            OutputSpec(ctx.output_path, "mp4"),
+        started = time.monotonic()
+        caps = await trio.to_thread.run_sync(features_of, ctx.ffmpeg)
+        plan = plan_compress(
             ctx.info,
-            crf=23,
-            preset="medium",
+            str(ctx.params.get("codec", "h264")),
+            float(ctx.params.get("target_vmaf", DEFAULT_TARGET_VMAF)),
+            caps,
         )
-        argv[-1:-1] = ["-fs", str(ctx.output_limit_bytes)]
-        await run_ffmpeg(argv, ctx.info.duration_s, lambda p: ctx.on_progress(p, "encoding"))
-        input_size = ctx.info.size_bytes
-        output_size = ctx.output_path.stat().st_size
-        if output_size >= KEEP_RATIO * input_size:
-            return OpOutcome(
-                media_type=ctx.input_media_type,
-                reuse_input=True,
-                report={
-                    "outcome": "already_compressed",
-                    "note": "The input is already well compressed; it is returned unchanged.",
-                    "codec": ctx.info.video.codec if ctx.info.video else None,
-                },
+        progress = CompressProgress(ctx.on_progress, search_share_of_job(ctx.info.duration_s))
+        scratch = ScratchFiles.beside(ctx.output_path)
+        try:
+            search = await search_crf(
+                ctx.ffmpeg, ctx.input_path, ctx.info, plan, scratch, progress.searching
             )
+            progress.search_done(search)
+            report: dict[str, Any] = {
+                "codec": plan.video.codec,
+                "encoder": plan.video.encoder,
+                "preset": plan.video.preset,
+                "crf": float(format_crf(search.crf)),
+                "audio": plan.audio.describe(),
+                "search": search_fields(search),
+            }
+            input_size = ctx.info.size_bytes
+            predicted = None
+            if search.predicted_video_bytes is not None:
+                predicted = predicted_total_bytes(plan, ctx.info, search.predicted_video_bytes)
+                report["predicted_size"] = round(predicted)
+            if predicted is not None and predicted >= SKIP_PREDICTED_RATIO * input_size:
+                return self._already_compressed(ctx, plan, report, started, encoded=False)
+            encode_started = time.monotonic()
+            await run_ffmpeg(
+                final_encode_argv(
+                    ctx.ffmpeg,
+                    ctx.input_path,
+                    plan,
+                    search.crf,
+                    ctx.output_path,
+                    ctx.output_limit_bytes,
+                ),
+                ctx.info.duration_s,
+                progress.encoding,
+            )
+            encode_s = time.monotonic() - encode_started
+            if ctx.output_path.stat().st_size >= KEEP_RATIO * input_size:
+                return self._already_compressed(ctx, plan, report, started, encoded=True)
+            # Score the whole result when the time budget has room for it (the search
+            # kept room, from estimates); else say what the samples measured.
+            budget_s = budget_factor(ctx.info.duration_s) * encode_s + MEASURE_SLACK_S
+            if time.monotonic() - started + search.final_measure_s <= budget_s:
+                score = await measure_quality(
+                    ctx.ffmpeg,
+                    ctx.output_path,
+                    ctx.input_path,
+                    (),
+                    plan.target.metric,
+                    scratch.log,
+                    subsample=search.final_subsample,
+                    duration_s=ctx.info.duration_s,
+                    on_progress=progress.measuring,
+                    expected_s=search.final_measure_s,
+                )
+                report.update(whole_file_fields(plan, score))
+            else:
+                report.update(samples_fields(plan, search))
+        finally:
+            scratch.remove()
+        report["time_s"] = {
+            "search": round(search.elapsed_s, 2),
+            "encode": round(encode_s, 2),
+            "total": round(time.monotonic() - started, 2),
+        }
+        return OpOutcome(media_type=plan.media_type, report={"outcome": "compressed", **report})
+
+    def _already_compressed(
+        self,
+        ctx: OpContext,
+        plan: CompressPlan,
+        report: dict[str, Any],
+        started: float,
+        *,
+        encoded: bool,
+    ) -> OpOutcome:
+        how = "came out" if encoded else "would come out (predicted from samples)"
+        note = (
+            f"The input is already well compressed: at VMAF {plan.target.vmaf:g} a "
+            f"{plan.video.codec} encode {how} not clearly smaller, so the original is "
+            "returned unchanged."
+        )
+        source_codec = codec_name(ctx.info.video.codec) if ctx.info.video else None
         return OpOutcome(
-            media_type="mp4",
-            report={"outcome": "compressed", "codec": "h264", "crf": 23, "preset": "medium"},
+            media_type=ctx.input_media_type,
+            reuse_input=True,
+            report={
+                "outcome": "already_compressed",
+                "note": note,
+                "codec": source_codec,
+                # What the search tried, kept apart so nobody reads it as the result's.
+                "tried": {key: report.pop(key) for key in ("codec", "encoder", "preset", "crf")},
+                **report,
+                **quality_fields(plan),
+                "time_s": {"total": round(time.monotonic() - started, 2)},
+            },
         )

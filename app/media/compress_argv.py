@@ -1,0 +1,148 @@
+"""FFmpeg argument lists of the compress op: sample trials, the final encode, the metric.
+
+Every list reads the source the same way — cropped to even dimensions (4:2:0 needs
+them; a crop loses at most one row or column where a scale would resample the whole
+picture) and converted to 8-bit 4:2:0 — so that the frames the encoder gets and the
+frames the metric compares against are the same frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from app.media.argv import COMMON_ARGS, PROGRESS_ARGS
+from app.media.compress_plan import CompressPlan, VideoEncoder
+from app.media.crf_search import SampleWindow
+from app.media.quality import Metric, metric_filter
+
+PREPARE_VIDEO: Final = "crop=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
+BY_FRAME_INDEX: Final = "settb=AVTB,setpts=N"
+# One output frame per decoded frame, with its timestamp: no frame dropped or doubled
+# to make a variable-rate source constant, so the result pairs 1:1 with the source.
+KEEP_EVERY_FRAME: Final = ("-fps_mode", "passthrough")
+
+
+def source_inputs(src: Path, windows: Sequence[SampleWindow]) -> list[str]:
+    """One input per sample window (input-side -ss/-t: exact, and only that part is
+    decoded), or the whole file when there are no windows."""
+    if not windows:
+        return ["-i", str(src)]
+    args: list[str] = []
+    for window in windows:
+        args += ["-ss", f"{window.start_s:.3f}", "-t", f"{window.duration_s:.3f}", "-i", str(src)]
+    return args
+
+
+def source_video_graph(first_input: int, count: int, label: str) -> str:
+    """Filters giving the prepared source video (its samples, joined) as `[label]`."""
+    if count <= 1:
+        return f"[{first_input}:v:0]{PREPARE_VIDEO}[{label}]"
+    parts = [f"[{first_input + i}:v:0]{PREPARE_VIDEO}[s{i}]" for i in range(count)]
+    joined = "".join(f"[s{i}]" for i in range(count))
+    return ";".join([*parts, f"{joined}concat=n={count}:v=1:a=0[{label}]"])
+
+
+def sample_encode_argv(
+    ffmpeg: str,
+    src: Path,
+    windows: Sequence[SampleWindow],
+    video: VideoEncoder,
+    crf: float,
+    out: Path,
+) -> list[str]:
+    """The samples, joined, encoded at `crf` exactly as the final encode would (Matroska:
+    no index to write at the end, and any codec fits)."""
+    return [
+        ffmpeg,
+        *COMMON_ARGS,
+        *PROGRESS_ARGS,
+        *source_inputs(src, windows),
+        "-filter_complex",
+        source_video_graph(0, len(windows), "v"),
+        "-map",
+        "[v]",
+        *KEEP_EVERY_FRAME,
+        *video.video_args(crf, for_mp4=False),
+        "-f",
+        "matroska",
+        str(out),
+    ]
+
+
+def final_encode_argv(
+    ffmpeg: str, src: Path, plan: CompressPlan, crf: float, out: Path, limit_bytes: int
+) -> list[str]:
+    """The whole input: first video and audio stream into a faststart MP4. `-fs` stops
+    FFmpeg once the output reaches `limit_bytes` (the input's size: a result that big
+    is discarded anyway, SPEC §4)."""
+    return [
+        ffmpeg,
+        *COMMON_ARGS,
+        *PROGRESS_ARGS,
+        "-i",
+        str(src),
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        "-sn",
+        "-dn",
+        "-vf",
+        PREPARE_VIDEO,
+        *KEEP_EVERY_FRAME,
+        *plan.video.video_args(crf, for_mp4=True),
+        *plan.audio.args(),
+        "-movflags",
+        "+faststart",
+        "-map_metadata",
+        "0",
+        "-fs",
+        str(limit_bytes),
+        "-f",
+        plan.media_type,
+        str(out),
+    ]
+
+
+def quality_argv(
+    ffmpeg: str,
+    distorted: Path,
+    src: Path,
+    windows: Sequence[SampleWindow],
+    metric: Metric,
+    log_path: Path,
+    subsample: int = 1,
+) -> list[str]:
+    """Score `distorted` against the same frames of `src` (all of it, or the samples).
+
+    The metric pairs frames by timestamp; both sides are renumbered (pts = frame index)
+    so that frame n meets frame n. Timestamps alone do not do it: Matroska rounds them to
+    milliseconds, and at 23.976 fps that paired each frame with its predecessor (VMAF 70
+    instead of 93 on Megamind.avi). Our encodes keep every frame (`-fps_mode
+    passthrough`), so index n on both sides is the same picture.
+    """
+    graph = ";".join(
+        [
+            f"[0:v:0]{BY_FRAME_INDEX}[d]",
+            source_video_graph(1, len(windows), "src"),
+            f"[src]{BY_FRAME_INDEX}[r]",
+            f"[d][r]{metric_filter(metric, log_path, subsample)}[out]",
+        ]
+    )
+    return [
+        ffmpeg,
+        *COMMON_ARGS,
+        *PROGRESS_ARGS,
+        "-i",
+        str(distorted),
+        *source_inputs(src, windows),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-f",
+        "null",
+        "-",
+    ]

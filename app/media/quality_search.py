@@ -1,0 +1,280 @@
+"""Running the CRF search with FFmpeg: encode the samples, score them, decide, repeat.
+
+The decisions are crf_search.py's (pure); this module runs the processes, times them
+and keeps the search inside its time budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from app.media.compress_argv import quality_argv, sample_encode_argv
+from app.media.compress_plan import CompressPlan
+from app.media.crf_search import (
+    SampleWindow,
+    SearchSpace,
+    TimeBudget,
+    Trial,
+    budget_factor,
+    choose_crf,
+    next_crf,
+    pick_sample_windows,
+    predicted_video_bytes,
+    sample_seconds,
+    score_at,
+    subsample_for,
+)
+from app.media.probe import MediaInfo
+from app.media.quality import Metric, QualityScore, read_score
+from app.media.runner import Progress, run_ffmpeg
+from app.protocol.errors import ErrorCode, VcsError
+
+# Frames to score at least: on the samples of each try, and on the final file.
+TRIAL_SCORED_FRAMES: Final = 50
+FINAL_SCORED_FRAMES: Final = 50
+MOST_SUBSAMPLE_TRIAL: Final = 5
+MOST_SUBSAMPLE_FINAL: Final = 13
+# The search stops when a try lands this close above the target (VMAF points; the
+# SSIM fallback scales it), or when the target is bracketed within this many CRF steps.
+TOLERANCE_VMAF: Final = 0.4
+RESOLUTION_CRF: Final = 1.0
+# Scoring cost that does not shrink with subsampling (decoding both sides), as a share
+# of the cost of scoring every other frame; measured ≈0.35 on vtest.avi.
+FIXED_SCORING_SHARE: Final = 0.4
+# Tries usually needed; only sets how much of the progress bar the search takes.
+EXPECTED_TRIALS: Final = 3
+
+CLOCK_TICK_S: Final = 0.5
+
+ProgressFn = Callable[[float, float | None], None]  # (fraction 0..1, eta_s or None)
+
+
+@dataclass(frozen=True, slots=True)
+class ScratchFiles:
+    """The search's temporary files, named so that a server restart sweeps them."""
+
+    trial: Path
+    log: Path
+
+    @classmethod
+    def beside(cls, output: Path) -> ScratchFiles:
+        stem = output.name.removesuffix(".part")
+        return cls(output.with_name(f"{stem}-trial.part"), output.with_name(f"{stem}-log.part"))
+
+    def remove(self) -> None:
+        for path in (self.trial, self.log):
+            path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    crf: float
+    trials: tuple[Trial, ...]
+    windows: tuple[SampleWindow, ...]
+    sample_s: float
+    predicted_score: float  # on the linear scale, at `crf`, from the samples
+    predicted_video_bytes: float | None
+    final_encode_s: float  # estimated from the tries' speed
+    final_measure_s: float
+    final_subsample: int
+    elapsed_s: float
+
+
+class EncodeClock:
+    """Steady encoding speed from FFmpeg's progress reports: start-up and the seeks to
+    the samples weigh on a short try far more than on the final encode, so the rate is
+    taken between the first report and the last."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.marks: list[tuple[float, float]] = []  # (wall clock, content seconds done)
+
+    def mark(self, content_s: float) -> None:
+        self.marks.append((time.monotonic(), content_s))
+
+    def seconds_for(self, content_s: float) -> float | None:
+        """Wall time to encode `content_s` seconds at the steady rate, plus start-up."""
+        if len(self.marks) < 2:
+            return None
+        (t_first, c_first), (t_last, c_last) = self.marks[0], self.marks[-1]
+        if t_last - t_first < 0.25 or c_last <= c_first:
+            return None
+        rate = (c_last - c_first) / (t_last - t_first)
+        start_up = max(0.0, t_first - self.started - c_first / rate)
+        return start_up + content_s / rate
+
+
+def frames_in(seconds: float, info: MediaInfo) -> float:
+    """Frames in `seconds` of the input. The container's frame count wins over the
+    nominal rate: tree.avi says 15 fps but holds 69 frames in 30 s (AVI marks repeated
+    frames as empty chunks, which FFmpeg drops)."""
+    video = info.video
+    fps = video.fps if video is not None and video.fps > 0 else 25.0
+    if video is not None and video.frames and info.duration_s > 0:
+        fps = min(fps, video.frames / info.duration_s)
+    return seconds * fps
+
+
+async def measure_quality(
+    ffmpeg: str,
+    distorted: Path,
+    src: Path,
+    windows: Sequence[SampleWindow],
+    metric: Metric,
+    log_path: Path,
+    *,
+    subsample: int,
+    duration_s: float,
+    on_progress: Callable[[float], None] | None = None,
+    expected_s: float | None = None,
+) -> QualityScore:
+    """Score `distorted` against `src` (its samples when `windows` are given).
+
+    libvmaf holds frames back, so FFmpeg's own progress may sit still until the end;
+    with `expected_s` the progress also moves with the clock (never past 95 %).
+    """
+    argv = quality_argv(ffmpeg, distorted, src, windows, metric, log_path, subsample)
+    log_path.unlink(missing_ok=True)
+    shown = 0.0
+
+    def report(fraction: float) -> None:
+        nonlocal shown
+        if on_progress is not None and fraction > shown:
+            shown = fraction
+            on_progress(fraction)
+
+    async with trio.open_nursery() as nursery:
+        if on_progress is not None and expected_s is not None and expected_s > 0:
+            nursery.start_soon(_move_with_clock, expected_s, report)
+        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
+        nursery.cancel_scope.cancel()
+    try:
+        return read_score(metric, log_path, subsample)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VcsError(
+            ErrorCode.FFMPEG_FAILED,
+            f"FFmpeg's {metric} filter left no usable score ({type(exc).__name__}).",
+            "Report the job id to the operator; compressing with this FFmpeg is broken.",
+        ) from None
+    finally:
+        log_path.unlink(missing_ok=True)
+
+
+async def _move_with_clock(expected_s: float, report: Callable[[float], None]) -> None:
+    started = time.monotonic()
+    while True:
+        await trio.sleep(CLOCK_TICK_S)
+        report(min(0.95, (time.monotonic() - started) / expected_s))
+
+
+def search_space(plan: CompressPlan) -> SearchSpace:
+    video, target = plan.video, plan.target
+    per_vmaf = target.linear_per_vmaf()
+    return SearchSpace(
+        crf_min=video.crf_min,
+        crf_max=video.crf_max,
+        crf_step=video.crf_step,
+        first_crf=plan.first_crf,
+        slope=video.vmaf_per_crf * per_vmaf,
+        aim=target.linear,
+        tolerance=TOLERANCE_VMAF * per_vmaf,
+        resolution=max(RESOLUTION_CRF, video.crf_step),
+    )
+
+
+async def search_crf(
+    ffmpeg: str,
+    src: Path,
+    info: MediaInfo,
+    plan: CompressPlan,
+    scratch: ScratchFiles,
+    on_progress: ProgressFn,
+) -> SearchResult:
+    started = time.monotonic()
+    duration = info.duration_s
+    windows = pick_sample_windows(duration)
+    sample_s = sample_seconds(windows, duration)
+    # With no known duration the samples are the whole file: tries cost what the rest will.
+    whole_per_sample = duration / sample_s if sample_s > 0 else 1.0
+    trial_subsample = subsample_for(
+        frames_in(sample_s, info), TRIAL_SCORED_FRAMES, MOST_SUBSAMPLE_TRIAL
+    )
+    final_subsample = subsample_for(
+        frames_in(duration, info), FINAL_SCORED_FRAMES, MOST_SUBSAMPLE_FINAL
+    )
+    space = search_space(plan)
+    budget = TimeBudget(budget_factor(duration))
+    trials: list[Trial] = []
+    final_encode_s = final_measure_s = 0.0
+    crf = next_crf(space, trials)
+    on_progress(0.01, None)
+
+    def progress_of_try(share_of_try: float) -> Callable[[float], None]:
+        def report(fraction: float) -> None:
+            done = (len(trials) + share_of_try * fraction) / max(EXPECTED_TRIALS, len(trials) + 1)
+            eta = None
+            if trials:
+                per_try = trials[-1].encode_s + trials[-1].measure_s
+                eta = per_try * (1 - done) * EXPECTED_TRIALS + final_encode_s + final_measure_s
+            on_progress(min(0.97, done), eta)
+
+        return report
+
+    while crf is not None:
+        t0 = time.monotonic()
+        clock = EncodeClock()
+
+        def on_encode(p: Progress) -> None:
+            clock.mark(p.fraction * sample_s)  # noqa: B023 (called only in this iteration)
+            progress_of_try(0.75)(p.fraction)
+
+        await run_ffmpeg(
+            sample_encode_argv(ffmpeg, src, windows, plan.video, crf, scratch.trial),
+            sample_s,
+            on_encode,
+        )
+        t1 = time.monotonic()
+        size = scratch.trial.stat().st_size
+        score = await measure_quality(
+            ffmpeg,
+            scratch.trial,
+            src,
+            windows,
+            plan.target.metric,
+            scratch.log,
+            subsample=trial_subsample,
+            duration_s=sample_s,
+            on_progress=lambda f: progress_of_try(1.0)(0.75 + 0.25 * f),
+            expected_s=trials[-1].measure_s if trials else None,
+        )
+        t2 = time.monotonic()
+        trials.append(Trial(crf, score.linear, size, t1 - t0, t2 - t1))
+        scratch.trial.unlink(missing_ok=True)
+        # What the rest of the job will cost, from how fast this try ran.
+        final_encode_s = clock.seconds_for(duration) or (t1 - t0) * whole_per_sample
+        measure_scale = max(trial_subsample / final_subsample, FIXED_SCORING_SHARE)
+        final_measure_s = (t2 - t1) * whole_per_sample * measure_scale
+        crf = next_crf(space, trials)
+        spent = time.monotonic() - started
+        if crf is not None and not budget.allows(spent, t2 - t0, final_encode_s, final_measure_s):
+            crf = None
+    chosen = choose_crf(space, trials)
+    on_progress(1.0, final_encode_s + final_measure_s)
+    return SearchResult(
+        crf=chosen,
+        trials=tuple(trials),
+        windows=windows,
+        sample_s=sample_s,
+        predicted_score=score_at(space, trials, chosen),
+        predicted_video_bytes=predicted_video_bytes(trials, chosen, sample_s, duration),
+        final_encode_s=final_encode_s,
+        final_measure_s=final_measure_s,
+        final_subsample=final_subsample,
+        elapsed_s=time.monotonic() - started,
+    )
