@@ -64,6 +64,27 @@ def pick_sample_windows(duration_s: float) -> tuple[SampleWindow, ...]:
     return tuple(windows)
 
 
+# A window starting at a keyframe's time plus this: FFmpeg seeks to that keyframe and
+# drops only its picture (frames before `-ss` are decoded, then dropped).
+KEYFRAME_NUDGE_S: Final = 0.001
+
+
+def align_to_keyframes(
+    windows: Sequence[SampleWindow], keyframes: Sequence[float | None]
+) -> tuple[SampleWindow, ...]:
+    """Move each window back to start on the keyframe before it (see keyframes.py), unless
+    that keyframe lies more than half the gap between windows back, or inside the
+    previous window: the samples stay spread and never overlap."""
+    aligned: list[SampleWindow] = []
+    for window, key in zip(windows, keyframes, strict=True):
+        previous_end = aligned[-1].start_s + aligned[-1].duration_s if aligned else 0.0
+        reach = (window.start_s - previous_end) / 2
+        if key is not None and previous_end <= key <= window.start_s <= key + reach:
+            window = SampleWindow(round(key + KEYFRAME_NUDGE_S, 6), window.duration_s)
+        aligned.append(window)
+    return tuple(aligned)
+
+
 def sample_seconds(windows: Sequence[SampleWindow], duration_s: float) -> float:
     return sum(w.duration_s for w in windows) if windows else duration_s
 

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from app.media.crf_search import (
     SUBSAMPLE_STEPS,
+    SampleWindow,
     SearchSpace,
     TimeBudget,
     Trial,
+    align_to_keyframes,
     budget_factor,
     choose_crf,
     estimate_crf,
@@ -124,7 +126,19 @@ def test_bracketed_target_is_interpolated_linearly() -> None:
 def test_a_try_just_above_the_aim_ends_the_search() -> None:
     space = x264_space()
     assert next_crf(space, [trial(24, 93.3)]) is None
-    assert choose_crf(space, [trial(24, 93.3)]) >= 24.0
+    assert 24.0 <= choose_crf(space, [trial(24, 93.3)]) <= 24.4
+    # Just below: the slope is not known well enough to step blind; try again.
+    assert next_crf(space, [trial(24, 92.7)]) is not None
+
+
+def test_windows_move_back_to_keyframes_close_enough() -> None:
+    windows = (SampleWindow(13.6, 4.8), SampleWindow(45.6, 4.8))
+    aligned = align_to_keyframes(windows, [8.16, 39.8])
+    assert [w.start_s for w in aligned] == [8.161, 39.801]
+    assert [w.duration_s for w in aligned] == [4.8, 4.8]
+    # Too far back (the samples would bunch up), unknown, or inside the previous window.
+    assert align_to_keyframes(windows, [0.0, None]) == windows
+    assert align_to_keyframes(windows, [13.6, 15.0])[1] == windows[1]
 
 
 def test_a_tight_bracket_ends_the_search_on_the_safe_side() -> None:
