@@ -27,7 +27,9 @@ _ACCEPT_RESOURCE_ERRORS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errn
 MAX_PENDING_REFUSALS: Final = 256
 REFUSAL_TIMEOUT_S: Final = 1.0
 
-Handler = Callable[[trio.SocketStream], Awaitable[None]]
+# Called with the connection and the peer's address (read once, at accept: a peer that
+# has already reset makes getpeername fail later).
+Handler = Callable[[trio.SocketStream, str], Awaitable[None]]
 Refuse = Callable[[trio.SocketStream, ErrorInfo], Awaitable[None]]
 
 
@@ -85,14 +87,22 @@ async def serve_listener(
 
     async def serve_one(stream: trio.SocketStream, ip: str) -> None:
         try:
-            await handle(stream)
+            await handle(stream, ip)
+        except Exception:
+            # Handlers answer their own errors; this is the last line that keeps a bug in
+            # one connection from taking the whole server down.
+            log.exception("a connection from %s failed", ip)
         finally:
             limits.release(ip)
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
 
     async def refuse_one(stream: trio.SocketStream, info: ErrorInfo) -> None:
         try:
             with trio.move_on_after(REFUSAL_TIMEOUT_S):
                 await refuse(stream, info)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # gone before it could read why
         finally:
             refusals.release()
             with trio.CancelScope(shield=True):

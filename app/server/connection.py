@@ -71,9 +71,11 @@ async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect
             pass
 
 
-async def handle_connection(stream: trio.SocketStream, state: ServerState) -> None:
+async def handle_connection(
+    stream: trio.SocketStream, state: ServerState, ip: str | None = None
+) -> None:
     """Serve requests until the peer closes, stays idle too long, or gets an error."""
-    ip = peer_host(stream)
+    ip = ip or peer_host(stream)
     config = state.config
     guarded = RateGuardedStream(
         stream, config.min_transfer_rate, config.transfer_window_s, lambda: ms.decoder.in_message

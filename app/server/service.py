@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import time
@@ -62,8 +61,7 @@ async def _expiry_loop(state: ServerState) -> None:
 
 async def _refuse_mmp_connection(stream: trio.SocketStream, info: ErrorInfo) -> None:
     """The answer to a connection the limits turned away (busy, per-IP cap)."""
-    with contextlib.suppress(trio.BrokenResourceError):
-        await stream.send_all(encode_error(info))
+    await stream.send_all(encode_error(info))
 
 
 def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
@@ -119,11 +117,11 @@ async def serve(
             root.start_soon(stop_on_signal)
             root.start_soon(_expiry_loop, state)
 
-            async def serve_mmp(stream: trio.SocketStream) -> None:
-                await handle_connection(stream, state)
+            async def serve_mmp(stream: trio.SocketStream, ip: str) -> None:
+                await handle_connection(stream, state, ip)
 
-            async def serve_raw(stream: trio.SocketStream) -> None:
-                await handle_raw_connection(stream, state)
+            async def serve_raw(stream: trio.SocketStream, ip: str) -> None:
+                await handle_raw_connection(stream, state, ip)
 
             root.start_soon(
                 serve_listener, listener, limits, serve_mmp, _refuse_mmp_connection, root
