@@ -97,7 +97,7 @@ def main() -> int:
         print(f"fuzzing the {name} ...", file=sys.stderr)
         outcomes.append(fuzz(name, strategy, target, args.cases))
     # Reference from the same run: the cost of generating the cases alone.
-    reference = fuzz("generation only (no-op target)", raw_streams, lambda _: None, 5_000)
+    reference = fuzz("reference: raw cases into a no-op", raw_streams, lambda _: None, 5_000)
     rows = [
         [o.name, f"{o.cases:,}", f"{o.seconds:.0f} s", f"{o.rate:,.0f}", str(int(bool(o.crash)))]
         for o in [*outcomes, reference]

@@ -6,9 +6,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.media_files import make_clip
 from tests.server_process import ServerProcess
+
+# Machines here are shared: hypothesis's per-example deadline would time the neighbours'
+# load, not our code, and fail at random.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")
