@@ -274,5 +274,6 @@ def validate(op: str, raw: Mapping[str, str], duration_s: float | None = None) -
         elif value is not None:
             values[param.name] = value
     for name, error in spec.cross_check(values, duration_s).items():
-        errors.setdefault(name, error)
+        if name or not errors:  # "give a width…" only says something once fields are valid
+            errors.setdefault(name, error)
     return Validated(values if not errors else {}, errors)

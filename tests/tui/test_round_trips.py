@@ -62,7 +62,9 @@ async def test_gif_of_a_range_round_trip(server: ServerProcess, videos: Path, ho
 
 
 @pytest.mark.asyncio
-async def test_compress_round_trip(server: ServerProcess, videos: Path, home: Path) -> None:
+async def test_compress_round_trip_across_a_restart(
+    server: ServerProcess, videos: Path, home: Path
+) -> None:
     app = VcsTui(server.address, folder=videos)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_form(pilot, "clip.mp4")
@@ -71,11 +73,18 @@ async def test_compress_round_trip(server: ServerProcess, videos: Path, home: Pa
         await wait_for_step(pilot, job, Step.DONE, Step.FAILED)
         assert job.step is Step.DONE, job.error
         row = app.main.jobs.get_row(job.key)
-        assert str(row[2]) == "done" and row[6].endswith("%")  # state, reduction
+        assert str(row[2]) == "done" and str(row[6]).endswith("%")  # state, reduction
+        await pilot.press("q")
+    # A new session (no --server, no folder): it remembers the server, the folder and
+    # the job still waiting on the server, and fetches its status.
+    app = VcsTui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.address == server.address
+        assert app.main.files.folder == videos
+        job = only_job(pilot)
+        await wait_for_step(pilot, job, Step.DONE)
         saved = await download_to(pilot, "~/videos")
     assert saved == videos / "clip.compress.mp4"
     assert probe(saved)["video_codec"] == "h264"
     assert saved.stat().st_size < (videos / "clip.mp4").stat().st_size
-    # The settings remember the server, the folders and the op for next time.
-    remembered = (home / ".config" / "vcs" / "tui.json").read_text()
-    assert str(server.address) in remembered and '"last_op": "compress"' in remembered
+    assert '"last_op": "compress"' in (home / ".config" / "vcs" / "tui.json").read_text()

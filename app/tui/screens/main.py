@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 # Keys that are not in a BINDINGS list but a user needs to know.
 BUILT_IN_KEYS: list[BindingType] = [
-    Binding("tab,shift+tab", "", "Move between the file tree and the jobs table"),
-    Binding("up,down,pageup,pagedown", "", "Move the cursor"),
-    Binding("enter", "", "Tree: open a folder, or run an operation on the file"),
-    Binding("right", "", "In a folder field: complete the folder name"),
-    Binding("ctrl+p", "", "Command palette: every action by name"),
+    Binding("tab,shift+tab", "", "Switch: file tree / jobs"),
+    Binding("up,down", "", "Move the cursor"),
+    Binding("enter", "", "Open folder / run op on file"),
+    Binding("right", "", "Complete a folder name"),
+    Binding("ctrl+p", "", "Command palette (all actions)"),
 ]
 
 
@@ -74,6 +74,8 @@ class MainScreen(Screen[None]):
         self.jobs.border_title = "Jobs"
         self.watch(self.files, "path", self._folder_changed)
         self._show_marks(0)
+        for job in self.vcs.runner.jobs:  # changes before this screen was up
+            self.jobs.show(job)
         self.files.focus()
 
     def _folder_changed(self, path: str | Path) -> None:

@@ -46,7 +46,7 @@ def _field(spec: ParamSpec, value: str) -> Widget:
         )
     return Input(
         value,
-        placeholder=spec.default_text or "required",
+        placeholder="required" if spec.required else "optional",
         type="integer" if spec.kind == "int" else "number" if spec.kind == "float" else "text",
         compact=True,
         id=f"param-{spec.name}",
