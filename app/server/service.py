@@ -69,8 +69,11 @@ async def _accept_loop(
     slots = trio.Semaphore(state.config.max_connections)
 
     async def serve_one(stream: trio.SocketStream) -> None:
+        # One connection's failure must never reach the nursery that owns the server.
         try:
             await handle_connection(stream, state)
+        except Exception:
+            log.exception("connection handler failed")
         finally:
             slots.release()
 
