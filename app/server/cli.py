@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="name of this node behind a balancer (a-z, 0-9, up to 16); prefixes job ids",
     )
     p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="on SIGTERM stop accepting and let running jobs finish for up to S seconds "
+        "(a second signal stops at once); 0 stops at once",
+    )
+    p.add_argument(
         "--proxy-protocol",
         action="store_true",
         help="behind a balancer: connections from --trusted-proxy must start with a "
@@ -140,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         ffmpeg=args.ffmpeg,
         node_id=args.node_id,
         proxy_protocol=args.proxy_protocol,
+        drain_timeout_s=args.drain_timeout,
         trusted_proxies=trusted,
     )
 

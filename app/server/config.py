@@ -38,6 +38,8 @@ class ServerConfig:
     # Behind a balancer: names this node in job ids (SPEC §7).
     node_id: str = ""
     # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
+    # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
+    drain_timeout_s: float = 0.0
     proxy_protocol: bool = False
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # How often expired results are looked for.
