@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,26 +21,13 @@ import trio
 from app.client.address import ServerAddress
 from bench.net import MiB, fmt_rate, make_payload, timed_upload
 from bench.report import stamp, table, write_section
+from tests.balancer_config import write_haproxy_config
 from tests.server_process import ServerProcess
-
-DEPLOY_CFG = Path(__file__).resolve().parent.parent / "deploy" / "haproxy.cfg"
 
 
 def start_haproxy(work: Path, nodes: list[ServerProcess]) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    lines = [
-        line.replace("bind 127.0.0.1:9000", f"bind 127.0.0.1:{port}")
-        for line in DEPLOY_CFG.read_text().splitlines()
-        if not line.strip().startswith("server n")
-    ]
-    lines += [
-        f"    server n{i} 127.0.0.1:{node.port} send-proxy-v2 check inter 1s"
-        for i, node in enumerate(nodes, 1)
-    ]
     cfg = work / "haproxy.cfg"
-    cfg.write_text("\n".join(lines) + "\n")
+    port = write_haproxy_config(cfg, nodes)
     proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     return proc, port

@@ -12,29 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.balancer_config import write_haproxy_config
 from tests.media_files import make_clip
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, wait_for
 from tests.spec_client import SpecClient
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None, reason="needs haproxy (Debian: apt-get install haproxy)"
 )
-DEPLOY_CFG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate, timeout_s: float = 20) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def run_job(port: int, source: str, payload: bytes) -> str:
@@ -66,18 +51,8 @@ def cluster(tmp_path: Path):
         ).start()
         for i in (1, 2, 3)
     ]
-    port = free_port()
-    lines = [
-        line.replace("bind 127.0.0.1:9000", f"bind 127.0.0.1:{port}")
-        for line in DEPLOY_CFG.read_text().splitlines()
-        if not line.strip().startswith("server n")
-    ]
-    lines += [
-        f"    server n{i} 127.0.0.1:{node.port} send-proxy-v2 check inter 300ms fall 2 rise 2"
-        for i, node in enumerate(nodes, 1)
-    ]
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text("\n".join(lines) + "\n")
+    port = write_haproxy_config(cfg, nodes, check_ms=300)
     haproxy = subprocess.Popen(
         ["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

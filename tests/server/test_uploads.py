@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, wait_for
 from tests.spec_client import SpecClient, header64
-
-
-def wait_for(predicate, timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def start_upload(server: ServerProcess, data: bytes, sent: int, source: str | None = None):
