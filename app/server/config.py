@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,5 +37,10 @@ class ServerConfig:
     ffmpeg: str | None = None
     # Behind a balancer: names this node in job ids (SPEC §7).
     node_id: str = ""
+    # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
+    # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
+    drain_timeout_s: float = 0.0
+    proxy_protocol: bool = False
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # How often expired results are looked for.
     sweep_interval_s: float = 30.0

@@ -69,8 +69,11 @@ async def _accept_loop(
     slots = trio.Semaphore(state.config.max_connections)
 
     async def serve_one(stream: trio.SocketStream) -> None:
+        # One connection's failure must never reach the nursery that owns the server.
         try:
             await handle_connection(stream, state)
+        except Exception:
+            log.exception("connection handler failed")
         finally:
             slots.release()
 
@@ -90,6 +93,13 @@ async def _accept_loop(
                 nursery.start_soon(_refuse_busy, stream)
                 continue
             nursery.start_soon(serve_one, stream)
+
+
+async def _wait_for_jobs(state: ServerState, done: trio.CancelScope) -> None:
+    while unfinished := [job for job in state.jobs if not job.state.finished]:
+        await unfinished[0].changed.wait()
+    log.info("drained: no job left running")
+    done.cancel()
 
 
 def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
@@ -127,14 +137,35 @@ async def serve(
             state = open_state(config, root)
             host, port = listener.socket.getsockname()[:2]
 
+            accepting = trio.CancelScope()
+
+            async def accept() -> None:
+                with accepting:
+                    await _accept_loop(listener, state, root)
+
             async def stop_on_signal() -> None:
                 async for signum in signals:
-                    log.info("received %s: shutting down", signal.Signals(signum).name)
+                    name = signal.Signals(signum).name
+                    if not state.accepting or config.drain_timeout_s <= 0:
+                        log.info("received %s: shutting down", name)
+                        break
+                    # Draining (SPEC §7): close the listener so the balancer's health
+                    # check sends new clients elsewhere, take no new uploads, let queued
+                    # and running jobs finish; results stay on disk for after a restart.
+                    log.info("received %s: draining for up to %.0f s", name, config.drain_timeout_s)
                     state.accepting = False
-                    root.cancel_scope.cancel()
-                    return
+                    accepting.cancel()
+                    with trio.move_on_after(config.drain_timeout_s):
+                        async with trio.open_nursery() as watch:
+                            watch.start_soon(_wait_for_jobs, state, watch.cancel_scope)
+                            async for _ in signals:  # a second signal: stop now
+                                break
+                            watch.cancel_scope.cancel()
+                    break
+                state.accepting = False
+                root.cancel_scope.cancel()
 
             root.start_soon(stop_on_signal)
             root.start_soon(_expiry_loop, state)
-            root.start_soon(_accept_loop, listener, state, root)
+            root.start_soon(accept)
             task_status.started((str(host), int(port)))

@@ -22,6 +22,7 @@ from app.protocol import (
     encode_message_head,
     limits,
 )
+from app.wire.sendfile import can_sendfile, sendfile_all
 
 RECEIVE_SIZE: Final = 256 * 1024
 # Payloads go to the socket in batches of whole 1,400-byte units (SPEC §2).
@@ -103,6 +104,10 @@ class MessageStream:
         self, file: BinaryIO, size: int, progress: ProgressCallback | None = None
     ) -> None:
         """Stream exactly `size` bytes of `file` in batches of whole 1,400-byte units."""
+        if can_sendfile(self.stream, file):
+            assert isinstance(self.stream, trio.SocketStream)
+            await sendfile_all(self.stream, file, size, progress)
+            return
         buffer = bytearray(SEND_BATCH)
         view = memoryview(buffer)
         fd = file.fileno()
