@@ -62,6 +62,15 @@ async def fill(pilot: Pilot[None], form: OperationScreen, field: str, text: str)
     await pilot.press("ctrl+a", "ctrl+k", *text)
 
 
+async def gif_form(pilot: Pilot[None], start: str, end: str) -> OperationScreen:
+    """The form for clip.mp4 with gif chosen and a range typed in."""
+    form = await open_form(pilot, "clip.mp4")
+    await choose_op(pilot, form, "gif")
+    await fill(pilot, form, "start", start)
+    await fill(pilot, form, "end", end)
+    return form
+
+
 def only_job(pilot: Pilot[None]) -> TrackedJob:
     jobs = app_of(pilot).runner.jobs
     assert len(jobs) == 1, jobs

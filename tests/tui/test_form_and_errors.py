@@ -17,8 +17,8 @@ from app.tui.jobs import Step
 from app.tui.screens.operation import OperationScreen, ParamRow
 from tests.server_process import ServerProcess
 from tests.tui.pilot_steps import (
-    choose_op,
     fill,
+    gif_form,
     notifications,
     only_job,
     open_form,
@@ -37,10 +37,7 @@ async def test_an_invalid_range_is_shown_and_nothing_is_sent(
 ) -> None:
     app = VcsTui(server.address, folder=videos)
     async with app.run_test(size=(80, 24)) as pilot:
-        form = await open_form(pilot, "clip.mp4")
-        await choose_op(pilot, form, "gif")
-        await fill(pilot, form, "start", "3")
-        await fill(pilot, form, "end", "2")
+        form = await gif_form(pilot, "3", "2")
         assert hint(form, "end") == "must be after start"  # as typed, before any submit
         await fill(pilot, form, "end", "9")
         row = form.query_one("#row-end", ParamRow)
@@ -74,7 +71,8 @@ async def test_a_refusal_shows_the_servers_solution(
             pilot, lambda: any(solution in n for n in notifications(pilot)), "the notification"
         )
         assert any("quota_exceeded" in n for n in notifications(pilot))
-        assert str(app.main.jobs.get_row(job.key)[2]) == "failed"
+        row = app.main.jobs.get_row
+        await wait_until(pilot, lambda: str(row(job.key)[2]) == "failed", "the row")
     assert server.files() == []
 
 

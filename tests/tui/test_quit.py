@@ -38,10 +38,12 @@ def upload_when_the_ip_is_free(address: ServerAddress, path: Path, timeout_s: fl
     return trio.run(attempt)
 
 
+@pytest.mark.parametrize("key", ["q", "x"], ids=["quit", "cancel-key"])
 @pytest.mark.asyncio
-async def test_quitting_mid_upload_leaves_nothing_on_the_server(
-    server: ServerProcess, videos: Path
+async def test_stopping_mid_upload_leaves_nothing_on_the_server(
+    server: ServerProcess, videos: Path, key: str
 ) -> None:
+    """`q` quits the app, `x` on the job's row cancels just the upload."""
     big = videos / "big.mp4"
     with big.open("wb") as f:
         f.truncate(64 << 20)  # sparse: far more than the socket buffers hold
@@ -65,7 +67,12 @@ async def test_quitting_mid_upload_leaves_nothing_on_the_server(
                 "the upload to start",
             )
             assert job.transfer is not None and job.transfer.fraction < 1
-            await pilot.press("q")
+            assert app.focused is app.main.jobs  # the form hands the focus to the table
+            await pilot.press(key)
+            if key == "x":
+                row = app.main.jobs.get_row
+                await wait_until(pilot, lambda: str(row(job.key)[2]) == "cancelled", "the row")
+                assert not app.main.transfers.has_class("-busy")
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
     assert job.step is Step.CANCELLED

@@ -15,8 +15,7 @@ from tests.media_files import probe
 from tests.server_process import ServerProcess
 from tests.tui.pilot_steps import (
     app_of,
-    choose_op,
-    fill,
+    gif_form,
     only_job,
     open_form,
     wait_for_step,
@@ -44,10 +43,7 @@ async def test_gif_of_a_range_round_trip(server: ServerProcess, videos: Path, ho
     (home / "out").mkdir()
     app = VcsTui(server.address, folder=videos)
     async with app.run_test(size=(80, 24)) as pilot:
-        form = await open_form(pilot, "clip.mp4")
-        await choose_op(pilot, form, "gif")
-        await fill(pilot, form, "start", "1")
-        await fill(pilot, form, "end", "2.5")
+        await gif_form(pilot, "1", "2.5")
         await pilot.press("ctrl+s")
         job = only_job(pilot)
         assert (job.op, job.params) == ("gif", {"start": 1.0, "end": 2.5})
@@ -72,8 +68,9 @@ async def test_compress_round_trip_across_a_restart(
         job = only_job(pilot)
         await wait_for_step(pilot, job, Step.DONE, Step.FAILED)
         assert job.step is Step.DONE, job.error
-        row = app.main.jobs.get_row(job.key)
-        assert str(row[2]) == "done" and str(row[6]).endswith("%")  # state, reduction
+        row = app.main.jobs.get_row
+        await wait_until(pilot, lambda: str(row(job.key)[2]) == "done", "the row")
+        assert str(row(job.key)[6]).endswith("%")  # the reduction
         await pilot.press("q")
     # A new session (no --server, no folder): it remembers the server, the folder and
     # the job still waiting on the server, and fetches its status.

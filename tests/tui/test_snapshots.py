@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from app.client.address import ServerAddress
 from app.tui.app import VcsTui
 from app.tui.jobs import Step, TrackedJob, TransferMeter
-from tests.tui.pilot_steps import app_of, choose_op, fill, open_form, wait_until
+from tests.tui.pilot_steps import app_of, choose_op, fill, gif_form, open_form, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 SnapCompare = Callable[..., bool]
@@ -70,13 +70,10 @@ def test_main_screen(snap_compare: SnapCompare, shelf: Path, size: tuple[int, in
 def test_gif_form_with_an_error(
     snap_compare: SnapCompare, shelf: Path, size: tuple[int, int]
 ) -> None:
-    async def gif_form(pilot: Pilot[None]) -> None:
-        form = await open_form(pilot, "clip.mp4")
-        await choose_op(pilot, form, "gif")
-        await fill(pilot, form, "start", "1.5")
-        await fill(pilot, form, "end", "9")
+    async def bad_range(pilot: Pilot[None]) -> None:
+        await gif_form(pilot, "1.5", "9")
 
-    assert snap_compare(tui(shelf), terminal_size=size, run_before=gif_form)
+    assert snap_compare(tui(shelf), terminal_size=size, run_before=bad_range)
 
 
 def test_resize_form(snap_compare: SnapCompare, shelf: Path) -> None:

@@ -13,25 +13,27 @@ class TransferLine(Horizontal):
     def __init__(self, job: TrackedJob) -> None:
         super().__init__(classes="transfer-line")
         self.job = job
+        # Held here, not queried: progress may arrive before the line is composed.
+        self._file_label = Label(classes="transfer-name")
+        self._progress_bar = ProgressBar(total=1.0, show_eta=False, classes="transfer-bar")
+        self._detail_label = Label(classes="transfer-detail")
+        self.update_from_job()
 
     def compose(self) -> ComposeResult:
-        yield Label(classes="transfer-name")
-        yield ProgressBar(total=1.0, show_eta=False, classes="transfer-bar")
-        yield Label(classes="transfer-detail")
-
-    def on_mount(self) -> None:
-        self.update_from_job()
+        yield self._file_label
+        yield self._progress_bar
+        yield self._detail_label
 
     def update_from_job(self) -> None:
         job, meter = self.job, self.job.transfer
         arrow = "↓" if job.step is Step.DOWNLOADING else "↑"
-        self.query_one(".transfer-name", Label).update(f"{arrow} {job.path.name}")
+        self._file_label.update(f"{arrow} {job.path.name}")
         if meter is None or job.step is Step.HASHING:  # SHA-256 first: nothing sent yet
-            self.query_one(ProgressBar).update(progress=0)
-            self.query_one(".transfer-detail", Label).update("checking the file…")
+            self._progress_bar.update(progress=0)
+            self._detail_label.update("checking the file…")
             return
-        self.query_one(ProgressBar).update(progress=meter.fraction)
-        self.query_one(".transfer-detail", Label).update(meter.describe())
+        self._progress_bar.update(progress=meter.fraction)
+        self._detail_label.update(meter.describe())
 
 
 class TransferPanel(Vertical):
