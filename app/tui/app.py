@@ -14,7 +14,7 @@ from textual.screen import Screen
 
 from app.client.address import SERVER_ENV, ServerAddress
 from app.client.api import VcsClient
-from app.protocol import ErrorInfo
+from app.protocol import ErrorCode, ErrorInfo
 from app.tui.job_runner import JobRunner
 from app.tui.jobs import TrackedJob
 from app.tui.screens.main import MainScreen
@@ -101,7 +101,8 @@ class VcsTui(App[None]):
     def problem(self, info: ErrorInfo, about: str) -> None:
         self.notify(
             f"{info.description}\n→ {info.solution}",
-            title=f"{about}: {info.code}",
+            # Connection problems carry the generic code; the code is news only otherwise.
+            title=about if info.code is ErrorCode.INTERNAL else f"{about}: {info.code}",
             severity="error",
             timeout=ERROR_TIMEOUT_S,
             markup=False,

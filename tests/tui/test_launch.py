@@ -12,6 +12,12 @@ import termios
 import threading
 from pathlib import Path
 
+import pytest
+
+from app.client.address import ServerAddress
+from app.tui.app import VcsTui
+from tests.tui.pilot_steps import notifications, wait_until
+
 
 def test_vcs_tui_opens_in_an_80x24_terminal(home: Path, tmp_path: Path) -> None:
     master, slave = pty.openpty()
@@ -63,3 +69,18 @@ def test_vcs_tui_rejects_a_bad_server_address() -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "bad port" in result.stderr
+
+
+@pytest.mark.asyncio
+async def test_the_command_palette_finds_the_actions(home: Path) -> None:
+    app = VcsTui(ServerAddress("127.0.0.1", 9), folder=home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for action in ("Run an operation", "Refresh jobs", "Download job", "Cancel job"):
+            assert action in titles
+        await pilot.press("ctrl+p", *"refresh jobs")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: any("Refreshing" in n for n in notifications(pilot)), "the action"
+        )
