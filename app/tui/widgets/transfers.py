@@ -23,6 +23,8 @@ class TransferLine(Horizontal):
         self.update_from_job()
 
     def update_from_job(self) -> None:
+        if not self.query(".transfer-name"):
+            return  # mounted but not composed yet: on_mount fills the line in
         job, meter = self.job, self.job.transfer
         arrow = "↓" if job.step is Step.DOWNLOADING else "↑"
         self.query_one(".transfer-name", Label).update(f"{arrow} {job.path.name}")
