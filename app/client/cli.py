@@ -25,6 +25,7 @@ from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.display import console, print_error, print_report
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
+from app.client.upload_command import add_upload_command, run_upload_command
 from app.client.workflow import RunOptions, download_with_bar, run_op, wait_for_job
 from app.protocol import ErrorInfo
 
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between job table refreshes (default 60; running jobs update at once)",
     )
+    add_upload_command(sub)
     return parser
 
 
@@ -200,6 +202,8 @@ def _exit_for_status(status: dict[str, Any] | None) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if args.command == "upload":  # the raw protocol (SPEC §2.2): its own port and client
+        return await run_upload_command(args)
     client = VcsClient(args.server or ServerAddress.default())
     show = not args.quiet and not args.json
     emit: Callable[[dict[str, Any]], None] = lambda doc: print(json.dumps(doc, indent=2))  # noqa: E731

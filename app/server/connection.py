@@ -12,6 +12,7 @@ from app.server import requests
 from app.server.client_address import read_client_address
 from app.server.ops import UPLOAD_OPS
 from app.server.state import ServerState
+from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
 from app.wire.sockets import peer_host
 from app.wire.stream import RECEIVE_SIZE, MessageStream
 
@@ -63,7 +64,7 @@ async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect
         try:
             await ms.send_error(info, dialect)
             stream = ms.stream
-            if isinstance(stream, trio.SocketStream):
+            if isinstance(stream, trio.abc.HalfCloseableStream):
                 await stream.send_eof()
             while await stream.receive_some(RECEIVE_SIZE):
                 pass
@@ -79,7 +80,11 @@ async def handle_connection(stream: trio.SocketStream, state: ServerState) -> No
         with trio.CancelScope(shield=True):
             await stream.aclose()
         return
-    ms = MessageStream(stream, state.config.idle_timeout_s)
+    config = state.config
+    guarded = RateGuardedStream(
+        stream, config.min_transfer_rate, config.transfer_window_s, lambda: ms.decoder.in_message
+    )
+    ms = MessageStream(guarded, config.idle_timeout_s)
     try:
         try:
             with trio.fail_after(state.config.idle_timeout_s):
@@ -104,9 +109,14 @@ async def handle_connection(stream: trio.SocketStream, state: ServerState) -> No
                     return
                 dialect = head.dialect
                 await _dispatch(head, ms, ip, state)
-            except trio.TooSlowError:
+            except trio.TooSlowError as exc:
                 if ms.decoder.in_message:
-                    await _answer_and_close(ms, _timeout_error(ms.idle_timeout_s), dialect)
+                    info = (
+                        exc.info
+                        if isinstance(exc, TransferTooSlow)
+                        else _timeout_error(ms.idle_timeout_s)
+                    )
+                    await _answer_and_close(ms, info, dialect)
                 return  # idle between messages: just close
             except VcsError as exc:  # includes RemoteProtocolError
                 if isinstance(exc, RemoteProtocolError) and ms.decoder.last_dialect:

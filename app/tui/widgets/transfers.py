@@ -25,6 +25,8 @@ class TransferLine(Horizontal):
         yield self._detail_label
 
     def update_from_job(self) -> None:
+        if not self.query(".transfer-name"):
+            return  # mounted but not composed yet: on_mount fills the line in
         job, meter = self.job, self.job.transfer
         arrow = "↓" if job.step is Step.DOWNLOADING else "↑"
         self._file_label.update(f"{arrow} {job.path.name}")
