@@ -185,14 +185,15 @@ OPS: Final[dict[str, OpSpec]] = {
             "An animated GIF of a range (at most 60 s).",
             (
                 *_range_params(),
-                ParamSpec("fps", "fps", "int", "1..50", minimum=1, maximum=50, default_text="10"),
+                # The server's gif limits (issue 4): fps 1..30, width 16..1280.
+                ParamSpec("fps", "fps", "float", "1..30", minimum=1, maximum=30, default_text="12"),
                 ParamSpec(
                     "width",
                     "width (px)",
                     "int",
-                    f"{MIN_SIDE_PX}..{MAX_SIDE_PX}",
+                    f"{MIN_SIDE_PX}..1280",
                     minimum=MIN_SIDE_PX,
-                    maximum=MAX_SIDE_PX,
+                    maximum=1280,
                     default_text="source, at most 480",
                 ),
             ),

@@ -10,8 +10,8 @@ from app.client.op_params import MAX_CLIP_SPAN_S, OPS, validate
 
 
 def test_gif_range_is_checked_against_the_clip() -> None:
-    ok = validate("gif", {"start": "1", "end": "2.5", "fps": "12"}, duration_s=4.0)
-    assert ok.ok and ok.params == {"start": 1.0, "end": 2.5, "fps": 12}
+    ok = validate("gif", {"start": "1", "end": "2.5", "fps": "12.5"}, duration_s=4.0)
+    assert ok.ok and ok.params == {"start": 1.0, "end": 2.5, "fps": 12.5}
     assert validate("gif", {"start": "3", "end": "2"}, 4.0).errors == {"end": "must be after start"}
     assert "4.0 s" in validate("gif", {"start": "1", "end": "9"}, 4.0).errors["end"]
     assert "start" in validate("gif", {"start": "4", "end": "5"}, 4.0).errors
@@ -33,7 +33,8 @@ def test_gif_range_is_checked_against_the_clip() -> None:
         ("aspect", {"ratio": "4:3", "mode": "zoom"}, "mode"),
         ("compress", {"codec": "xvid"}, "codec"),
         ("convert", {"format": "m p4"}, "format"),
-        ("gif", {"start": "1", "end": "2", "fps": "2.5"}, "fps"),
+        ("gif", {"start": "1", "end": "2", "fps": "31"}, "fps"),
+        ("gif", {"start": "1", "end": "2", "width": "1281"}, "width"),
     ],
 )
 def test_bad_values_are_named(op: str, raw: dict[str, str], field: str) -> None:

@@ -17,12 +17,14 @@ class TransferLine(Horizontal):
         self._file_label = Label(classes="transfer-name")
         self._progress_bar = ProgressBar(total=1.0, show_eta=False, classes="transfer-bar")
         self._detail_label = Label(classes="transfer-detail")
-        self.update_from_job()
 
     def compose(self) -> ComposeResult:
         yield self._file_label
         yield self._progress_bar
         yield self._detail_label
+
+    def on_mount(self) -> None:
+        self.update_from_job()  # what arrived before the children were mounted
 
     def update_from_job(self) -> None:
         if not self.query(".transfer-name"):
