@@ -16,6 +16,7 @@ from app.protocol import ErrorCode, ErrorInfo, encode_error
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
 from app.server.jobs import JobRegistry, JobState
+from app.server.ops import prepare_ops
 from app.server.quota import Quota
 from app.server.state import ServerState
 from app.server.storage import Storage
@@ -125,6 +126,7 @@ async def serve(
         async with trio.open_nursery() as root:
             listener = await open_listener(config.host, config.port)
             state = open_state(config, root)
+            prepare_ops(state.ffmpeg)
             host, port = listener.socket.getsockname()[:2]
 
             async def stop_on_signal() -> None:
