@@ -126,7 +126,7 @@ async def serve(
         async with trio.open_nursery() as root:
             listener = await open_listener(config.host, config.port)
             state = open_state(config, root)
-            prepare_ops(state.ffmpeg)
+            await trio.to_thread.run_sync(prepare_ops, state.ffmpeg)
             host, port = listener.socket.getsockname()[:2]
 
             async def stop_on_signal() -> None:
