@@ -107,6 +107,7 @@ def test_vcs_gif_round_trip(server: ServerProcess, small_clips, tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     got = probe(out)
     assert (got["video_codec"], got["width"], got["height"]) == ("gif", 160, 120)
+    assert "160x120" in result.stderr  # the report names the size made
 
 
 def test_vcs_convert_to_an_unknown_format_is_refused_with_suggestions(

@@ -91,6 +91,7 @@ def test_hostile_values_are_refused_with_a_solution(op: str, doc: dict[str, Any]
             {"start": 62.5, "end": 70.0, "fps": 15.0, "width": 321},
         ),
         ("webm", {}, {"start": 0.0, "end": None, "width": None}),
+        ("webm", {"start": 4.001, "end": 64.001}, {"start": 4.001, "end": 64.001, "width": None}),
         ("convert", {"format": "MKV"}, {"format": "mkv", "muxer": "matroska"}),
         ("convert", {"format": "mpegts"}, {"format": "mpegts", "muxer": "mpegts"}),
     ],

@@ -106,7 +106,7 @@ def span(doc: dict[str, Any]) -> dict[str, float | None]:
                 f"end {end:g} is not after start {start:g}.",
                 "Pick an end later than the start, e.g. start 3 and end 6.",
             )
-        if end - start > MAX_SPAN_S:
+        if round(end - start, 3) > MAX_SPAN_S:  # times are whole milliseconds
             raise bad_params(
                 f"The span {start:g}..{end:g} s is {end - start:g} s long; "
                 f"at most {MAX_SPAN_S:g} s are allowed.",
@@ -132,7 +132,7 @@ def resolve_span(params: dict[str, Any], info: MediaInfo) -> Span:
     end = params.get("end")
     if end is None:
         end = min(duration, start + MAX_SPAN_S)
-        if duration - start > MAX_SPAN_S:
+        if round(duration - start, 3) > MAX_SPAN_S:
             raise bad_params(
                 f"From start {start:g} to the end of the video is {duration - start:g} s; "
                 f"at most {MAX_SPAN_S:g} s are allowed.",
