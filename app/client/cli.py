@@ -25,6 +25,7 @@ from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.display import console, print_error, print_report
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
+from app.client.media_commands import add_media_commands
 from app.client.upload_command import add_upload_command, run_upload_command
 from app.client.workflow import RunOptions, download_with_bar, run_op, wait_for_job
 from app.protocol import ErrorInfo
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="video codec of the result (default h264: plays everywhere)",
     )
     p.set_defaults(params=lambda a: {"codec": a.codec} if a.codec else {})
+    add_media_commands(sub, _add_upload_command)
 
     p = sub.add_parser("status", help="show a job's state and progress")
     p.add_argument("job_id")

@@ -17,6 +17,7 @@ from app.server.client_address import is_trusted
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
 from app.server.jobs import JobRegistry, JobState
+from app.server.ops import prepare_ops
 from app.server.quota import Quota
 from app.server.raw_listener import handle_raw_connection, refuse_raw_connection
 from app.server.raw_store import RawStore
@@ -112,6 +113,7 @@ async def serve(
             listener = await open_listener(config.host, config.port)
             raw_listener = await open_listener(config.host, config.raw_port)
             state = open_state(config, root)
+            await trio.to_thread.run_sync(prepare_ops, state.ffmpeg)
             host, port = listener.socket.getsockname()[:2]
             raw_port = raw_listener.socket.getsockname()[1]
             # SPEC §3 limits: one table of connections for both listeners.
