@@ -34,6 +34,37 @@ def slow_clip(media: Path) -> Path:
     return make_clip(media / "slow.mp4", seconds=20, size="1280x720", rate=30)
 
 
+# Small clips (320x240, 3 s) in the containers SPEC §1 users bring, with the codecs they
+# usually hold there; the media ops tests run on these.
+SMALL_CLIP_CODECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mp4": (("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "aac")),
+    "mkv": (("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "libopus")),
+    "mov": (("-c:v", "mpeg4", "-q:v", "5"), ("-c:a", "pcm_s16le")),
+    "webm": (
+        ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"),
+        ("-c:a", "libopus"),
+    ),
+    "avi": (("-c:v", "mpeg4", "-q:v", "5"), ("-c:a", "libmp3lame")),
+}
+
+
+@pytest.fixture(scope="session")
+def small_clips(media: Path) -> dict[str, Path]:
+    """`{"mp4": path, "mkv": ..., "mov": ..., "webm": ..., "avi": ...}`."""
+    return {
+        ext: make_clip(
+            media / f"small.{ext}", seconds=3, size="320x240", video_args=v, audio_args=a
+        )
+        for ext, (v, a) in SMALL_CLIP_CODECS.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def silent_clip(media: Path) -> Path:
+    """320x240, 3 s, no audio stream."""
+    return make_clip(media / "silent.mp4", seconds=3, size="320x240", audio=False)
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start vcs-serve with extra flags; every server is stopped at the end of the test."""

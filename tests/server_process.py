@@ -7,11 +7,23 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.client.address import ServerAddress
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 10) -> bool:
+    """Poll `predicate` until it holds or `timeout_s` passes; its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
 
 
 @dataclass

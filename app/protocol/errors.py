@@ -44,6 +44,8 @@ class ErrorCode(enum.StrEnum):
     NO_VIDEO = "no_video"
     NO_AUDIO = "no_audio"
     FFMPEG_FAILED = "ffmpeg_failed"
+    ENCODER_MISSING = "encoder_missing"
+    RESULT_TOO_LARGE = "result_too_large"
     INTERNAL = "internal"
 
 

@@ -36,9 +36,12 @@ Refuse = Callable[[trio.SocketStream, ErrorInfo], Awaitable[None]]
 class ConnectionLimits:
     """Counts open connections, in all and per client address."""
 
-    def __init__(self, max_total: int, max_per_ip: int) -> None:
+    def __init__(
+        self, max_total: int, max_per_ip: int, exempt: Callable[[str], bool] = lambda ip: False
+    ) -> None:
         self.max_total = max_total
         self.max_per_ip = max_per_ip  # 0: no per-address cap
+        self._exempt = exempt
         self.open = 0
         self._per_ip: collections.Counter[str] = collections.Counter()
 
@@ -53,7 +56,7 @@ class ConnectionLimits:
                 "The server has too many open connections.",
                 "Try again in a few seconds.",
             )
-        if self.max_per_ip and self._per_ip[ip] >= self.max_per_ip:
+        if self.max_per_ip and self._per_ip[ip] >= self.max_per_ip and not self._exempt(ip):
             return ErrorInfo(
                 ErrorCode.TOO_MANY_CONNECTIONS,
                 f"Your address ({ip}) already has {self.max_per_ip} open connections, "
@@ -86,11 +89,10 @@ async def serve_listener(
     refusals = trio.Semaphore(MAX_PENDING_REFUSALS)
 
     async def serve_one(stream: trio.SocketStream, ip: str) -> None:
+        # One connection's failure must never reach the nursery that owns the server.
         try:
             await handle(stream, ip)
         except Exception:
-            # Handlers answer their own errors; this is the last line that keeps a bug in
-            # one connection from taking the whole server down.
             log.exception("a connection from %s failed", ip)
         finally:
             limits.release(ip)

@@ -12,6 +12,7 @@ import trio
 
 from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
 from app.server import config as defaults
+from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
 from app.server.jobs import NODE_ID_RE
 from app.server.service import serve
@@ -122,6 +123,27 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="name of this node behind a balancer (a-z, 0-9, up to 16); prefixes job ids",
     )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="on SIGTERM stop accepting and let running jobs finish for up to S seconds "
+        "(a second signal stops at once); 0 stops at once",
+    )
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="behind a balancer: connections from --trusted-proxy must start with a "
+        "PROXY v1/v2 header, whose client address is used for per-IP rules",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR[/BITS]",
+        help="a balancer address or network allowed to send PROXY headers (repeatable)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -143,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        trusted = parse_networks(args.trusted_proxy)
+    except ValueError as exc:
+        print(f"vcs-serve: --trusted-proxy: {exc}", file=sys.stderr)
+        return 2
+    if args.proxy_protocol and not trusted:
+        print("vcs-serve: --proxy-protocol needs at least one --trusted-proxy", file=sys.stderr)
+        return 2
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -155,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         max_connections=args.max_connections,
         ffmpeg=args.ffmpeg,
         node_id=args.node_id,
+        proxy_protocol=args.proxy_protocol,
+        drain_timeout_s=args.drain_timeout,
+        trusted_proxies=trusted,
         raw_port=args.raw_port,
         raw_retention_s=args.raw_retention,
         max_connections_per_ip=args.max_connections_per_ip,

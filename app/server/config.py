@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,11 @@ class ServerConfig:
     ffmpeg: str | None = None
     # Behind a balancer: names this node in job ids (SPEC §7).
     node_id: str = ""
+    # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
+    # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
+    drain_timeout_s: float = 0.0
+    proxy_protocol: bool = False
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     raw_port: int = DEFAULT_RAW_PORT
     # Raw uploads (SPEC §2.2) are kept this long, then deleted.
     raw_retention_s: float = DEFAULT_RETENTION_S

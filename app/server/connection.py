@@ -9,6 +9,7 @@ import trio
 
 from app.protocol import Dialect, ErrorCode, ErrorInfo, MessageHead, RemoteProtocolError, VcsError
 from app.server import requests
+from app.server.client_address import read_client_address
 from app.server.ops import UPLOAD_OPS
 from app.server.state import ServerState
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
@@ -75,13 +76,34 @@ async def handle_connection(
     stream: trio.SocketStream, state: ServerState, ip: str | None = None
 ) -> None:
     """Serve requests until the peer closes, stays idle too long, or gets an error."""
-    ip = ip or peer_host(stream)
+    if ip is None:
+        try:
+            ip = peer_host(stream)
+        except OSError:  # reset before we looked (e.g. a balancer's TCP health check)
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            return
     config = state.config
     guarded = RateGuardedStream(
         stream, config.min_transfer_rate, config.transfer_window_s, lambda: ms.decoder.in_message
     )
     ms = MessageStream(guarded, config.idle_timeout_s)
     try:
+        try:
+            with trio.fail_after(state.config.idle_timeout_s):
+                intake = await read_client_address(
+                    stream, ip, state.config.proxy_protocol, state.config.trusted_proxies
+                )
+        except trio.TooSlowError:
+            return
+        except RemoteProtocolError as exc:
+            await _answer_and_close(ms, exc.info, Dialect.HEADER64)
+            return
+        if intake is None:
+            return  # connected and closed without a byte: a TCP health check
+        ip, first_bytes = intake
+        if first_bytes:
+            ms.decoder.feed(first_bytes)
         while True:
             dialect = Dialect.HEADER64
             try:

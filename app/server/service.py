@@ -12,9 +12,11 @@ import trio
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.protocol import ErrorInfo, encode_error
 from app.server.admission import ConnectionLimits, serve_listener
+from app.server.client_address import is_trusted
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
 from app.server.jobs import JobRegistry, JobState
+from app.server.ops import prepare_ops
 from app.server.quota import Quota
 from app.server.raw_listener import handle_raw_connection, refuse_raw_connection
 from app.server.raw_store import RawStore
@@ -64,6 +66,13 @@ async def _refuse_mmp_connection(stream: trio.SocketStream, info: ErrorInfo) -> 
     await stream.send_all(encode_error(info))
 
 
+async def _wait_for_jobs(state: ServerState, done: trio.CancelScope) -> None:
+    while unfinished := [job for job in state.jobs if not job.state.finished]:
+        await unfinished[0].changed.wait()
+    log.info("drained: no job left running")
+    done.cancel()
+
+
 def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
     """Prepare storage (sweeping leftovers), reload the job index, size the quota."""
     storage = Storage(config.storage_dir)
@@ -102,17 +111,41 @@ async def serve(
             listener = await open_listener(config.host, config.port)
             raw_listener = await open_listener(config.host, config.raw_port)
             state = open_state(config, root)
+            await trio.to_thread.run_sync(prepare_ops, state.ffmpeg)
             host, port = listener.socket.getsockname()[:2]
             raw_port = raw_listener.socket.getsockname()[1]
             # SPEC §3 limits: one table of connections for both listeners.
-            limits = ConnectionLimits(config.max_connections, config.max_connections_per_ip)
+            limits = ConnectionLimits(
+                config.max_connections,
+                config.max_connections_per_ip,
+                # A trusted balancer carries many clients: its connections are not capped
+                # per address (the clients' own addresses are counted by job rules).
+                exempt=lambda ip: config.proxy_protocol and is_trusted(ip, config.trusted_proxies),
+            )
+
+            accepting = trio.CancelScope()
 
             async def stop_on_signal() -> None:
                 async for signum in signals:
-                    log.info("received %s: shutting down", signal.Signals(signum).name)
+                    name = signal.Signals(signum).name
+                    if not state.accepting or config.drain_timeout_s <= 0:
+                        log.info("received %s: shutting down", name)
+                        break
+                    # Draining (SPEC §7): close the listener so the balancer's health
+                    # check sends new clients elsewhere, take no new uploads, let queued
+                    # and running jobs finish; results stay on disk for after a restart.
+                    log.info("received %s: draining for up to %.0f s", name, config.drain_timeout_s)
                     state.accepting = False
-                    root.cancel_scope.cancel()
-                    return
+                    accepting.cancel()
+                    with trio.move_on_after(config.drain_timeout_s):
+                        async with trio.open_nursery() as watch:
+                            watch.start_soon(_wait_for_jobs, state, watch.cancel_scope)
+                            async for _ in signals:  # a second signal: stop now
+                                break
+                            watch.cancel_scope.cancel()
+                    break
+                state.accepting = False
+                root.cancel_scope.cancel()
 
             root.start_soon(stop_on_signal)
             root.start_soon(_expiry_loop, state)
@@ -123,10 +156,26 @@ async def serve(
             async def serve_raw(stream: trio.SocketStream, ip: str) -> None:
                 await handle_raw_connection(stream, state, ip)
 
-            root.start_soon(
-                serve_listener, listener, limits, serve_mmp, _refuse_mmp_connection, root
-            )
-            root.start_soon(
-                serve_listener, raw_listener, limits, serve_raw, refuse_raw_connection, root
-            )
+            async def accept() -> None:
+                # Draining cancels this scope: both listeners close, nothing else stops.
+                with accepting:
+                    async with trio.open_nursery() as listeners:
+                        listeners.start_soon(
+                            serve_listener,
+                            listener,
+                            limits,
+                            serve_mmp,
+                            _refuse_mmp_connection,
+                            root,
+                        )
+                        listeners.start_soon(
+                            serve_listener,
+                            raw_listener,
+                            limits,
+                            serve_raw,
+                            refuse_raw_connection,
+                            root,
+                        )
+
+            root.start_soon(accept)
             task_status.started(BoundAddresses(str(host), int(port), int(raw_port)))

@@ -12,6 +12,7 @@ from typing import BinaryIO, Final
 import trio
 
 from app.protocol import limits
+from app.wire.sendfile import can_sendfile, sendfile_all
 
 # Payloads go to the socket in batches of whole 1,400-byte units (SPEC §2).
 UNITS_PER_SEND: Final = 64
@@ -25,6 +26,9 @@ async def send_file(
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Send exactly `size` bytes of `file`; `progress(n)` after each batch."""
+    if isinstance(stream, trio.SocketStream) and can_sendfile(stream, file):
+        await sendfile_all(stream, file, size, progress)  # zero-copy on plain sockets
+        return
     buffer = bytearray(SEND_BATCH)
     view = memoryview(buffer)
     fd = file.fileno()

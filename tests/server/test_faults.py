@@ -18,8 +18,7 @@ import pytest
 
 from app.media.ffmpeg_exe import find_ffmpeg
 from tests.server.test_spec_client import poll_until_done
-from tests.server.test_uploads import wait_for
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, wait_for
 from tests.spec_client import SpecClient, header64
 from tests.spec_raw_client import RawClient, fake_mp4, prefix, upload
 
@@ -203,11 +202,18 @@ def test_a_really_full_disk_is_refused_cleanly(start_server, tiny_disk: Path) ->
     assert server.proc is not None and server.proc.poll() is None
 
 
-def ffmpeg_wrapper(tmp_path: Path, name: str, body: str) -> Path:
-    """A stand-in FFmpeg for fault injection; the real FFmpeg stays the normal path."""
+def ffmpeg_wrapper(tmp_path: Path, name: str, fault: str) -> Path:
+    """A stand-in FFmpeg for fault injection: `fault` runs for jobs (an `-i` input);
+    the server's start-up questions (`-muxers`, ...) go to the real FFmpeg, which also
+    stays the normal path everywhere else."""
     script = tmp_path / name
     script.write_text(
-        f"#!{sys.executable}\nimport os, signal, sys, time\nREAL = {find_ffmpeg()!r}\n{body}"
+        f"#!{sys.executable}\n"
+        "import os, signal, sys, time\n"
+        f"REAL = {find_ffmpeg()!r}\n"
+        "if '-i' in sys.argv:\n"
+        + "".join(f"    {line}\n" for line in fault.splitlines())
+        + "os.execv(REAL, [REAL, *sys.argv[1:]])\n"
     )
     script.chmod(0o755)
     return script
@@ -223,9 +229,7 @@ def run_one_job(server: ServerProcess, clip: Path) -> dict:
 def test_a_hanging_ffmpeg_fails_the_job_at_the_job_timeout(
     start_server, clip_mp4: Path, tmp_path: Path
 ) -> None:
-    hang = ffmpeg_wrapper(
-        tmp_path, "ffmpeg-hang", "time.sleep(3600)\nos.execv(REAL, [REAL, *sys.argv[1:]])\n"
-    )
+    hang = ffmpeg_wrapper(tmp_path, "ffmpeg-hang", "time.sleep(3600)")
     server = start_server("--ffmpeg", str(hang), "--job-timeout", "2")
     status = run_one_job(server, clip_mp4)
     assert status["state"] == "failed"
@@ -242,7 +246,7 @@ def test_a_crashing_ffmpeg_fails_the_job_and_leaves_nothing(
     crash = ffmpeg_wrapper(
         tmp_path,
         "ffmpeg-crash",
-        "open(sys.argv[-1], 'wb').write(b'half an mp4')\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+        "open(sys.argv[-1], 'wb').write(b'half an mp4')\nos.kill(os.getpid(), signal.SIGSEGV)",
     )
     server = start_server("--ffmpeg", str(crash))
     status = run_one_job(server, clip_mp4)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.test_uploads import wait_for
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, wait_for
 from tests.spec_client import SpecClient, header64
 from tests.spec_raw_client import RawClient, fake_mp4, prefix, upload
 
