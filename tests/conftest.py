@@ -6,9 +6,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.media_files import make_clip
 from tests.server_process import ServerProcess
+
+# Machines here are shared: hypothesis's per-example deadline would time the neighbours'
+# load, not our code, and fail at random.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +32,37 @@ def clip_mp4(media: Path) -> Path:
 def slow_clip(media: Path) -> Path:
     """A clip whose compress job runs for a few seconds (for per-IP and cancel tests)."""
     return make_clip(media / "slow.mp4", seconds=20, size="1280x720", rate=30)
+
+
+# Small clips (320x240, 3 s) in the containers SPEC §1 users bring, with the codecs they
+# usually hold there; the media ops tests run on these.
+SMALL_CLIP_CODECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mp4": (("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "aac")),
+    "mkv": (("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "libopus")),
+    "mov": (("-c:v", "mpeg4", "-q:v", "5"), ("-c:a", "pcm_s16le")),
+    "webm": (
+        ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"),
+        ("-c:a", "libopus"),
+    ),
+    "avi": (("-c:v", "mpeg4", "-q:v", "5"), ("-c:a", "libmp3lame")),
+}
+
+
+@pytest.fixture(scope="session")
+def small_clips(media: Path) -> dict[str, Path]:
+    """`{"mp4": path, "mkv": ..., "mov": ..., "webm": ..., "avi": ...}`."""
+    return {
+        ext: make_clip(
+            media / f"small.{ext}", seconds=3, size="320x240", video_args=v, audio_args=a
+        )
+        for ext, (v, a) in SMALL_CLIP_CODECS.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def silent_clip(media: Path) -> Path:
+    """320x240, 3 s, no audio stream."""
+    return make_clip(media / "silent.mp4", seconds=3, size="320x240", audio=False)
 
 
 @pytest.fixture

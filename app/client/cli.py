@@ -12,6 +12,7 @@ Exit codes scripts can rely on:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.display import console, print_error, print_report
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
+from app.client.media_commands import add_media_commands
+from app.client.upload_command import add_upload_command, run_upload_command
 from app.client.workflow import RunOptions, download_with_bar, run_op, wait_for_job
 from app.protocol import ErrorInfo
 
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
             if value is not None
         }
     )
+    add_media_commands(sub, _add_upload_command)
 
     p = sub.add_parser("status", help="show a job's state and progress")
     p.add_argument("job_id")
@@ -160,7 +164,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="cancel a job (or discard a finished result)")
     p.add_argument("job_id")
     _add_common(p)
+
+    p = sub.add_parser(
+        "tui",
+        help="full-screen keyboard UI: browse files, run ops, watch jobs, download",
+        description="Textual UI for terminals and SSH sessions; it remembers the last server "
+        "and folder in $XDG_CONFIG_HOME/vcs/tui.json.",
+    )
+    p.add_argument(
+        "--server",
+        type=_server,
+        default=None,
+        metavar="HOST:PORT",
+        help="vcs-serve address (default: $VCS_SERVER, else the last one used, else "
+        "127.0.0.1:9000)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=DEFAULT_POLL_INTERVAL_S,
+        metavar="S",
+        help="seconds between job table refreshes (default 60; running jobs update at once)",
+    )
+    add_upload_command(sub)
     return parser
+
+
+def _launch_tui(args: argparse.Namespace) -> int:
+    # app.tui sits above this package (the import-linter layers in pyproject.toml): the
+    # client never imports it, it only starts it by name.
+    launcher = importlib.import_module("app.tui.__main__")
+    code: int = launcher.run_tui(args.server, args.poll_interval)
+    return code
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -193,6 +228,8 @@ def _exit_for_status(status: dict[str, Any] | None) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if args.command == "upload":  # the raw protocol (SPEC §2.2): its own port and client
+        return await run_upload_command(args)
     client = VcsClient(args.server or ServerAddress.default())
     show = not args.quiet and not args.json
     emit: Callable[[dict[str, Any]], None] = lambda doc: print(json.dumps(doc, indent=2))  # noqa: E731
@@ -247,6 +284,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "tui":
+        return _launch_tui(args)
     if hasattr(args, "file") and not args.file.is_file():
         console.print(f"[bold red]error[/]: {args.file} is not a file")
         return EXIT_USAGE

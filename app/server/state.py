@@ -9,6 +9,7 @@ import trio
 from app.server.config import ServerConfig
 from app.server.jobs import JobRegistry
 from app.server.quota import Quota
+from app.server.raw_store import RawStore
 from app.server.storage import Storage
 
 
@@ -22,6 +23,8 @@ class ServerState:
     job_nursery: trio.Nursery
     # FFmpeg processes at once: CPU-bound work limited to the machine.
     ffmpeg_limiter: trio.CapacityLimiter
+    # Raw uploads (SPEC §2.2), under the same quota.
+    raw_store: RawStore
     # Blocking helpers (probe, hashing, fsync) in worker threads.
     thread_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
     accepting: bool = True
