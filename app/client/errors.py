@@ -26,3 +26,18 @@ class TransferCorrupted(VcsError):
         super().__init__(
             ErrorCode.HASH_MISMATCH, description, "Download again; nothing was kept locally."
         )
+
+
+class ServerKeyChanged(VcsError):
+    """The server presented a key other than the one pinned on first use (SPEC §6)."""
+
+    def __init__(self, address: str, pinned: str, presented: str, known_servers: str) -> None:
+        super().__init__(
+            ErrorCode.SERVER_KEY_CHANGED,
+            f"The server at {address} presented the key {presented}, but {pinned} is "
+            f"pinned for it in {known_servers}. Someone may be intercepting the "
+            "connection, or the server's key was replaced. Nothing was sent.",
+            "Ask the server's operator for its fingerprint (`vcs-serve --show-fingerprint` "
+            f"on the server). Only if it is {presented}, accept it with "
+            f"`vcs keys accept {address} {presented}`.",
+        )

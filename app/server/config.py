@@ -16,6 +16,9 @@ DEFAULT_MAX_CONNECTIONS: Final = 4096
 MAX_STATUS_WAIT_S: Final = 60.0
 
 
+SERVER_KEY_NAME: Final = "server_key.pem"
+
+
 def default_storage_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "vcs" / "storage"
@@ -36,5 +39,13 @@ class ServerConfig:
     ffmpeg: str | None = None
     # Behind a balancer: names this node in job ids (SPEC §7).
     node_id: str = ""
+    # SPEC §6: the server's RSA key (default: server_key.pem in the storage dir), and
+    # whether plaintext MMP clients are refused.
+    key_file: Path | None = None
+    require_encryption: bool = False
     # How often expired results are looked for.
     sweep_interval_s: float = 30.0
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_file or self.storage_dir / SERVER_KEY_NAME

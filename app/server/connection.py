@@ -8,7 +8,9 @@ from typing import Final
 import trio
 
 from app.protocol import Dialect, ErrorCode, ErrorInfo, MessageHead, RemoteProtocolError, VcsError
+from app.protocol.secure import is_key_exchange
 from app.server import requests
+from app.server.encryption import accept_encryption, refuse_plaintext
 from app.server.ops import UPLOAD_OPS
 from app.server.state import ServerState
 from app.wire.sockets import peer_host
@@ -62,9 +64,11 @@ async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect
         try:
             await ms.send_error(info, dialect)
             stream = ms.stream
-            if isinstance(stream, trio.SocketStream):
+            if isinstance(stream, trio.abc.HalfCloseableStream):
                 await stream.send_eof()
-            while await stream.receive_some(RECEIVE_SIZE):
+            # Drain raw bytes: what a sealed stream still brings is not worth opening.
+            raw = getattr(stream, "transport_stream", stream)
+            while await raw.receive_some(RECEIVE_SIZE):
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -74,6 +78,7 @@ async def handle_connection(stream: trio.SocketStream, state: ServerState) -> No
     """Serve requests until the peer closes, stays idle too long, or gets an error."""
     ip = peer_host(stream)
     ms = MessageStream(stream, state.config.idle_timeout_s)
+    first_message = True
     try:
         while True:
             dialect = Dialect.HEADER64
@@ -82,6 +87,12 @@ async def handle_connection(stream: trio.SocketStream, state: ServerState) -> No
                 if head is None:
                     return
                 dialect = head.dialect
+                opens_encryption = first_message and is_key_exchange(head.json)
+                first_message = False
+                if opens_encryption:
+                    ms = await accept_encryption(head, ms, state)
+                    continue
+                refuse_plaintext(ms, state)
                 await _dispatch(head, ms, ip, state)
             except trio.TooSlowError:
                 if ms.decoder.in_message:

@@ -10,6 +10,7 @@ import time
 from typing import Final
 
 import trio
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.protocol import ErrorCode, ErrorInfo, encode_error
@@ -19,6 +20,7 @@ from app.server.jobs import JobRegistry, JobState
 from app.server.quota import Quota
 from app.server.state import ServerState
 from app.server.storage import Storage
+from app.wire.key_files import load_or_create_private_key
 from app.wire.sockets import open_listener
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,9 @@ async def _accept_loop(
             nursery.start_soon(serve_one, stream)
 
 
-def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
+def open_state(
+    config: ServerConfig, job_nursery: trio.Nursery, server_key: rsa.RSAPrivateKey | None = None
+) -> ServerState:
     """Prepare storage (sweeping leftovers), reload the job index, size the quota."""
     storage = Storage(config.storage_dir)
     swept = storage.prepare()
@@ -112,19 +116,21 @@ def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
         ffmpeg=find_ffmpeg(config.ffmpeg),
         job_nursery=job_nursery,
         ffmpeg_limiter=trio.CapacityLimiter(config.max_jobs),
+        server_key=server_key or load_or_create_private_key(config.key_path),
     )
 
 
 async def serve(
     config: ServerConfig,
     *,
+    server_key: rsa.RSAPrivateKey | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled or sent SIGINT/SIGTERM; report the bound address when ready."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as root:
             listener = await open_listener(config.host, config.port)
-            state = open_state(config, root)
+            state = open_state(config, root, server_key)
             host, port = listener.socket.getsockname()[:2]
 
             async def stop_on_signal() -> None:

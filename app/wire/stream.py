@@ -22,6 +22,7 @@ from app.protocol import (
     encode_message_head,
     limits,
 )
+from app.wire.secure_stream import PLAINTEXT_BATCH, SecureStream
 from app.wire.sendfile import can_sendfile, sendfile_all
 
 RECEIVE_SIZE: Final = 256 * 1024
@@ -108,12 +109,14 @@ class MessageStream:
             assert isinstance(self.stream, trio.SocketStream)
             await sendfile_all(self.stream, file, size, progress)
             return
-        buffer = bytearray(SEND_BATCH)
+        # Sealed: batches of whole records, which are whole 1,400-byte units on the wire.
+        batch = PLAINTEXT_BATCH if isinstance(self.stream, SecureStream) else SEND_BATCH
+        buffer = bytearray(batch)
         view = memoryview(buffer)
         fd = file.fileno()
         sent = 0
         while sent < size:
-            want = min(SEND_BATCH, size - sent)
+            want = min(batch, size - sent)
             got = os.readv(fd, [view[:want]])
             if got == 0:
                 raise OSError(f"file ended after {sent} of {size} bytes")
