@@ -96,6 +96,11 @@ def test_any_split_opens_to_the_same_bytes(chunks: list[bytes], cuts: list[int])
     assert isinstance(opener.next_record(), ConnectionClosed)
 
 
+def test_a_stream_fed_byte_by_byte_opens() -> None:
+    wire = sealed_stream(b"one", b"two" * 1000)
+    assert open_all([wire[i : i + 1] for i in range(len(wire))]) == b"one" + b"two" * 1000
+
+
 def test_every_single_bit_flip_is_refused() -> None:
     """Flip each bit of a small sealed stream in turn: the flipped record never opens."""
     wire = sealed_stream(b"first record", b"second", b"third")

@@ -16,6 +16,9 @@ the opener is fed bytes and returns plaintext chunks.
 from __future__ import annotations
 
 import enum
+import itertools
+import struct
+from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,6 +40,8 @@ RECORD_UNITS: Final = 12
 MAX_RECORD_SIZE: Final = RECORD_UNITS * limits.PACKET_SIZE
 MAX_PLAINTEXT: Final = MAX_RECORD_SIZE - RECORD_OVERHEAD
 MAX_SEQUENCE: Final = 2**64 - 1
+_MAX_SEALED_BODY: Final = MAX_RECORD_SIZE - HEADER_SIZE
+_HEADER: Final = struct.Struct(">HB")  # sealed length, record type
 KEY_SIZE: Final = 32
 SESSION_ID_SIZE: Final = 32
 
@@ -121,27 +126,30 @@ class RecordSealer:
         self._closed = True
         return b"".join(parts)
 
-    def _seal_one(
-        self, record_type: RecordType, chunk: bytes | memoryview, parts: list[bytes]
-    ) -> None:
+    def _seal_one(self, record_type: int, chunk: bytes | memoryview, parts: list[bytes]) -> None:
+        # The hot path of every sealed byte: plain ints and few temporaries.
         if self._closed:
             raise LocalProtocolError("sealing after the close record")
-        if self._sequence >= MAX_SEQUENCE:
+        sequence_number = self._sequence
+        if sequence_number >= MAX_SEQUENCE:
             raise LocalProtocolError("record sequence exhausted; open a new connection")
-        header = (len(chunk) + TAG_SIZE).to_bytes(2, "big") + bytes([record_type])
-        sequence = self._sequence.to_bytes(8, "big")
-        sealed = self._aead.encrypt(
-            self._nonce_prefix + sequence, chunk, self._aad_prefix + sequence + header
-        )
-        self._sequence += 1
+        header = _HEADER.pack(len(chunk) + TAG_SIZE, record_type)
+        sequence = sequence_number.to_bytes(8, "big")
         parts.append(header)
-        parts.append(sealed)
+        parts.append(
+            self._aead.encrypt(
+                self._nonce_prefix + sequence, chunk, self._aad_prefix + sequence + header
+            )
+        )
+        self._sequence = sequence_number + 1
 
 
 class RecordOpener:
     """Opens incoming records in order; `feed(b"")` marks the end of the byte stream.
 
-    Buffers at most one partial record beyond what the caller feeds at once.
+    Fed chunks are kept as they are: a record inside one chunk is opened from a view of
+    it, and only a record that spans two chunks is copied. Holds what the caller feeds
+    at once plus at most one partial record.
     """
 
     def __init__(self, channel: ChannelKey) -> None:
@@ -149,15 +157,16 @@ class RecordOpener:
         self._nonce_prefix = channel.nonce_prefix()
         self._aad_prefix = channel.aad_prefix()
         self._sequence = 0
-        self._buffer = b""
-        self._offset = 0
+        self._chunks: deque[bytes] = deque()
+        self._offset = 0  # into the first chunk
+        self._available = 0
         self._eof = False
         self._closed = False
         self._failed = False
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer) - self._offset
+        return self._available
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         if self._eof:
@@ -165,11 +174,8 @@ class RecordOpener:
         if not data:
             self._eof = True
             return
-        if self._offset == len(self._buffer):
-            self._buffer = bytes(data)
-        else:
-            self._buffer = self._buffer[self._offset :] + bytes(data)
-        self._offset = 0
+        self._chunks.append(bytes(data))
+        self._available += len(data)
 
     def next_record(self) -> bytes | NeedData | ConnectionClosed:
         """The next record's plaintext, NEED_DATA, or ConnectionClosed after CLOSE."""
@@ -190,42 +196,69 @@ class RecordOpener:
             )
         return NEED_DATA
 
+    def _take(self, size: int) -> bytes | memoryview:
+        """Remove `size` buffered bytes (they are there): a view when inside one chunk."""
+        first, offset = self._chunks[0], self._offset
+        self._available -= size
+        end = offset + size
+        if end <= len(first):
+            if end == len(first):
+                self._chunks.popleft()
+                end = 0
+            self._offset = end
+            return memoryview(first)[offset : offset + size]
+        parts = [first[offset:]]
+        self._chunks.popleft()
+        need = size - len(parts[0])
+        while need:
+            chunk = self._chunks.popleft()
+            if len(chunk) > need:
+                self._chunks.appendleft(chunk)
+                self._offset = need
+                parts.append(chunk[:need])
+                break
+            parts.append(chunk)
+            need -= len(chunk)
+        else:
+            self._offset = 0
+        return b"".join(parts)
+
+    def _peek_header(self) -> tuple[int, int]:
+        first, offset = self._chunks[0], self._offset
+        if offset + HEADER_SIZE <= len(first):
+            return _HEADER.unpack_from(first, offset)
+        # Spanning chunks (each at least one byte): three of them hold the header.
+        joined = b"".join(itertools.islice(self._chunks, HEADER_SIZE))
+        return _HEADER.unpack_from(joined, offset)
+
     def _next_record(self) -> bytes | NeedData | ConnectionClosed:
-        buffer, offset = self._buffer, self._offset
-        available = len(buffer) - offset
         if self._closed:
-            if available:
+            if self._available:
                 raise bad_record("Data arrived after the encrypted stream's close record.")
             return ConnectionClosed()
-        if available < HEADER_SIZE:
+        if self._available < HEADER_SIZE:
             return self._need_data()
-        length = int.from_bytes(buffer[offset : offset + 2], "big")
-        record_type = buffer[offset + 2]
-        if not TAG_SIZE <= length <= MAX_RECORD_SIZE - HEADER_SIZE or record_type not in (
-            RecordType.DATA,
-            RecordType.CLOSE,
-        ):
+        length, record_type = self._peek_header()
+        if not TAG_SIZE <= length <= _MAX_SEALED_BODY or record_type > RecordType.CLOSE:
             raise bad_record(
                 f"Record {self._sequence} has an impossible header "
                 "(altered in transit, or not an encrypted vcs stream)."
             )
-        end = offset + HEADER_SIZE + length
-        if len(buffer) < end:
+        if self._available < HEADER_SIZE + length:
             return self._need_data()
-        header = buffer[offset : offset + HEADER_SIZE]
+        record = self._take(HEADER_SIZE + length)
         sequence = self._sequence.to_bytes(8, "big")
         try:
             plaintext = self._aead.decrypt(
                 self._nonce_prefix + sequence,
-                memoryview(buffer)[offset + HEADER_SIZE : end],
-                self._aad_prefix + sequence + header,
+                record[HEADER_SIZE:],
+                self._aad_prefix + sequence + bytes(record[:HEADER_SIZE]),
             )
         except InvalidTag:
             raise bad_record(
                 f"Record {self._sequence} failed authentication: it was altered, dropped, "
                 "replayed or reordered in transit."
             ) from None
-        self._offset = end
         self._sequence += 1
         if record_type == RecordType.CLOSE:
             if plaintext:
