@@ -19,12 +19,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
+from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.errors import ServerError
 from app.client.keyring import Keyring
@@ -46,8 +46,7 @@ from bench.net import (
     make_payload,
     running_server,
     seed_finished_job,
-    timed_download,
-    timed_upload,
+    wait_until_finished,
 )
 from bench.report import stamp, table, write_section
 
@@ -89,13 +88,41 @@ class Sample:
     client_cpu_s: float
 
 
-def measure(pid: int, run: Callable[[], float]) -> Sample:
-    server_before, client_before = cpu_s(pid), time.process_time()
-    seconds = run()
-    return Sample(seconds, cpu_s(pid) - server_before, time.process_time() - client_before)
+class Meter:
+    """Wall time and CPU of both processes from creation to `stop()`."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.server_cpu = cpu_s(server_pid)
+        self.client_cpu = time.process_time()
+        self.start = time.perf_counter()
+
+    def stop(self) -> Sample:
+        return Sample(
+            time.perf_counter() - self.start,
+            cpu_s(self.server_pid) - self.server_cpu,
+            time.process_time() - self.client_cpu,
+        )
 
 
-def client_for(server_address, keyring: Keyring, cipher: Cipher | None) -> VcsClient:
+async def upload_sample(client: VcsClient, server_pid: int, payload: Path, sha: str) -> Sample:
+    """One upload (the server verifies its sha256; the client's hashing is done already)."""
+    meter = Meter(server_pid)
+    answer = await client.upload("compress", payload, {"sha256": sha}, verify=False)
+    sample = meter.stop()
+    await wait_until_finished(client, str(answer["job_id"]))  # frees this IP's job slot
+    return sample
+
+
+async def download_sample(client: VcsClient, server_pid: int, job_id: str, into: Path) -> Sample:
+    meter = Meter(server_pid)
+    got = await client.download(job_id, into)  # the client checks size and sha256
+    sample = meter.stop()
+    got.path.unlink()
+    return sample
+
+
+def client_for(server_address: ServerAddress, keyring: Keyring, cipher: Cipher | None) -> VcsClient:
     if cipher is None:
         return VcsClient(server_address, encrypt=False)
     return VcsClient(server_address, keyring=keyring, cipher=cipher)
@@ -174,14 +201,8 @@ def main() -> int:
                 for mode, cipher in MODES.items():
                     client = client_for(server.address, keyring, cipher)
                     with RssSampler(server.proc.pid) as rss:
-                        uploads[mode].append(
-                            measure(
-                                server.proc.pid,
-                                lambda c=client: trio.run(
-                                    timed_upload, server.address, payload, None, c
-                                ),
-                            )
-                        )
+                        sample = trio.run(upload_sample, client, server.proc.pid, payload, sha)
+                    uploads[mode].append(sample)
                     peak_rss[mode] = max(peak_rss.get(mode, 0), rss.peak_kib)
 
         print("downloads ...", file=sys.stderr)
@@ -199,12 +220,7 @@ def main() -> int:
                     client = client_for(server.address, keyring, cipher)
                     job_id = jobs[mode][round_index]
                     downloads[mode].append(
-                        measure(
-                            server.proc.pid,
-                            lambda c=client, j=job_id: trio.run(
-                                timed_download, server.address, j, into, c
-                            ),
-                        )
+                        trio.run(download_sample, client, server.proc.pid, job_id, into)
                     )
     finally:
         shutil.rmtree(work, ignore_errors=True)
