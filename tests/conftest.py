@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.protocol.secure.keys import generate_private_key, private_key_to_pem
+from app.protocol.secure.keys import generate_private_key
 from app.wire.key_files import load_or_create_private_key
 from tests.media_files import make_clip
 from tests.server_process import ServerProcess
@@ -51,17 +50,54 @@ def client_key() -> rsa.RSAPrivateKey:
     return generate_private_key()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def client_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every client of the session (CLI and TUI subprocesses too) uses one key file, made
+    by the first that needs it; pins go to a session $XDG_CONFIG_HOME, never the user's."""
+    base = tmp_path_factory.mktemp("client")
+    path = base / "client_key.pem"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VCS_CLIENT_KEY", str(path))
+        patch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+        yield path
+
+
+# Small clips (320x240, 3 s) in the containers SPEC §1 users bring, with the codecs they
+# usually hold there; the media ops tests run on these.
+SMALL_CLIP_CODECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mp4": (("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "aac")),
+    "mkv": (("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "libopus")),
+    "mov": (("-c:v", "mpeg4", "-q:v", "5"), ("-c:a", "pcm_s16le")),
+    "webm": (
+        ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"),
+        ("-c:a", "libopus"),
+    ),
+    "avi": (("-c:v", "mpeg4", "-q:v", "5"), ("-c:a", "libmp3lame")),
+}
+
+
+@pytest.fixture(scope="session")
+def small_clips(media: Path) -> dict[str, Path]:
+    """`{"mp4": path, "mkv": ..., "mov": ..., "webm": ..., "avi": ...}`."""
+    return {
+        ext: make_clip(
+            media / f"small.{ext}", seconds=3, size="320x240", video_args=v, audio_args=a
+        )
+        for ext, (v, a) in SMALL_CLIP_CODECS.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def silent_clip(media: Path) -> Path:
+    """320x240, 3 s, no audio stream."""
+    return make_clip(media / "silent.mp4", seconds=3, size="320x240", audio=False)
+
+
 @pytest.fixture
-def client_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client_key: rsa.RSAPrivateKey
-) -> Path:
-    """A fresh $XDG_CONFIG_HOME for this test: the session's client key, no pinned server
-    (servers on reused ports must not meet another test's pins)."""
+def client_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh $XDG_CONFIG_HOME for this test: no pinned server (servers on reused ports
+    must not meet another test's pins); the key is still the session's."""
     home = tmp_path / "config"
-    (home / "vcs").mkdir(parents=True, mode=0o700)
-    fd = os.open(home / "vcs" / "client_key.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private_key_to_pem(client_key))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
     return home
 
@@ -72,8 +108,8 @@ def start_server(
 ) -> Iterator[Callable[..., ServerProcess]]:
     """Start vcs-serve with extra flags; every server is stopped at the end of the test.
 
-    Servers use the session's key (a later --key-file in `args` wins), and clients in the
-    test the session's client key under a per-test $XDG_CONFIG_HOME."""
+    Servers use the session's key (a later --key-file in `args` wins); clients in the
+    test pin under a per-test $XDG_CONFIG_HOME."""
     started: list[ServerProcess] = []
 
     def start(*args: str, storage_dir: Path | None = None) -> ServerProcess:

@@ -7,11 +7,23 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.client.address import ServerAddress
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 10) -> bool:
+    """Poll `predicate` until it holds or `timeout_s` passes; its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
 
 
 @dataclass
@@ -20,12 +32,18 @@ class ServerProcess:
     args: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 0
+    # The raw upload port (SPEC §2.2); 0 picks a free one, so parallel servers never clash.
+    raw_port: int = 0
     proc: subprocess.Popen[str] | None = None
     log: deque[str] = field(default_factory=lambda: deque(maxlen=400))
 
     @property
     def address(self) -> ServerAddress:
         return ServerAddress(self.host, self.port)
+
+    @property
+    def raw_address(self) -> ServerAddress:
+        return ServerAddress(self.host, self.raw_port)
 
     def start(self, timeout_s: float = 30) -> ServerProcess:
         argv = [
@@ -36,6 +54,8 @@ class ServerProcess:
             self.host,
             "--port",
             str(self.port),
+            "--raw-port",
+            str(self.raw_port),
             "--storage-dir",
             str(self.storage_dir),
             *self.args,
@@ -50,11 +70,15 @@ class ServerProcess:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         ready = threading.Event()
         found: list[str] = []
+        raw_found: list[str] = []
 
         def read_stdout() -> None:
             assert self.proc is not None and self.proc.stdout is not None
             for line in self.proc.stdout:
                 self.log.append(line)
+                # The raw line comes first; the MMP line means ready.
+                if line.startswith("vcs-serve raw listening on ") and not raw_found:
+                    raw_found.append(line.rsplit(":", 1)[1].strip())
                 if line.startswith("vcs-serve listening on ") and not found:
                     found.append(line.rsplit(" ", 1)[1].strip())
                     ready.set()
@@ -72,6 +96,8 @@ class ServerProcess:
             raise RuntimeError("vcs-serve did not start:\n" + "".join(self.log))
         _host, _, port = found[0].rpartition(":")
         self.port = int(port)
+        if raw_found:
+            self.raw_port = int(raw_found[0])
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20) -> int | None:
@@ -99,7 +125,7 @@ class ServerProcess:
         """Every file in storage except job records: uploads, results, partials."""
         return sorted(
             p
-            for sub in ("uploads", "results")
+            for sub in ("uploads", "results", "raw")
             if (self.storage_dir / sub).exists()
             for p in (self.storage_dir / sub).iterdir()
         )

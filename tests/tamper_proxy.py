@@ -3,12 +3,15 @@
 Each direction of an encrypted connection is cut into its units — the plaintext MMP
 messages of the key exchange (two from the client, one from the server), then sealed
 records — and an action decides what goes on for each unit: the unit itself, an altered
-copy, nothing (dropped), several (replayed), or None to cut the connection there.
+copy, nothing (dropped), several (replayed), None to cut the connection there, or
+raise Stall to stop reading that direction (backpressure stalls the sender).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -87,7 +90,10 @@ class TamperProxy:
             while data := await source.receive_some(65536):
                 self.captured += data
                 for unit in splitter.feed(data):
-                    out = action(index, unit)
+                    try:
+                        out = action(index, unit)
+                    except Stall:
+                        await trio.sleep_forever()
                     index += 1
                     if out is None:
                         cut.cancel()  # both directions end here: a truncation
@@ -137,3 +143,41 @@ def swap_with_next(unit_index: int) -> Action:
 
 def cut_before(unit_index: int) -> Action:
     return lambda index, unit: None if index == unit_index else [unit]
+
+
+@contextlib.contextmanager
+def running_in_thread(proxy: TamperProxy) -> Iterator[int]:
+    """Run the proxy in its own trio loop on a thread (for tests outside trio); its port."""
+    ready = threading.Event()
+    handle: list[tuple[trio.lowlevel.TrioToken, trio.CancelScope]] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(proxy.serve)
+            handle.append((trio.lowlevel.current_trio_token(), nursery.cancel_scope))
+            ready.set()
+
+    thread = threading.Thread(target=trio.run, args=(main,), daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(10):
+            raise RuntimeError("the proxy did not start")
+        yield proxy.port
+    finally:
+        if handle:
+            token, scope = handle[0]
+            token.run_sync_soon(scope.cancel)
+        thread.join(10)
+
+
+class Stall(Exception):
+    """Raised by an action: forward nothing more, and stop reading (the sender stalls)."""
+
+
+def stall_after(unit_index: int) -> Action:
+    def action(index: int, unit: bytes) -> list[bytes]:
+        if index > unit_index:
+            raise Stall
+        return [unit]
+
+    return action

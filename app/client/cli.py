@@ -13,6 +13,7 @@ Exit codes scripts can rely on:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,11 +25,13 @@ import trio
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.display import console, print_error, print_report
-from app.client.errors import ConnectionFailed, ServerError, ServerKeyChanged, TransferCorrupted
+from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
 from app.client.keys_command import add_keys_parser, run_keys
+from app.client.media_commands import add_media_commands
+from app.client.upload_command import add_upload_command, run_upload_command
 from app.client.workflow import RunOptions, download_with_bar, run_op, wait_for_job
-from app.protocol import ErrorInfo
+from app.protocol import ErrorCode, ErrorInfo
 from app.wire.key_files import KeyFileError
 
 EXIT_OK: Final = 0
@@ -37,6 +40,7 @@ EXIT_USAGE: Final = 2
 EXIT_REFUSED: Final = 3
 EXIT_CONNECTION: Final = 4
 EXIT_UNTRUSTED: Final = 5
+_UNTRUSTED_CODES: Final = (ErrorCode.SERVER_KEY_CHANGED, ErrorCode.BAD_KEY_FILE)
 EXIT_INTERRUPTED: Final = 130
 DEFAULT_POLL_INTERVAL_S: Final = 60.0
 
@@ -129,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="video codec of the result (default h264: plays everywhere)",
     )
     p.set_defaults(params=lambda a: {"codec": a.codec} if a.codec else {})
+    add_media_commands(sub, _add_upload_command)
 
     p = sub.add_parser("status", help="show a job's state and progress")
     p.add_argument("job_id")
@@ -147,7 +152,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     _add_common(p)
     add_keys_parser(sub)
+
+    p = sub.add_parser(
+        "tui",
+        help="full-screen keyboard UI: browse files, run ops, watch jobs, download",
+        description="Textual UI for terminals and SSH sessions; it remembers the last server "
+        "and folder in $XDG_CONFIG_HOME/vcs/tui.json.",
+    )
+    p.add_argument(
+        "--server",
+        type=_server,
+        default=None,
+        metavar="HOST:PORT",
+        help="vcs-serve address (default: $VCS_SERVER, else the last one used, else "
+        "127.0.0.1:9000)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=DEFAULT_POLL_INTERVAL_S,
+        metavar="S",
+        help="seconds between job table refreshes (default 60; running jobs update at once)",
+    )
+    add_upload_command(sub)
     return parser
+
+
+def _launch_tui(args: argparse.Namespace) -> int:
+    # app.tui sits above this package (the import-linter layers in pyproject.toml): the
+    # client never imports it, it only starts it by name.
+    launcher = importlib.import_module("app.tui.__main__")
+    code: int = launcher.run_tui(args.server, args.poll_interval)
+    return code
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -187,6 +223,8 @@ def _keyring() -> Keyring:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if args.command == "upload":  # the raw protocol (SPEC §2.2): its own port and client
+        return await run_upload_command(args)
     client = VcsClient(
         args.server or ServerAddress.default(),
         encrypt=not args.no_encryption,
@@ -245,6 +283,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "tui":
+        return _launch_tui(args)
     if hasattr(args, "file") and not args.file.is_file():
         console.print(f"[bold red]error[/]: {args.file} is not a file")
         return EXIT_USAGE
@@ -255,12 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     except ServerError as exc:
         print_error(exc.info)
         return EXIT_REFUSED
-    except (ConnectionFailed, TransferCorrupted) as exc:
+    except (ConnectionFailed, TransferCorrupted, KeyFileError) as exc:
         print_error(exc.info)
-        return EXIT_CONNECTION
-    except (ServerKeyChanged, KeyFileError) as exc:
-        print_error(exc.info)
-        return EXIT_UNTRUSTED
+        return EXIT_UNTRUSTED if exc.code in _UNTRUSTED_CODES else EXIT_CONNECTION
     except KeyboardInterrupt:
         console.print("\ninterrupted; an upload in flight was abandoned (the server keeps nothing)")
         return EXIT_INTERRUPTED

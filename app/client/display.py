@@ -104,6 +104,12 @@ def print_report(report: dict[str, Any]) -> None:
     for key in ("codec", "crf", "vmaf", "ssim"):
         if report.get(key) is not None:
             parts.append(f"{key} {report[key]}")
+    if report.get("width") and report.get("height"):  # resize, aspect, gif, webm
+        parts.append(f"{report['width']}x{report['height']}")
+    for stream in report.get("streams") or []:  # convert
+        if isinstance(stream, dict):
+            how = f"→ {stream['encoder']}" if stream.get("encoder") else str(stream.get("action"))
+            parts.append(f"{stream.get('kind')} {stream.get('codec')} {how}")
     if parts:
         console.print("  " + ", ".join(parts))
     if report.get("note"):

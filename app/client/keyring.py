@@ -1,7 +1,8 @@
 """The client's keys: its own RSA key pair and the pinned server keys (SPEC §6).
 
 Both live under `$XDG_CONFIG_HOME/vcs/` (default `~/.config/vcs/`): `client_key.pem`
-(mode 0600, made on first use) and `known_servers`.
+(mode 0600, made on first use; `$VCS_CLIENT_KEY` names another file, like `ssh -i`)
+and `known_servers`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.protocol.secure import fingerprint
 from app.wire.key_files import load_or_create_private_key
 
 CLIENT_KEY_NAME: Final = "client_key.pem"
+CLIENT_KEY_ENV: Final = "VCS_CLIENT_KEY"
 KNOWN_SERVERS_NAME: Final = "known_servers"
 
 PinNotice = Callable[[str, str], None]
@@ -37,20 +39,20 @@ def server_name(address: ServerAddress) -> str:
 
 
 class Keyring:
-    def __init__(self, directory: Path, on_pin: PinNotice | None = None) -> None:
+    def __init__(
+        self, directory: Path, on_pin: PinNotice | None = None, key_path: Path | None = None
+    ) -> None:
         self.directory = directory
         self.on_pin = on_pin
+        self.key_path = key_path or directory / CLIENT_KEY_NAME
         self.known_servers = KnownServers(directory / KNOWN_SERVERS_NAME)
         self._key: rsa.RSAPrivateKey | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def default(cls, on_pin: PinNotice | None = None) -> Keyring:
-        return cls(default_config_dir(), on_pin)
-
-    @property
-    def key_path(self) -> Path:
-        return self.directory / CLIENT_KEY_NAME
+        key_file = os.environ.get(CLIENT_KEY_ENV)
+        return cls(default_config_dir(), on_pin, Path(key_file).expanduser() if key_file else None)
 
     def client_key(self) -> rsa.RSAPrivateKey:
         """Our key pair, read once; made on first use (about a second: call from a thread)."""

@@ -13,6 +13,7 @@ from app.client.errors import ConnectionFailed, ServerError
 from app.client.keyring import Keyring
 from app.protocol import ErrorCode, ErrorInfo
 from app.protocol.secure import Cipher, ClientHandshake
+from app.wire.key_files import KeyFileError
 from app.wire.secure_stream import SecureStream
 from app.wire.stream import MessageStream
 
@@ -31,7 +32,10 @@ async def open_secure_channel(
     """
     # Private-key work (first-use key generation, an unwrap, a signature) in threads:
     # a UI on the same loop keeps drawing.
-    client_key = await trio.to_thread.run_sync(keyring.client_key)
+    try:
+        client_key = await trio.to_thread.run_sync(keyring.client_key)
+    except KeyFileError as exc:  # a connection problem to callers (the TUI shows it)
+        raise ConnectionFailed(exc.info.description, exc.info.solution, exc.code) from None
     handshake = ClientHandshake(client_key, cipher)
     ms = MessageStream(transport, idle_timeout_s=timeout_s)
     await ms.send_message(handshake.hello())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -17,6 +17,12 @@ TERMINAL_STATES = ("done", "failed", "cancelled")
 MIN_POLL_GAP_S = 1.0
 
 
+class StatusListener(Protocol):
+    """Anything shown a job's status as it changes: the CLI's JobBar, the TUI's board."""
+
+    def update(self, status: dict[str, Any]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     poll_interval_s: float
@@ -26,7 +32,7 @@ class RunOptions:
 
 
 async def wait_for_job(
-    client: VcsClient, job_id: str, poll_interval_s: float, bar: JobBar | None = None
+    client: VcsClient, job_id: str, poll_interval_s: float, bar: StatusListener | None = None
 ) -> dict[str, Any]:
     """Poll `status` until the job ends. Uses the long poll (`wait_s`) so a state change
     shows at once; against a server that answers at once it still polls only every

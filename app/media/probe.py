@@ -22,6 +22,8 @@ class VideoInfo:
     pix_fmt: str | None
     display_aspect: Fraction | None
     frames: int | None
+    # FFmpeg's name of the codec (`codec` is the decoder's: libdav1d for av1).
+    codec_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class MediaInfo:
     audio_streams: int = 0
     video_streams: int = 0
     subtitle_streams: int = 0
+    # FFmpeg's codec name of every audio stream, in order (mp3, not the decoder mp3float).
+    audio_codecs: tuple[str, ...] = ()
 
     @property
     def has_video(self) -> bool:
@@ -68,6 +72,12 @@ def _positive_or_none(value: object) -> int | None:
     if isinstance(value, int) and value > 0:
         return value
     return None
+
+
+def _codec_id(ctx: Any) -> str:
+    """The codec's canonical name (`mp3`), not its decoder's (`mp3float`)."""
+    codec = getattr(ctx, "codec", None)
+    return str(getattr(codec, "canonical_name", None) or getattr(ctx, "name", None) or "")
 
 
 def probe_media(path: Path) -> MediaInfo:
@@ -97,6 +107,7 @@ def _describe(container: Any, size: int) -> MediaInfo:
     audio: AudioInfo | None = None
     counts = {"video": 0, "audio": 0, "subtitle": 0}
     longest_stream_s = 0.0
+    audio_codecs: list[str] = []
     for stream in container.streams:
         kind = stream.type
         if kind in counts:
@@ -104,6 +115,8 @@ def _describe(container: Any, size: int) -> MediaInfo:
         if stream.duration is not None and stream.time_base is not None:
             longest_stream_s = max(longest_stream_s, float(stream.duration * stream.time_base))
         ctx = stream.codec_context
+        if kind == "audio":
+            audio_codecs.append(_codec_id(ctx))
         if kind == "video" and video is None and ctx.width and ctx.height:
             # Attached pictures (cover art) are video streams with one frame: skip them.
             if stream.disposition & av.stream.Disposition.attached_pic:
@@ -121,6 +134,7 @@ def _describe(container: Any, size: int) -> MediaInfo:
                 pix_fmt=ctx.pix_fmt,
                 display_aspect=Fraction(dar) if dar else None,
                 frames=_positive_or_none(stream.frames),
+                codec_id=_codec_id(ctx),
             )
         elif kind == "audio" and audio is None:
             audio = AudioInfo(
@@ -140,4 +154,5 @@ def _describe(container: Any, size: int) -> MediaInfo:
         audio_streams=counts["audio"],
         video_streams=counts["video"],
         subtitle_streams=counts["subtitle"],
+        audio_codecs=tuple(audio_codecs),
     )

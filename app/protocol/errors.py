@@ -25,6 +25,7 @@ class ErrorCode(enum.StrEnum):
     # Client-side only: never sent by a server.
     SERVER_KEY_CHANGED = "server_key_changed"
     BAD_KEY_FILE = "bad_key_file"
+    NOT_MP4 = "not_mp4"
     # Requests.
     UNKNOWN_OP = "unknown_op"
     BAD_PARAMS = "bad_params"
@@ -36,16 +37,22 @@ class ErrorCode(enum.StrEnum):
     BUSY = "busy"
     SERVER_SHUTTING_DOWN = "shutting_down"
     TIMEOUT = "timeout"
+    TOO_SLOW = "too_slow"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    DISK_FULL = "disk_full"
     # Jobs.
     JOB_NOT_FOUND = "job_not_found"
     WRONG_NODE = "wrong_node"
     JOB_NOT_DONE = "job_not_done"
     JOB_FINISHED = "job_finished"
+    SERVER_RESTARTED = "server_restarted"
     # Media.
     UNREADABLE_MEDIA = "unreadable_media"
     NO_VIDEO = "no_video"
     NO_AUDIO = "no_audio"
     FFMPEG_FAILED = "ffmpeg_failed"
+    ENCODER_MISSING = "encoder_missing"
+    RESULT_TOO_LARGE = "result_too_large"
     INTERNAL = "internal"
 
 

@@ -14,6 +14,7 @@ import trio
 from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
 from app.protocol.secure import fingerprint
 from app.server import config as defaults
+from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
 from app.server.jobs import NODE_ID_RE
 from app.server.service import serve
@@ -87,6 +88,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.DEFAULT_MAX_CONNECTIONS,
         help="open connections at once",
     )
+    p.add_argument(
+        "--raw-port",
+        type=int,
+        default=defaults.DEFAULT_RAW_PORT,
+        help="raw upload port (SPEC §2.2; 0: any)",
+    )
+    p.add_argument(
+        "--raw-retention",
+        type=float,
+        default=defaults.DEFAULT_RETENTION_S,
+        help="seconds a raw upload is kept",
+    )
+    p.add_argument(
+        "--max-connections-per-ip",
+        type=int,
+        default=defaults.DEFAULT_MAX_CONNECTIONS_PER_IP,
+        help="open connections from one address (0: no cap)",
+    )
+    p.add_argument(
+        "--min-transfer-rate",
+        type=float,
+        default=defaults.DEFAULT_MIN_TRANSFER_RATE,
+        help="bytes/s a peer must keep up mid-message, or it is dropped (0: off)",
+    )
+    p.add_argument(
+        "--transfer-window",
+        type=float,
+        default=defaults.DEFAULT_TRANSFER_WINDOW_S,
+        help="seconds over which --min-transfer-rate is judged",
+    )
     p.add_argument("--ffmpeg", help=f"ffmpeg binary (default: ${FFMPEG_ENV}, else the bundled one)")
     p.add_argument(
         "--node-id",
@@ -111,6 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the server key's fingerprint (for users to check their pin) and exit",
     )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="on SIGTERM stop accepting and let running jobs finish for up to S seconds "
+        "(a second signal stops at once); 0 stops at once",
+    )
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="behind a balancer: connections from --trusted-proxy must start with a "
+        "PROXY v1/v2 header, whose client address is used for per-IP rules",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR[/BITS]",
+        help="a balancer address or network allowed to send PROXY headers (repeatable)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -124,6 +176,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.max_jobs < 1 or args.max_connections < 1:
         print("vcs-serve: --max-jobs and --max-connections must be at least 1", file=sys.stderr)
+        return 2
+    if args.max_connections_per_ip < 0 or args.min_transfer_rate < 0 or args.transfer_window <= 0:
+        print(
+            "vcs-serve: --max-connections-per-ip and --min-transfer-rate must be ≥ 0, "
+            "--transfer-window > 0",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        trusted = parse_networks(args.trusted_proxy)
+    except ValueError as exc:
+        print(f"vcs-serve: --trusted-proxy: {exc}", file=sys.stderr)
+        return 2
+    if args.proxy_protocol and not trusted:
+        print("vcs-serve: --proxy-protocol needs at least one --trusted-proxy", file=sys.stderr)
         return 2
     config = ServerConfig(
         host=args.host,
@@ -139,6 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         node_id=args.node_id,
         key_file=args.key_file.expanduser() if args.key_file else None,
         require_encryption=args.require_encryption,
+        proxy_protocol=args.proxy_protocol,
+        drain_timeout_s=args.drain_timeout,
+        trusted_proxies=trusted,
+        raw_port=args.raw_port,
+        raw_retention_s=args.raw_retention,
+        max_connections_per_ip=args.max_connections_per_ip,
+        min_transfer_rate=args.min_transfer_rate,
+        transfer_window_s=args.transfer_window,
     )
     try:
         server_key = load_or_create_private_key(config.key_path)
@@ -152,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            host, port = await nursery.start(partial(serve, config, server_key=server_key))
-            # One machine-readable line on stdout: scripts and tests wait for it.
+            host, port, raw_port = await nursery.start(
+                partial(serve, config, server_key=server_key)
+            )
+            # Machine-readable lines on stdout: the MMP line comes last and means ready.
+            print(f"vcs-serve raw listening on {host}:{raw_port}", flush=True)
             print(f"vcs-serve listening on {host}:{port}", flush=True)
             logging.getLogger("vcs-serve").info(
                 "storage %s, quota %s bytes, %d FFmpeg job(s) at once",

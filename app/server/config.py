@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,12 @@ DEFAULT_RETENTION_S: Final = 3600.0  # SPEC §3: results kept 1 hour
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 DEFAULT_JOB_TIMEOUT_S: Final = 6 * 3600.0
 DEFAULT_MAX_CONNECTIONS: Final = 4096
+DEFAULT_RAW_PORT: Final = 9001  # SPEC §2.2
+DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 32
+# SPEC §3 "too-slow connections are dropped": mid-message, a peer must send at least
+# this many bytes per second, judged over each window of this many seconds of waiting.
+DEFAULT_MIN_TRANSFER_RATE: Final = 1024
+DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
 MAX_STATUS_WAIT_S: Final = 60.0
 
 
@@ -43,6 +50,19 @@ class ServerConfig:
     # whether plaintext MMP clients are refused.
     key_file: Path | None = None
     require_encryption: bool = False
+    # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
+    # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
+    drain_timeout_s: float = 0.0
+    proxy_protocol: bool = False
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    raw_port: int = DEFAULT_RAW_PORT
+    # Raw uploads (SPEC §2.2) are kept this long, then deleted.
+    raw_retention_s: float = DEFAULT_RETENTION_S
+    # Open connections (MMP and raw together) from one address; 0: no cap.
+    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
+    # Bytes per second; 0 turns the slow-transfer rule off.
+    min_transfer_rate: float = DEFAULT_MIN_TRANSFER_RATE
+    transfer_window_s: float = DEFAULT_TRANSFER_WINDOW_S
     # How often expired results are looked for.
     sweep_interval_s: float = 30.0
 

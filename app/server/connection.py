@@ -10,9 +10,11 @@ import trio
 from app.protocol import Dialect, ErrorCode, ErrorInfo, MessageHead, RemoteProtocolError, VcsError
 from app.protocol.secure import is_key_exchange
 from app.server import requests
+from app.server.client_address import read_client_address
 from app.server.encryption import accept_encryption, refuse_plaintext
 from app.server.ops import UPLOAD_OPS
 from app.server.state import ServerState
+from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
 from app.wire.sockets import peer_host
 from app.wire.stream import RECEIVE_SIZE, MessageStream
 
@@ -76,10 +78,34 @@ async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect
 
 async def handle_connection(stream: trio.SocketStream, state: ServerState) -> None:
     """Serve requests until the peer closes, stays idle too long, or gets an error."""
-    ip = peer_host(stream)
-    ms = MessageStream(stream, state.config.idle_timeout_s)
-    first_message = True
     try:
+        ip = peer_host(stream)
+    except OSError:  # reset before we looked (e.g. a balancer's TCP health check)
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+        return
+    config = state.config
+    guarded = RateGuardedStream(
+        stream, config.min_transfer_rate, config.transfer_window_s, lambda: ms.decoder.in_message
+    )
+    ms = MessageStream(guarded, config.idle_timeout_s)
+    first_message = True  # only a first message may open encryption (SPEC §6)
+    try:
+        try:
+            with trio.fail_after(state.config.idle_timeout_s):
+                intake = await read_client_address(
+                    stream, ip, state.config.proxy_protocol, state.config.trusted_proxies
+                )
+        except trio.TooSlowError:
+            return
+        except RemoteProtocolError as exc:
+            await _answer_and_close(ms, exc.info, Dialect.HEADER64)
+            return
+        if intake is None:
+            return  # connected and closed without a byte: a TCP health check
+        ip, first_bytes = intake
+        if first_bytes:
+            ms.decoder.feed(first_bytes)
         while True:
             dialect = Dialect.HEADER64
             try:
@@ -94,9 +120,14 @@ async def handle_connection(stream: trio.SocketStream, state: ServerState) -> No
                     continue
                 refuse_plaintext(ms, state)
                 await _dispatch(head, ms, ip, state)
-            except trio.TooSlowError:
+            except trio.TooSlowError as exc:
                 if ms.decoder.in_message:
-                    await _answer_and_close(ms, _timeout_error(ms.idle_timeout_s), dialect)
+                    info = (
+                        exc.info
+                        if isinstance(exc, TransferTooSlow)
+                        else _timeout_error(ms.idle_timeout_s)
+                    )
+                    await _answer_and_close(ms, info, dialect)
                 return  # idle between messages: just close
             except VcsError as exc:  # includes RemoteProtocolError
                 if isinstance(exc, RemoteProtocolError) and ms.decoder.last_dialect:

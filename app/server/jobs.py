@@ -244,8 +244,14 @@ class JobRegistry:
         """Write the job's record atomically (a reader sees the old or the new one)."""
         path = self._storage.record_path(job.id)
         tmp = path.with_name(f".{job.id}.json.part")
-        tmp.write_text(json.dumps(job.to_record()))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(job.to_record()))
+            os.replace(tmp, path)
+        except OSError as exc:
+            # A full disk must not take the server (or the job) down: memory holds the
+            # truth while we run; only a restart would miss this record.
+            tmp.unlink(missing_ok=True)
+            log.error("cannot write the record of job %s: %s", job.id, exc)
 
     def forget(self, job: Job) -> None:
         self._jobs.pop(job.id, None)
@@ -266,7 +272,7 @@ class JobRegistry:
                 job.finish(
                     JobState.FAILED,
                     ErrorInfo(
-                        ErrorCode.INTERNAL,
+                        ErrorCode.SERVER_RESTARTED,
                         "The server restarted while this job was running.",
                         "Upload the file again.",
                     ),

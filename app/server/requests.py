@@ -15,6 +15,7 @@ from app.server.jobs import Job, JobState, new_job_id
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import bad_params
 from app.server.state import ServerState
+from app.server.storage import refusing_when_disk_full
 from app.server.upload_sink import store_payload
 from app.server.worker import run_job
 from app.wire.stream import MessageStream
@@ -77,7 +78,10 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
         reservation = state.quota.reserve(head.payload_size)
         try:
             job_id = new_job_id(state.jobs.node_id)
-            with state.storage.partial_upload(hash_it=expected_sha is not None) as partial:
+            with (
+                refusing_when_disk_full(),
+                state.storage.partial_upload(hash_it=expected_sha is not None) as partial,
+            ):
                 await store_payload(ms, partial)
                 if expected_sha is not None and partial.hexdigest() != expected_sha:
                     raise VcsError(

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import signal
 import time
-from typing import Final
+from typing import NamedTuple
 
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.media.ffmpeg_exe import find_ffmpeg
-from app.protocol import ErrorCode, ErrorInfo, encode_error
+from app.protocol import ErrorInfo, encode_error
+from app.server.admission import ConnectionLimits, serve_listener
+from app.server.client_address import is_trusted
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
 from app.server.jobs import JobRegistry, JobState
+from app.server.ops import prepare_ops
 from app.server.quota import Quota
+from app.server.raw_listener import handle_raw_connection, refuse_raw_connection
+from app.server.raw_store import RawStore
 from app.server.state import ServerState
 from app.server.storage import Storage
 from app.wire.key_files import load_or_create_private_key
@@ -25,7 +29,13 @@ from app.wire.sockets import open_listener
 
 log = logging.getLogger(__name__)
 
-_ACCEPT_RESOURCE_ERRORS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+class BoundAddresses(NamedTuple):
+    """Where the server listens once it is ready: MMP on host:port, raw on host:raw_port."""
+
+    host: str
+    port: int
+    raw_port: int
 
 
 def expire_results(state: ServerState, now: float) -> int:
@@ -51,47 +61,20 @@ async def _expiry_loop(state: ServerState) -> None:
         await trio.sleep(state.config.sweep_interval_s)
         if count := expire_results(state, time.time()):
             log.info("expired %d job(s)", count)
+        state.raw_store.expire(time.time())
 
 
-async def _refuse_busy(stream: trio.SocketStream) -> None:
-    info = ErrorInfo(
-        ErrorCode.BUSY,
-        "The server has too many open connections.",
-        "Try again in a few seconds.",
-    )
-    with trio.move_on_after(1):
-        with contextlib.suppress(trio.BrokenResourceError):
-            await stream.send_all(encode_error(info))
-    await stream.aclose()
+async def _refuse_mmp_connection(stream: trio.SocketStream, info: ErrorInfo) -> None:
+    """The answer to a connection the limits turned away (busy, per-IP cap)."""
+    with contextlib.suppress(trio.BrokenResourceError):
+        await stream.send_all(encode_error(info))
 
 
-async def _accept_loop(
-    listener: trio.SocketListener, state: ServerState, nursery: trio.Nursery
-) -> None:
-    slots = trio.Semaphore(state.config.max_connections)
-
-    async def serve_one(stream: trio.SocketStream) -> None:
-        try:
-            await handle_connection(stream, state)
-        finally:
-            slots.release()
-
-    async with listener:
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in _ACCEPT_RESOURCE_ERRORS:
-                    raise
-                log.error("accept failed (%s); pausing 100 ms", exc)
-                await trio.sleep(0.1)
-                continue
-            try:
-                slots.acquire_nowait()
-            except trio.WouldBlock:
-                nursery.start_soon(_refuse_busy, stream)
-                continue
-            nursery.start_soon(serve_one, stream)
+async def _wait_for_jobs(state: ServerState, done: trio.CancelScope) -> None:
+    while unfinished := [job for job in state.jobs if not job.state.finished]:
+        await unfinished[0].changed.wait()
+    log.info("drained: no job left running")
+    done.cancel()
 
 
 def open_state(
@@ -108,6 +91,9 @@ def open_state(
     for job in jobs:
         if job.state is JobState.DONE and job.result_path is not None:
             job.result_reservation = quota.reserve_existing(job.result_path.stat().st_size)
+    raw_store = RawStore(storage.root / "raw", quota, config.raw_retention_s)
+    if swept_raw := raw_store.prepare():
+        log.info("swept %d partial raw upload(s) left by an earlier run", swept_raw)
     return ServerState(
         config=config,
         storage=storage,
@@ -117,6 +103,7 @@ def open_state(
         job_nursery=job_nursery,
         ffmpeg_limiter=trio.CapacityLimiter(config.max_jobs),
         server_key=server_key or load_or_create_private_key(config.key_path),
+        raw_store=raw_store,
     )
 
 
@@ -124,23 +111,79 @@ async def serve(
     config: ServerConfig,
     *,
     server_key: rsa.RSAPrivateKey | None = None,
-    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[BoundAddresses] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until cancelled or sent SIGINT/SIGTERM; report the bound address when ready."""
+    """Run until cancelled or sent SIGINT/SIGTERM; report the bound addresses when ready."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as root:
             listener = await open_listener(config.host, config.port)
+            raw_listener = await open_listener(config.host, config.raw_port)
             state = open_state(config, root, server_key)
+            await trio.to_thread.run_sync(prepare_ops, state.ffmpeg)
             host, port = listener.socket.getsockname()[:2]
+            raw_port = raw_listener.socket.getsockname()[1]
+            # SPEC §3 limits: one table of connections for both listeners.
+            limits = ConnectionLimits(
+                config.max_connections,
+                config.max_connections_per_ip,
+                # A trusted balancer carries many clients: its connections are not capped
+                # per address (the clients' own addresses are counted by job rules).
+                exempt=lambda ip: config.proxy_protocol and is_trusted(ip, config.trusted_proxies),
+            )
+
+            accepting = trio.CancelScope()
 
             async def stop_on_signal() -> None:
                 async for signum in signals:
-                    log.info("received %s: shutting down", signal.Signals(signum).name)
+                    name = signal.Signals(signum).name
+                    if not state.accepting or config.drain_timeout_s <= 0:
+                        log.info("received %s: shutting down", name)
+                        break
+                    # Draining (SPEC §7): close the listener so the balancer's health
+                    # check sends new clients elsewhere, take no new uploads, let queued
+                    # and running jobs finish; results stay on disk for after a restart.
+                    log.info("received %s: draining for up to %.0f s", name, config.drain_timeout_s)
                     state.accepting = False
-                    root.cancel_scope.cancel()
-                    return
+                    accepting.cancel()
+                    with trio.move_on_after(config.drain_timeout_s):
+                        async with trio.open_nursery() as watch:
+                            watch.start_soon(_wait_for_jobs, state, watch.cancel_scope)
+                            async for _ in signals:  # a second signal: stop now
+                                break
+                            watch.cancel_scope.cancel()
+                    break
+                state.accepting = False
+                root.cancel_scope.cancel()
 
             root.start_soon(stop_on_signal)
             root.start_soon(_expiry_loop, state)
-            root.start_soon(_accept_loop, listener, state, root)
-            task_status.started((str(host), int(port)))
+
+            async def serve_mmp(stream: trio.SocketStream) -> None:
+                await handle_connection(stream, state)
+
+            async def serve_raw(stream: trio.SocketStream) -> None:
+                await handle_raw_connection(stream, state)
+
+            async def accept() -> None:
+                # Draining cancels this scope: both listeners close, nothing else stops.
+                with accepting:
+                    async with trio.open_nursery() as listeners:
+                        listeners.start_soon(
+                            serve_listener,
+                            listener,
+                            limits,
+                            serve_mmp,
+                            _refuse_mmp_connection,
+                            root,
+                        )
+                        listeners.start_soon(
+                            serve_listener,
+                            raw_listener,
+                            limits,
+                            serve_raw,
+                            refuse_raw_connection,
+                            root,
+                        )
+
+            root.start_soon(accept)
+            task_status.started(BoundAddresses(str(host), int(port), int(raw_port)))

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.server.config import ServerConfig
 from app.server.jobs import JobRegistry
 from app.server.quota import Quota
+from app.server.raw_store import RawStore
 from app.server.storage import Storage
 
 
@@ -23,6 +24,8 @@ class ServerState:
     job_nursery: trio.Nursery
     # FFmpeg processes at once: CPU-bound work limited to the machine.
     ffmpeg_limiter: trio.CapacityLimiter
+    # Raw uploads (SPEC §2.2), under the same quota.
+    raw_store: RawStore
     # Blocking helpers (probe, hashing, fsync) in worker threads.
     thread_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
     accepting: bool = True

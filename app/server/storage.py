@@ -10,16 +10,42 @@ a client's string.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
 import trio
 
+from app.protocol.errors import ErrorCode, VcsError
+
 PARTIAL_SUFFIX: Final = ".part"
+# The file system itself is full (as opposed to our quota): refused as disk_full.
+DISK_FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def refusing_when_disk_full() -> Iterator[None]:
+    """Turn "no space left on device" while storing into a clean `disk_full` refusal.
+
+    The quota should keep us below the disk's size; this is for a disk that other
+    programs filled, or a quota set larger than the disk.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        raise VcsError(
+            ErrorCode.DISK_FULL,
+            "The server's disk is full; nothing of this upload was kept.",
+            "Try again later; tell the operator (the quota is larger than the free space).",
+        ) from None
 
 
 def fsync_dir(path: Path) -> None:

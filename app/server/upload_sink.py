@@ -8,20 +8,25 @@ A small bound on chunks in flight keeps memory flat whatever the file size.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
 import trio
 
 from app.protocol import MessageEnd, PayloadChunk
 from app.server.storage import PartialFile
 from app.wire.exception_groups import sole_exception
-from app.wire.stream import MessageStream
 
 # Chunks (up to RECEIVE_SIZE each) waiting for the writer thread, per upload.
 MAX_CHUNKS_IN_FLIGHT: Final = 4
 
 
-async def store_payload(ms: MessageStream, partial: PartialFile) -> None:
+class PayloadSource(Protocol):
+    """An MMP MessageStream, or the raw upload's event reader: PayloadChunks, then MessageEnd."""
+
+    async def next_event(self) -> object: ...
+
+
+async def store_payload(ms: PayloadSource, partial: PartialFile) -> None:
     """Receive the current message's payload into `partial` (not yet committed)."""
     send, receive = trio.open_memory_channel[bytes](MAX_CHUNKS_IN_FLIGHT)
 

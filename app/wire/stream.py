@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, BinaryIO, Final
 
@@ -20,15 +19,10 @@ from app.protocol import (
     PayloadChunk,
     encode_error,
     encode_message_head,
-    limits,
 )
-from app.wire.secure_stream import PLAINTEXT_BATCH, SecureStream
-from app.wire.sendfile import can_sendfile, sendfile_all
+from app.wire.file_sender import send_file
 
 RECEIVE_SIZE: Final = 256 * 1024
-# Payloads go to the socket in batches of whole 1,400-byte units (SPEC §2).
-UNITS_PER_SEND: Final = 64
-SEND_BATCH: Final = limits.PACKET_SIZE * UNITS_PER_SEND
 
 ProgressCallback = Callable[[int], None]
 
@@ -105,25 +99,7 @@ class MessageStream:
         self, file: BinaryIO, size: int, progress: ProgressCallback | None = None
     ) -> None:
         """Stream exactly `size` bytes of `file` in batches of whole 1,400-byte units."""
-        if can_sendfile(self.stream, file):
-            assert isinstance(self.stream, trio.SocketStream)
-            await sendfile_all(self.stream, file, size, progress)
-            return
-        # Sealed: batches of whole records, which are whole 1,400-byte units on the wire.
-        batch = PLAINTEXT_BATCH if isinstance(self.stream, SecureStream) else SEND_BATCH
-        buffer = bytearray(batch)
-        view = memoryview(buffer)
-        fd = file.fileno()
-        sent = 0
-        while sent < size:
-            want = min(batch, size - sent)
-            got = os.readv(fd, [view[:want]])
-            if got == 0:
-                raise OSError(f"file ended after {sent} of {size} bytes")
-            await self.stream.send_all(view[:got])
-            sent += got
-            if progress is not None:
-                progress(got)
+        await send_file(self.stream, file, size, progress)
 
     async def aclose(self) -> None:
         await self.stream.aclose()

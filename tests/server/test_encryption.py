@@ -119,7 +119,8 @@ async def test_a_changed_server_key_is_refused_before_anything_is_sent(
     start_server, client_config: Path, tiny_clip: Path
 ) -> None:
     server: ServerProcess = start_server()
-    keyring = Keyring(client_config / "vcs")
+    keyring = Keyring.default()
+    assert keyring.known_servers.path.is_relative_to(client_config)
     pinned = "SHA256:" + "A" * 43
     keyring.known_servers.replace(server_name(server.address), pinned)
     with pytest.raises(ServerKeyChanged) as refused:
@@ -182,6 +183,7 @@ def test_the_client_makes_its_key_on_first_use_and_vcs_keys_shows_it(
     server: ServerProcess = start_server()
     home = tmp_path / "fresh-config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv("VCS_CLIENT_KEY")  # the default place, as a user has it
     address = str(server.address)
     assert vcs("status", "0" * 32, "--server", address).returncode == 3
     key_file = home / "vcs" / "client_key.pem"

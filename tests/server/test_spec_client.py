@@ -176,3 +176,20 @@ def test_job_ids_name_their_node(start_server, clip_mp4: Path) -> None:
     wrong = SpecClient(server.host, server.port).request({"op": "status", "job_id": elsewhere})
     assert wrong.doc["error"]["code"] == "wrong_node"
     assert "'n1'" in wrong.doc["error"]["description"]
+
+
+def test_connections_reset_at_once_do_not_hurt_the_server(server: ServerProcess) -> None:
+    """A balancer's health check connects and resets; the server must shrug it off."""
+    import socket
+    import struct
+
+    for _ in range(20):
+        sock = socket.create_connection((server.host, server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST
+    client = SpecClient(server.host, server.port)
+    assert client.request({"op": "status", "job_id": "f" * 32}).doc["error"]["code"] == (
+        "job_not_found"
+    )
+    assert server.proc is not None and server.proc.poll() is None
+    assert not any("Traceback" in line for line in server.log)

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, wait_for
 from tests.spec_client import SpecClient, header64
-
-
-def wait_for(predicate, timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def start_upload(server: ServerProcess, data: bytes, sent: int, source: str | None = None):
@@ -130,3 +120,31 @@ def test_finished_results_survive_a_restart(start_server, clip_mp4: Path, tmp_pa
     server.start()
     got = SpecClient(server.host, server.port).request({"op": "download", "job_id": job_id})
     assert got.doc["status"] == "ok" and len(got.payload) == got.doc["size"]
+
+
+def test_sigterm_with_drain_finishes_the_running_job(
+    start_server, clip_mp4: Path, tmp_path: Path
+) -> None:
+    storage = tmp_path / "drained"
+    server = start_server("--drain-timeout", "60", storage_dir=storage)
+    answer = SpecClient(server.host, server.port).request(
+        {"op": "compress"}, media_type="mp4", payload=clip_mp4.read_bytes()
+    )
+    job_id = answer.doc["job_id"]
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    # The listener closes at once, so a balancer sends new clients elsewhere ...
+    assert wait_for(lambda: not _accepts(server), 5)
+    # ... and the process exits once the job is done, keeping its result.
+    assert server.proc.wait(60) == 0
+    server.proc = None
+    server.start()
+    got = SpecClient(server.host, server.port).request({"op": "download", "job_id": job_id})
+    assert got.doc["status"] == "ok" and len(got.payload) == got.doc["size"]
+
+
+def _accepts(server: ServerProcess) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex((server.host, server.port)) == 0

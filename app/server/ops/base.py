@@ -70,3 +70,12 @@ def require_video(info: MediaInfo) -> None:
             "The uploaded file has no video stream.",
             "Upload a video file; for audio-only files use an audio tool.",
         )
+
+
+def require_audio(info: MediaInfo) -> None:
+    if info.audio is None:
+        raise VcsError(
+            ErrorCode.NO_AUDIO,
+            "The uploaded file has no audio stream.",
+            "Upload a file with a sound track (a local player shows whether it has one).",
+        )

@@ -1,0 +1,177 @@
+"""Which codecs an output container can hold, and what to encode the others to.
+
+`convert` (and the MP4 results of resize/aspect) copy every stream the target holds
+well and re-encode only the others (SPEC §2.1). For the common containers the rules
+below say what "holds well" means (AVI can store AAC, but players choke on it: MP3
+instead). For any other muxer the rule is the one FFmpeg itself documents: a stream
+is copied when its codec is the muxer's default, else encoded to that default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from app.media.capabilities import MuxerDetails
+from app.media.probe import MediaInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Encoder:
+    """An encoder and its options, written without stream specifiers (argv adds them)."""
+
+    name: str
+    options: tuple[tuple[str, str], ...] = ()
+    # A filter the encoder needs in front of it (e.g. even sides for 4:2:0).
+    video_filter: str | None = None
+
+
+EVEN_SIDES: Final = "scale=trunc(iw/2)*2:trunc(ih/2)*2"
+X264: Final = Encoder(
+    "libx264", (("preset", "medium"), ("crf", "20"), ("pix_fmt", "yuv420p")), EVEN_SIDES
+)
+# `-deadline good -cpu-used 4 -row-mt 1`: libvpx's speed/quality middle ground, using
+# both cores; its defaults (cpu-used 1, one thread) are several times slower.
+VP9: Final = Encoder(
+    "libvpx-vp9",
+    (
+        ("crf", "32"),
+        ("b", "0"),
+        ("deadline", "good"),
+        ("cpu-used", "4"),
+        ("row-mt", "1"),
+        ("pix_fmt", "yuv420p"),
+    ),
+    EVEN_SIDES,
+)
+THEORA: Final = Encoder("libtheora", (("q", "7"), ("pix_fmt", "yuv420p")), EVEN_SIDES)
+AAC: Final = Encoder("aac", (("b", "160k"),))
+MP3: Final = Encoder("libmp3lame", (("q", "2"),))
+OPUS: Final = Encoder("libopus", (("b", "128k"),))
+VORBIS: Final = Encoder("libvorbis", (("q", "5"),))
+
+# Encoders for a muxer's default codec when it is one of these (else FFmpeg's choice).
+_BY_CODEC: Final = {
+    "h264": X264,
+    "vp9": VP9,
+    "theora": THEORA,
+    "aac": AAC,
+    "mp3": MP3,
+    "opus": OPUS,
+    # FFmpeg's own "vorbis" encoder is experimental and refuses to run without -strict.
+    "vorbis": VORBIS,
+}
+# Audio-only muxers name an image codec as their "video" default: it is for cover art.
+_COVER_ART_CODECS: Final = frozenset({"png", "mjpeg", "bmp", "gif", "webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRule:
+    """Codecs copied as they are (None: any), and the encoders for the rest."""
+
+    video_copy: frozenset[str] | None
+    audio_copy: frozenset[str] | None
+    video_encoder: Encoder | None
+    audio_encoder: Encoder | None
+    extra_args: tuple[str, ...] = ()
+    # (codec, option, value) for copied streams: hvc1 tags for HEVC in MP4 (Apple players
+    # want it); Annex B start codes for H.264 in AVI (the muxer does not convert them).
+    copy_options: tuple[tuple[str, str, str], ...] = ()
+
+
+_MP4_AUDIO: Final = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"})
+MP4_RULE: Final = ContainerRule(
+    frozenset({"h264", "hevc", "av1", "vp9", "mpeg4", "mpeg2video", "mpeg1video"}),
+    _MP4_AUDIO,
+    X264,
+    AAC,
+    ("-movflags", "+faststart"),
+    (("hevc", "tag", "hvc1"),),
+)
+_PCM: Final = frozenset({"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le"})
+KNOWN_RULES: Final[dict[str, ContainerRule]] = {
+    "mp4": MP4_RULE,
+    "ipod": MP4_RULE,
+    "3gp": MP4_RULE,
+    "mov": ContainerRule(
+        frozenset({"h264", "hevc", "mpeg4", "mjpeg", "prores", "mpeg2video", "av1"}),
+        _MP4_AUDIO - {"opus", "flac"} | _PCM,
+        X264,
+        AAC,
+        ("-movflags", "+faststart"),
+        (("hevc", "tag", "hvc1"),),
+    ),
+    # Matroska holds nearly every codec: copy all.
+    "matroska": ContainerRule(None, None, X264, OPUS),
+    "webm": ContainerRule(
+        frozenset({"vp8", "vp9", "av1"}), frozenset({"opus", "vorbis"}), VP9, OPUS
+    ),
+    "avi": ContainerRule(
+        frozenset({"h264", "mpeg4", "mjpeg", "msmpeg4v2", "msmpeg4v3", "mpeg2video"}),
+        frozenset({"mp3", "mp2", "ac3"}) | _PCM,
+        X264,
+        MP3,
+        copy_options=(("h264", "bsf", "h264_mp4toannexb"),),
+    ),
+    "flv": ContainerRule(frozenset({"h264", "flv1"}), frozenset({"aac", "mp3"}), X264, AAC),
+    "mpegts": ContainerRule(
+        frozenset({"h264", "hevc", "mpeg2video", "mpeg1video"}),
+        frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "opus"}),
+        X264,
+        AAC,
+    ),
+    "ogg": ContainerRule(
+        frozenset({"theora", "vp8"}), frozenset({"vorbis", "opus", "flac"}), THEORA, VORBIS
+    ),
+}
+KNOWN_RULES["ogv"] = KNOWN_RULES["ogg"]
+
+
+def rule_for(muxer: MuxerDetails) -> ContainerRule:
+    """The table's rule, else one derived from the muxer's default codecs."""
+    if muxer.name in KNOWN_RULES:
+        return KNOWN_RULES[muxer.name]
+    video = muxer.default_video if muxer.default_video not in _COVER_ART_CODECS else None
+    audio = muxer.default_audio
+    return ContainerRule(
+        video_copy=frozenset({video}) if video else frozenset(),
+        audio_copy=frozenset({audio}) if audio else frozenset(),
+        video_encoder=_BY_CODEC.get(video, Encoder(video)) if video else None,
+        audio_encoder=_BY_CODEC.get(audio, Encoder(audio)) if audio else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """One output stream: copied (encoder None) or encoded."""
+
+    kind: str  # "v" or "a"
+    index: int  # among the input's streams of that kind
+    codec: str  # the input's codec
+    encoder: Encoder | None
+
+    @property
+    def copied(self) -> bool:
+        return self.encoder is None
+
+
+def _plan(codec: str, holds: frozenset[str] | None, encoder: Encoder | None) -> Encoder | None:
+    return None if holds is None or codec in holds else encoder
+
+
+def plan_streams(rule: ContainerRule, info: MediaInfo) -> tuple[StreamPlan, ...]:
+    """The first video stream and every audio stream the container can take, in order.
+
+    Kinds the container cannot hold at all (video in WAV) are left out; so are
+    subtitles and data streams.
+    """
+    plans: list[StreamPlan] = []
+    if info.video is not None and rule.video_encoder is not None:
+        codec = info.video.codec_id or info.video.codec
+        plans.append(StreamPlan("v", 0, codec, _plan(codec, rule.video_copy, rule.video_encoder)))
+    if rule.audio_encoder is not None:
+        for index, codec in enumerate(info.audio_codecs):
+            plans.append(
+                StreamPlan("a", index, codec, _plan(codec, rule.audio_copy, rule.audio_encoder))
+            )
+    return tuple(plans)

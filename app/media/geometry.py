@@ -1,0 +1,146 @@
+"""Frame sizes for resize, aspect, gif and webm, computed from the probed display shape.
+
+Sizes are worked out on the *display* shape (pixels × sample aspect ratio), so an
+anamorphic input (e.g. 720x576 shown at 16:9) is resized by what a viewer sees.
+Outputs have square pixels, except that `aspect` sets the display aspect ratio
+exactly (`setdar`), which may leave pixels a hair off square when the requested
+ratio cannot be met with even pixel counts (320x240 padded to 16:9 is 426x240).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+from app.media.probe import VideoInfo
+from app.protocol.errors import ErrorCode, VcsError
+
+MIN_SIDE: Final = 16
+MAX_SIDE: Final = 7680  # SPEC §2.1: 16..7680
+
+
+class AspectMode(enum.StrEnum):
+    PAD = "pad"  # letterbox / pillarbox: nothing of the picture is lost
+    CROP = "crop"  # centre crop: the frame is filled, edges are lost
+    STRETCH = "stretch"  # rescale: everything kept, shapes distorted
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True, slots=True)
+class AspectPlan:
+    """`square`: the input on square pixels (None when it already is); then `mode` makes
+    `out` from it, and the display aspect ratio is set to exactly `ratio`."""
+
+    square: Size | None
+    source: Size
+    out: Size
+    mode: AspectMode
+    ratio: Fraction
+
+
+def display_aspect(video: VideoInfo) -> Fraction:
+    """Width / height as shown: the container's display ratio, else the pixel ratio."""
+    if video.display_aspect and video.display_aspect > 0:
+        return video.display_aspect
+    return Fraction(video.width, video.height)
+
+
+def even(value: Fraction | int) -> int:
+    """The nearest even number ≥ 2 (4:2:0 video needs even sides)."""
+    return max(2, 2 * round(Fraction(value) / 2))
+
+
+def _checked(size: Size, why: str, solution: str) -> Size:
+    if not (MIN_SIDE <= size.width <= MAX_SIDE and MIN_SIDE <= size.height <= MAX_SIDE):
+        raise VcsError(
+            ErrorCode.BAD_PARAMS,
+            f"{why} would give a {size} picture; each side must be {MIN_SIDE}..{MAX_SIDE}.",
+            solution,
+        )
+    return size
+
+
+def square_size(video: VideoInfo) -> Size:
+    """The input's display size on square pixels, sides even (height kept)."""
+    return Size(even(video.height * display_aspect(video)), even(video.height))
+
+
+def resize_size(
+    video: VideoInfo, width: int | None, height: int | None, preset_lines: int | None
+) -> Size:
+    """Both sides given: exactly that. One side: the other follows the display shape.
+    A preset (`720p`) sets the short side, so a portrait video stays portrait."""
+    dar = display_aspect(video)
+    if preset_lines is not None:
+        if dar >= 1:
+            width, height = None, preset_lines
+        else:
+            width, height = preset_lines, None
+    if width is not None and height is not None:
+        size = Size(width, height)
+    elif width is not None:
+        size = Size(width, even(width / dar))
+    elif height is not None:
+        size = Size(even(height * dar), height)
+    else:
+        raise ValueError("resize needs a width, a height or a preset")
+    return _checked(
+        size,
+        f"Resizing this {video.width}x{video.height} video that way",
+        "Give both width and height, or a smaller size, so each side stays in range.",
+    )
+
+
+def aspect_plan(video: VideoInfo, ratio: Fraction, mode: AspectMode) -> AspectPlan:
+    square = square_size(video)
+    shown = Fraction(square.width, square.height)
+    if mode is AspectMode.STRETCH or (mode is AspectMode.PAD) == (ratio > shown):
+        # Keep the height: stretch always; pad when the target is wider; crop when narrower.
+        out = Size(even(square.height * ratio), square.height)
+    else:
+        out = Size(square.width, even(square.width / ratio))
+    other = "crop" if mode is AspectMode.PAD else "pad"
+    _checked(
+        out,
+        f"Mode {mode} to {ratio.numerator}:{ratio.denominator} on this {square} picture",
+        f"Use mode {other}, or a ratio closer to the video's own "
+        f"({shown.numerator}:{shown.denominator}).",
+    )
+    pixels = Size(video.width, video.height)
+    return AspectPlan(
+        square=None if square == pixels else square,
+        source=square,
+        out=out,
+        mode=mode,
+        ratio=ratio,
+    )
+
+
+def clip_size(video: VideoInfo, width: int | None, default_width: int, even_sides: bool) -> Size:
+    """GIF/WEBM size: `width` (or the default) but never wider than the video (no upscaling)."""
+    square = square_size(video)
+    if width is not None and width > square.width:
+        raise VcsError(
+            ErrorCode.BAD_PARAMS,
+            f"width {width} is wider than the video ({square.width} px shown); "
+            "the server does not upscale.",
+            f"Pick width ≤ {square.width}, or leave it out for the default.",
+        )
+    chosen = width if width is not None else min(default_width, square.width)
+    exact = Fraction(chosen * square.height, square.width)
+    size = Size(even(chosen), even(exact)) if even_sides else Size(chosen, max(1, round(exact)))
+    return _checked(
+        size,
+        f"Width {chosen} on this {square} picture",
+        "Pick a larger width; very wide or very tall videos need one.",
+    )

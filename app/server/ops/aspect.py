@@ -1,0 +1,43 @@
+"""`aspect`: a new display aspect ratio by padding, cropping or stretching (SPEC §2.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.media.argv import OutputSpec, aspect_argv
+from app.media.geometry import AspectMode, aspect_plan
+from app.server.ops import params
+from app.server.ops.base import OpContext, OpOutcome, choice_param, require_video
+from app.server.ops.encoding import MiB, encode
+from app.server.ops.resize import GROWTH
+
+MODES = tuple(str(mode) for mode in AspectMode)
+
+
+class AspectOp:
+    name = "aspect"
+
+    def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return {"ratio": params.ratio(doc), "mode": choice_param(doc, "mode", MODES, "pad")}
+
+    def output_allowance(self, input_size: int) -> int:
+        return GROWTH * input_size + 64 * MiB
+
+    async def run(self, ctx: OpContext) -> OpOutcome:
+        require_video(ctx.info)
+        assert ctx.info.video is not None
+        ratio = params.ratio_fraction(ctx.params["ratio"])
+        plan = aspect_plan(ctx.info.video, ratio, AspectMode(ctx.params["mode"]))
+        argv = aspect_argv(
+            ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "mp4"), ctx.info, plan
+        )
+        await encode(ctx, argv, ctx.info.duration_s, "Use mode crop, which makes a smaller frame.")
+        return OpOutcome(
+            media_type="mp4",
+            report={
+                "ratio": ctx.params["ratio"],
+                "mode": ctx.params["mode"],
+                "width": plan.out.width,
+                "height": plan.out.height,
+            },
+        )

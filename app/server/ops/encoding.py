@@ -1,0 +1,37 @@
+"""Running an op's FFmpeg command inside its output allowance (SPEC §3: quota)."""
+
+from __future__ import annotations
+
+import trio
+
+from app.media.argv import encoders_in, limit_size
+from app.media.capabilities import require_encoders
+from app.media.runner import run_ffmpeg
+from app.protocol.errors import ErrorCode, VcsError
+from app.server.ops.base import OpContext
+from app.server.quota import format_bytes
+
+MiB = 1024 * 1024
+
+
+async def encode(ctx: OpContext, argv: list[str], duration_s: float, too_large_hint: str) -> int:
+    """Check the encoders exist, run FFmpeg with `-fs`, and refuse a result cut at the limit.
+
+    Returns the result's size. `duration_s` is the length FFmpeg writes (for progress).
+    """
+    await trio.to_thread.run_sync(require_encoders, ctx.ffmpeg, *encoders_in(argv))
+    await run_ffmpeg(
+        limit_size(argv, ctx.output_limit_bytes),
+        duration_s,
+        lambda progress: ctx.on_progress(progress, "encoding"),
+    )
+    size = ctx.output_path.stat().st_size
+    # `-fs` ends the output cleanly once it passes the limit, so a cut file looks whole.
+    if size >= ctx.output_limit_bytes:
+        raise VcsError(
+            ErrorCode.RESULT_TOO_LARGE,
+            f"The result grew past {format_bytes(ctx.output_limit_bytes)}, the space this "
+            "job may use, and was discarded.",
+            too_large_hint,
+        )
+    return size

@@ -1,0 +1,129 @@
+"""One raw upload connection (SPEC §2.2): size prefix, MP4 file, one 16-byte status.
+
+Everything a raw upload may be refused for is settled before a payload byte is
+stored: the prefix, the size (≤ 2^32, ≥ an ftyp box), the quota (reserved from the
+declared size). The first 16 bytes must be an `ftyp` box. The file is stored through
+a PartialFile, so a refusal, a disconnect or a crash leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import trio
+
+from app.protocol import ConnectionClosed, ErrorCode, ErrorInfo, NeedData, VcsError
+from app.protocol.raw import (
+    STORED,
+    RawEvent,
+    RawStatus,
+    RawUploadDecoder,
+    RawUploadHead,
+    encode_status,
+    status_for_error,
+)
+from app.server.state import ServerState
+from app.server.storage import refusing_when_disk_full
+from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
+from app.server.upload_sink import store_payload
+from app.wire.sockets import peer_host
+from app.wire.stream import RECEIVE_SIZE
+
+log = logging.getLogger(__name__)
+
+# After answering we half-close and drop what the client still sends for this long,
+# so it reads the status instead of a reset.
+LINGER_AFTER_ANSWER_S: Final = 2.0
+
+
+class RawEventReader:
+    """Drives the sans-IO decoder from the connection, one idle timeout per read."""
+
+    def __init__(
+        self, stream: trio.abc.ReceiveStream, decoder: RawUploadDecoder, idle_timeout_s: float
+    ) -> None:
+        self.stream = stream
+        self.decoder = decoder
+        self.idle_timeout_s = idle_timeout_s
+
+    async def next_event(self) -> RawEvent:
+        while True:
+            event = self.decoder.next_event()
+            if not isinstance(event, NeedData):
+                return event
+            with trio.fail_after(self.idle_timeout_s):
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            self.decoder.feed(bytes(data))
+
+
+async def refuse_raw_connection(stream: trio.SocketStream, info: ErrorInfo) -> None:
+    """The answer to a connection the limits turned away (busy, per-IP cap)."""
+    await stream.send_all(encode_status(status_for_error(info.code)))
+
+
+async def _receive_upload(reader: RawEventReader, state: ServerState) -> RawStatus | None:
+    event = await reader.next_event()
+    if isinstance(event, ConnectionClosed):
+        return None  # connected and left without a byte
+    assert isinstance(event, RawUploadHead), event
+    if not state.accepting:
+        raise VcsError(
+            ErrorCode.SERVER_SHUTTING_DOWN, "The server is shutting down.", "Try again later."
+        )
+    store = state.raw_store
+    reservation = store.reserve(event.size)
+    try:
+        with refusing_when_disk_full(), store.partial() as partial:
+            await store_payload(reader, partial)
+            path = store.new_path()
+            await partial.commit(path)
+    except BaseException:
+        reservation.release()
+        raise
+    store.add(path, reservation)
+    log.info("raw upload of %d bytes (%s) stored as %s", event.size, event.encoding.value, path)
+    return STORED
+
+
+async def _answer(stream: trio.SocketStream, status: RawStatus) -> None:
+    with trio.move_on_after(LINGER_AFTER_ANSWER_S):
+        try:
+            await stream.send_all(encode_status(status))
+            await stream.send_eof()
+            while await stream.receive_some(RECEIVE_SIZE):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+
+async def handle_raw_connection(stream: trio.SocketStream, state: ServerState) -> None:
+    """Receive one raw upload and answer it; never raises (the accept loop must live)."""
+    ip = peer_host(stream)
+    config = state.config
+    decoder = RawUploadDecoder()
+    guarded = RateGuardedStream(
+        stream, config.min_transfer_rate, config.transfer_window_s, lambda: decoder.started
+    )
+    reader = RawEventReader(guarded, decoder, config.idle_timeout_s)
+    status: RawStatus | None = None
+    try:
+        try:
+            status = await _receive_upload(reader, state)
+        except TransferTooSlow:
+            status = status_for_error(ErrorCode.TOO_SLOW)
+        except trio.TooSlowError:
+            status = status_for_error(ErrorCode.TIMEOUT)
+        except VcsError as exc:  # includes the decoder's RemoteProtocolError
+            status = status_for_error(exc.code)
+            log.debug("raw upload from %s refused: %s", ip, exc.info.description)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return  # the client went away; the partial file is already gone
+        except Exception:
+            log.exception("internal error on a raw upload from %s", ip)
+            status = status_for_error(ErrorCode.INTERNAL)
+        if status is not None:
+            await _answer(stream, status)
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()

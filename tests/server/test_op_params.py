@@ -1,0 +1,163 @@
+"""Parameter checks of the media ops: hostile values are refused before any upload is
+stored, so they never reach an FFmpeg argument list (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.media.probe import MediaInfo
+from app.protocol.errors import ErrorCode, VcsError
+from app.server.ops import UPLOAD_OPS
+from app.server.ops.params import resolve_span
+
+HOSTILE: list[tuple[str, dict[str, Any], str]] = [
+    ("resize", {"width": "1280; rm -rf /"}, "'width' must be a whole number"),
+    ("resize", {"width": True}, "'width' must be a whole number"),
+    ("resize", {"width": 1280.5}, "'width' must be a whole number"),
+    ("resize", {"width": 10**400}, "outside 16..7680"),
+    ("resize", {"width": 1e308}, "outside 16..7680"),
+    ("resize", {"height": -720}, "outside 16..7680"),
+    ("resize", {"width": 1281}, "is odd"),
+    ("resize", {"width": [1280]}, "'width' must be a whole number"),
+    ("resize", {"preset": "4k"}, "'preset' must be one of"),
+    ("resize", {"preset": "720p", "width": 1280}, "either a preset or width/height"),
+    ("resize", {}, "needs a width, a height or a preset"),
+    ("aspect", {}, "'ratio' is required"),
+    ("aspect", {"ratio": "16:9;reboot"}, "must look like 16:9"),
+    ("aspect", {"ratio": "16/9"}, "must look like 16:9"),
+    ("aspect", {"ratio": "0:9"}, "outside 1:10..10:1"),
+    ("aspect", {"ratio": "100:1"}, "outside 1:10..10:1"),
+    ("aspect", {"ratio": 1.77}, "must look like 16:9"),
+    ("aspect", {"ratio": "16:9", "mode": "zoom"}, "'mode' must be one of pad, crop, stretch"),
+    ("audio", {"bitrate": 193}, "MP3 bit rate"),
+    ("audio", {"bitrate": "192kbps"}, "MP3 bit rate"),
+    ("audio", {"bitrate": -128}, "MP3 bit rate"),
+    ("gif", {"start": -1, "end": 2}, "negative"),
+    ("gif", {"start": float("nan")}, "must be a number of seconds"),
+    ("gif", {"end": float("inf")}, "must be a number of seconds"),
+    ("gif", {"start": "$(reboot)"}, "is not a time"),
+    ("gif", {"start": "00:61:00"}, "is not a time"),
+    ("gif", {"start": "1:75"}, "60 or more seconds"),
+    ("gif", {"end": 10**12}, "longer than any upload"),
+    ("gif", {"start": 5, "end": 5}, "is not after start"),
+    ("gif", {"start": 0, "end": 61}, "at most 60 s"),
+    ("gif", {"end": 3, "fps": 0}, "'fps' must be a number from 1 to 30"),
+    ("gif", {"end": 3, "fps": 1000}, "'fps' must be a number from 1 to 30"),
+    ("gif", {"end": 3, "width": 4000}, "'width' must be a number from 16 to 1280"),
+    ("gif", {"end": 3, "width": 300.5}, "'width' must be a whole number"),
+    ("webm", {"start": "1:00:00", "end": "1:01:00.001"}, "at most 60 s"),
+    ("webm", {"end": 3, "width": 99}, "is odd"),
+    ("convert", {}, "needs a 'format'"),
+    ("convert", {"format": "../../etc/passwd"}, "must be a format name"),
+    ("convert", {"format": "-y"}, "must be a format name"),
+    ("convert", {"format": "mp4 -f null"}, "must be a format name"),
+    ("convert", {"format": "xvid"}, "cannot write the format 'xvid'"),
+    ("convert", {"format": "tee"}, "cannot write the format 'tee'"),
+    ("convert", {"format": "pulse"}, "cannot write the format 'pulse'"),
+    ("convert", {"format": "gif"}, "animated image format"),
+]
+
+
+@pytest.mark.parametrize(("op", "doc", "why"), HOSTILE)
+def test_hostile_values_are_refused_with_a_solution(op: str, doc: dict[str, Any], why: str):
+    with pytest.raises(VcsError) as info:
+        UPLOAD_OPS[op].check_params({"op": op, **doc})
+    assert info.value.code is ErrorCode.BAD_PARAMS
+    assert why in info.value.info.description
+    assert info.value.info.solution
+
+
+@pytest.mark.parametrize(
+    ("op", "doc", "params"),
+    [
+        ("resize", {"width": 1280}, {"width": 1280, "height": None, "preset_lines": None}),
+        ("resize", {"preset": "1080P"}, {"width": None, "height": None, "preset_lines": 1080}),
+        ("aspect", {"ratio": "32:18"}, {"ratio": "16:9", "mode": "pad"}),
+        ("aspect", {"ratio": "2.39:1", "mode": "crop"}, {"ratio": "239:100", "mode": "crop"}),
+        ("audio", {}, {"bitrate_kbps": None}),
+        ("audio", {"bitrate": "320k"}, {"bitrate_kbps": 320}),
+        (
+            "gif",
+            {"start": "00:00:01.250", "end": 3},
+            {"start": 1.25, "end": 3.0, "fps": 12.0, "width": None},
+        ),
+        (
+            "gif",
+            {"start": "1:02.5", "end": 70, "fps": 15, "width": 321},
+            {"start": 62.5, "end": 70.0, "fps": 15.0, "width": 321},
+        ),
+        ("webm", {}, {"start": 0.0, "end": None, "width": None}),
+        ("webm", {"start": 4.001, "end": 64.001}, {"start": 4.001, "end": 64.001, "width": None}),
+        ("convert", {"format": "MKV"}, {"format": "mkv", "muxer": "matroska"}),
+        ("convert", {"format": "mpegts"}, {"format": "mpegts", "muxer": "mpegts"}),
+    ],
+)
+def test_good_values_are_normalised(op: str, doc: dict[str, Any], params: dict[str, Any]):
+    assert UPLOAD_OPS[op].check_params({"op": op, **doc}) == params
+
+
+def test_unknown_formats_get_close_suggestions() -> None:
+    with pytest.raises(VcsError) as info:
+        UPLOAD_OPS["convert"].check_params({"format": "matroshka"})
+    assert "matroska" in info.value.info.solution
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "width",
+                "height",
+                "preset",
+                "ratio",
+                "mode",
+                "bitrate",
+                "start",
+                "end",
+                "fps",
+                "format",
+            ]
+        ),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(),
+            st.text(max_size=12),
+            st.lists(st.integers(), max_size=2),
+        ),
+    )
+)
+def test_any_json_either_passes_or_is_bad_params(doc: dict[str, Any]) -> None:
+    for op in UPLOAD_OPS.values():
+        try:
+            op.check_params(doc)
+        except VcsError as exc:
+            assert exc.code is ErrorCode.BAD_PARAMS
+
+
+def info(duration_s: float) -> MediaInfo:
+    return MediaInfo("test", duration_s, 1000, None, None, None)
+
+
+def refusal(params: dict[str, Any], duration_s: float) -> VcsError:
+    with pytest.raises(VcsError) as caught:
+        resolve_span(params, info(duration_s))
+    return caught.value
+
+
+def test_spans_past_the_end_are_refused_with_what_would_fit() -> None:
+    error = refusal({"start": 1.0, "end": 12.5}, 9.8)
+    assert error.info.description == "end 12.5 is past the video's 9.8 s duration."
+    assert error.info.solution == "Pick end ≤ 9.8."
+    assert "Pick start < 9.8" in refusal({"start": 9.8, "end": None}, 9.8).info.solution
+    assert "e.g. end 70" in refusal({"start": 10.0, "end": None}, 300).info.solution
+
+
+def test_spans_default_to_the_end_of_the_video() -> None:
+    span = resolve_span({"start": 1.0, "end": None}, info(3.0401))
+    assert (span.start_s, span.end_s) == (1.0, 3.04)
