@@ -248,8 +248,18 @@ def main() -> int:
         ["record size", "AES-GCM seal", "AES-GCM open", "ChaCha20 seal", "ChaCha20 open"],
         record_rows,
     )
+    up_ratio = statistics.median(s.seconds for s in uploads["plaintext"]) / statistics.median(
+        s.seconds for s in uploads["AES-256-GCM"]
+    )
+    summary = (
+        f"With AES-256-GCM (the default) an upload keeps {up_ratio:.2f}× of the plaintext "
+        f"rate and each connection pays {latency['AES-256-GCM'] * 1000:.0f} ms for the key "
+        "exchange (two RSA-3072 private-key operations per side). Plaintext payloads go "
+        "out with sendfile(2), never entering Python; sealed ones are read, sealed in "
+        "records of 12 packets and sent 6 records (72 packets) per call.\n\n"
+    )
     text = (
-        f"Transfers: median of {args.rounds} rounds, modes taking turns; sha256-verified "
+        summary + f"Transfers: median of {args.rounds} rounds, modes taking turns; sha256-verified "
         "uploads (the client's hashing pass is outside the clock).\n\n"
         + transfers
         + "\nStatus requests (a refusal each; connect + key exchange + request + answer), "
