@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.protocol import ConnectionClosed, ErrorCode, RemoteProtocolError
 from app.protocol.secure import ClientHandshake, ServerHandshake, fingerprint
@@ -127,3 +129,22 @@ def test_weak_keys_are_refused() -> None:
         ServerHandshake(weak).respond(hello)
     with pytest.raises(ValueError, match="2048 bits"):
         private_key_from_pem(private_key_to_pem(weak))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["version", "cipher", "client_key", "client_nonce", "op"]), JSON_VALUES
+    )
+)
+def test_any_hello_is_answered_or_refused(server_key, fields: dict) -> None:
+    hello = {"op": "key_exchange", "version": 1, "cipher": "aes-256-gcm", **fields}
+    with contextlib.suppress(RemoteProtocolError):
+        ServerHandshake(server_key).respond(hello)

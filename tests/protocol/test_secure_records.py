@@ -186,3 +186,19 @@ def test_nonces_never_repeat_so_equal_plaintexts_seal_differently() -> None:
     with pytest.raises(Refused) as refused:
         open_all([second, first, close])
     assert refused.value.code is ErrorCode.BAD_RECORD
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=8), st.booleans())
+def test_any_bytes_open_or_are_refused(chunks: list[bytes], eof: bool) -> None:
+    """Garbage never raises anything but a refusal, and never opens."""
+    opener = RecordOpener(channel())
+    try:
+        for chunk in chunks:
+            if chunk:
+                opener.feed(chunk)
+        if eof:
+            opener.feed(b"")
+        assert isinstance(opener.next_record(), NeedData)
+    except Refused:
+        pass
