@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import settings
 
 from app.protocol.secure.keys import generate_private_key
 from app.wire.key_files import load_or_create_private_key
 from tests.media_files import make_clip
 from tests.server_process import ServerProcess
+
+# Machines here are shared: hypothesis's per-example deadline would time the neighbours'
+# load, not our code, and fail at random.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -27,9 +28,18 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 class FFmpegFailed(VcsError):
     def __init__(self, returncode: int, stderr_tail: str) -> None:
         last = stderr_tail.strip().splitlines()[-1:] or [f"exit status {returncode}"]
+        if returncode < 0:  # killed by a signal: a crash, not a complaint about the input
+            last = [f"it crashed (killed by {_signal_name(-returncode)})"]
         super().__init__(
             ErrorCode.FFMPEG_FAILED,
             f"FFmpeg failed: {last[0][:300]}",

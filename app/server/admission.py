@@ -27,7 +27,9 @@ _ACCEPT_RESOURCE_ERRORS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errn
 MAX_PENDING_REFUSALS: Final = 256
 REFUSAL_TIMEOUT_S: Final = 1.0
 
-Handler = Callable[[trio.SocketStream], Awaitable[None]]
+# Called with the connection and the peer's address (read once, at accept: a peer that
+# has already reset makes getpeername fail later).
+Handler = Callable[[trio.SocketStream, str], Awaitable[None]]
 Refuse = Callable[[trio.SocketStream, ErrorInfo], Awaitable[None]]
 
 
@@ -89,16 +91,20 @@ async def serve_listener(
     async def serve_one(stream: trio.SocketStream, ip: str) -> None:
         # One connection's failure must never reach the nursery that owns the server.
         try:
-            await handle(stream)
+            await handle(stream, ip)
         except Exception:
-            log.exception("connection handler failed")
+            log.exception("a connection from %s failed", ip)
         finally:
             limits.release(ip)
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
 
     async def refuse_one(stream: trio.SocketStream, info: ErrorInfo) -> None:
         try:
             with trio.move_on_after(REFUSAL_TIMEOUT_S):
                 await refuse(stream, info)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # gone before it could read why
         finally:
             refusals.release()
             with trio.CancelScope(shield=True):

@@ -43,7 +43,8 @@ def _node_id(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vcs-serve",
-        description="Video Compressor Service daemon: takes uploads over MMP (SPEC §2.1), "
+        description="Video Compressor Service daemon: takes uploads over MMP (SPEC §2.1) "
+        "and raw MP4 uploads (§2.2), "
         "runs FFmpeg on them and sends the results back.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

@@ -76,14 +76,17 @@ async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect
             pass
 
 
-async def handle_connection(stream: trio.SocketStream, state: ServerState) -> None:
+async def handle_connection(
+    stream: trio.SocketStream, state: ServerState, ip: str | None = None
+) -> None:
     """Serve requests until the peer closes, stays idle too long, or gets an error."""
-    try:
-        ip = peer_host(stream)
-    except OSError:  # reset before we looked (e.g. a balancer's TCP health check)
-        with trio.CancelScope(shield=True):
-            await stream.aclose()
-        return
+    if ip is None:
+        try:
+            ip = peer_host(stream)
+        except OSError:  # reset before we looked (e.g. a balancer's TCP health check)
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            return
     config = state.config
     guarded = RateGuardedStream(
         stream, config.min_transfer_rate, config.transfer_window_s, lambda: ms.decoder.in_message

@@ -268,6 +268,11 @@ class JobRegistry:
                 log.warning("dropping unreadable job record %s", record)
                 record.unlink(missing_ok=True)
                 continue
+            # Rebuilt from the names we made, under today's storage dir: the directory
+            # may have moved since the record was written (else its files would be swept).
+            job.input_path = self._storage.uploads / job.input_path.name
+            if job.result_path is not None:
+                job.result_path = self._storage.results / job.result_path.name
             if not job.state.finished:
                 job.finish(
                     JobState.FAILED,

@@ -27,7 +27,6 @@ from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
 from app.server.upload_sink import store_payload
-from app.wire.sockets import peer_host
 from app.wire.stream import RECEIVE_SIZE
 
 log = logging.getLogger(__name__)
@@ -97,9 +96,8 @@ async def _answer(stream: trio.SocketStream, status: RawStatus) -> None:
             pass
 
 
-async def handle_raw_connection(stream: trio.SocketStream, state: ServerState) -> None:
-    """Receive one raw upload and answer it; never raises (the accept loop must live)."""
-    ip = peer_host(stream)
+async def handle_raw_connection(stream: trio.SocketStream, state: ServerState, ip: str) -> None:
+    """Receive one raw upload from `ip` and answer it."""
     config = state.config
     decoder = RawUploadDecoder()
     guarded = RateGuardedStream(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import time
@@ -66,8 +65,7 @@ async def _expiry_loop(state: ServerState) -> None:
 
 async def _refuse_mmp_connection(stream: trio.SocketStream, info: ErrorInfo) -> None:
     """The answer to a connection the limits turned away (busy, per-IP cap)."""
-    with contextlib.suppress(trio.BrokenResourceError):
-        await stream.send_all(encode_error(info))
+    await stream.send_all(encode_error(info))
 
 
 async def _wait_for_jobs(state: ServerState, done: trio.CancelScope) -> None:
@@ -158,11 +156,11 @@ async def serve(
             root.start_soon(stop_on_signal)
             root.start_soon(_expiry_loop, state)
 
-            async def serve_mmp(stream: trio.SocketStream) -> None:
-                await handle_connection(stream, state)
+            async def serve_mmp(stream: trio.SocketStream, ip: str) -> None:
+                await handle_connection(stream, state, ip)
 
-            async def serve_raw(stream: trio.SocketStream) -> None:
-                await handle_raw_connection(stream, state)
+            async def serve_raw(stream: trio.SocketStream, ip: str) -> None:
+                await handle_raw_connection(stream, state, ip)
 
             async def accept() -> None:
                 # Draining cancels this scope: both listeners close, nothing else stops.
