@@ -17,8 +17,10 @@ cfg="$state/haproxy.cfg"
 sed -e "/^    server n[0-9]/d" -e "s/bind 127.0.0.1:9000/bind 127.0.0.1:$port/" deploy/haproxy.cfg > "$cfg"
 for i in $(seq 1 "$nodes"); do
     node_port=$((port + 100 + i))
+    # One key for all nodes: clients pin the balancer's address (docs/security.md).
     .venv/bin/vcs-serve --port "$node_port" --node-id "n$i" --storage-dir "$state/n$i" \
-        --proxy-protocol --trusted-proxy 127.0.0.1 --drain-timeout 300 > "$state/n$i.log" 2>&1 &
+        --key-file "$state/cluster_key.pem" --proxy-protocol --trusted-proxy 127.0.0.1 \
+        --drain-timeout 300 > "$state/n$i.log" 2>&1 &
     pids+=($!)
     echo "    server n$i 127.0.0.1:$node_port send-proxy-v2 check inter 1s fall 2 rise 2" >> "$cfg"
 done

@@ -6,8 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import settings
 
+from app.protocol.secure.keys import generate_private_key
+from app.wire.key_files import load_or_create_private_key
 from tests.media_files import make_clip
 from tests.server_process import ServerProcess
 
@@ -32,6 +35,37 @@ def clip_mp4(media: Path) -> Path:
 def slow_clip(media: Path) -> Path:
     """A clip whose compress job runs for a few seconds (for per-IP and cancel tests)."""
     return make_clip(media / "slow.mp4", seconds=20, size="1280x720", rate=30)
+
+
+# RSA keys (SPEC §6): 3,072-bit generation costs about a second, so the session makes
+# one client key and one server key and every test and server uses them.
+@pytest.fixture(scope="session")
+def server_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("server-key") / "server_key.pem"
+    load_or_create_private_key(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_key(server_key_file: Path) -> rsa.RSAPrivateKey:
+    return load_or_create_private_key(server_key_file)
+
+
+@pytest.fixture(scope="session")
+def client_key() -> rsa.RSAPrivateKey:
+    return generate_private_key()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every client of the session (CLI and TUI subprocesses too) uses one key file, made
+    by the first that needs it; pins go to a session $XDG_CONFIG_HOME, never the user's."""
+    base = tmp_path_factory.mktemp("client")
+    path = base / "client_key.pem"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VCS_CLIENT_KEY", str(path))
+        patch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+        yield path
 
 
 # Small clips (320x240, 3 s) in the containers SPEC §1 users bring, with the codecs they
@@ -66,11 +100,26 @@ def silent_clip(media: Path) -> Path:
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start vcs-serve with extra flags; every server is stopped at the end of the test."""
+def client_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh $XDG_CONFIG_HOME for this test: no pinned server (servers on reused ports
+    must not meet another test's pins); the key is still the session's."""
+    home = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def start_server(
+    tmp_path: Path, client_config: Path, server_key_file: Path
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Start vcs-serve with extra flags; every server is stopped at the end of the test.
+
+    Servers use the session's key (a later --key-file in `args` wins); clients in the
+    test pin under a per-test $XDG_CONFIG_HOME."""
     started: list[ServerProcess] = []
 
     def start(*args: str, storage_dir: Path | None = None) -> ServerProcess:
+        args = ("--key-file", str(server_key_file), *args)
         server = ServerProcess(storage_dir or tmp_path / f"storage{len(started)}", args)
         started.append(server)
         return server.start()

@@ -19,8 +19,11 @@ import trio
 
 from app.client.address import ServerAddress
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
-from app.protocol import ErrorInfo, MessageEnd, PayloadChunk, RemoteProtocolError
+from app.client.keyring import Keyring
+from app.client.secure_channel import open_secure_channel
+from app.protocol import ErrorCode, ErrorInfo, MessageEnd, PayloadChunk, RemoteProtocolError
 from app.protocol.media_type import is_valid_media_type
+from app.protocol.secure import Cipher
 from app.wire.exception_groups import sole_exception
 from app.wire.sockets import connect
 from app.wire.stream import MessageStream
@@ -30,6 +33,8 @@ ProgressCallback = Callable[[int], None]
 CONNECT_TIMEOUT_S: Final = 15.0
 # How long an answer may take once the request is sent (status long-polls add wait_s).
 ANSWER_TIMEOUT_S: Final = 120.0
+# Refusals of the encrypted layer carry their own advice (docs/security.md).
+_SEALING_CODES: Final = (ErrorCode.BAD_HANDSHAKE, ErrorCode.BAD_RECORD, ErrorCode.TRUNCATED)
 _SAFE_NAME_RE: Final = re.compile(r"[^\w.\- ()+,=@]", re.UNICODE)
 
 
@@ -82,10 +87,18 @@ class VcsClient:
         address: ServerAddress,
         source_host: str | None = None,
         answer_timeout_s: float = ANSWER_TIMEOUT_S,
+        *,
+        encrypt: bool = True,
+        keyring: Keyring | None = None,
+        cipher: Cipher = Cipher.AES_256_GCM,
     ) -> None:
+        """`encrypt` (the default) runs the key exchange of SPEC §6 on every connection,
+        with `keyring` (default: the user's, under $XDG_CONFIG_HOME/vcs)."""
         self.address = address
         self.source_host = source_host
         self.answer_timeout_s = answer_timeout_s
+        self.keyring = (keyring or Keyring.default()) if encrypt else None
+        self.cipher = cipher
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[MessageStream]:
@@ -100,6 +113,11 @@ class VcsClient:
             ) from None
         ms = MessageStream(stream, idle_timeout_s=self.answer_timeout_s)
         try:
+            if self.keyring is not None:
+                secure = await open_secure_channel(
+                    stream, self.keyring, self.address, self.answer_timeout_s, self.cipher
+                )
+                ms = MessageStream(secure, idle_timeout_s=self.answer_timeout_s)
             yield ms
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise ConnectionFailed(
@@ -114,7 +132,9 @@ class VcsClient:
         except RemoteProtocolError as exc:
             raise ConnectionFailed(
                 f"The server's answer broke the protocol: {exc.info.description}",
-                "Check that --server points at a vcs-serve MMP port.",
+                exc.info.solution
+                if exc.code in _SEALING_CODES
+                else "Check that --server points at a vcs-serve MMP port.",
             ) from None
         finally:
             with trio.CancelScope(shield=True):

@@ -6,6 +6,7 @@ Exit codes scripts can rely on:
   2  bad command line
   3  the server refused the request (its error JSON is printed)
   4  the server could not be reached, or the transfer broke
+  5  the server's key differs from the pinned one, or a key file is unusable
   130 interrupted (Ctrl-C)
 """
 
@@ -25,16 +26,21 @@ from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.display import console, print_error, print_report
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
+from app.client.keyring import Keyring
+from app.client.keys_command import add_keys_parser, run_keys
 from app.client.media_commands import add_media_commands
 from app.client.upload_command import add_upload_command, run_upload_command
 from app.client.workflow import RunOptions, download_with_bar, run_op, wait_for_job
-from app.protocol import ErrorInfo
+from app.protocol import ErrorCode, ErrorInfo
+from app.wire.key_files import KeyFileError
 
 EXIT_OK: Final = 0
 EXIT_JOB_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_REFUSED: Final = 3
 EXIT_CONNECTION: Final = 4
+EXIT_UNTRUSTED: Final = 5
+_UNTRUSTED_CODES: Final = (ErrorCode.SERVER_KEY_CHANGED, ErrorCode.BAD_KEY_FILE)
 EXIT_INTERRUPTED: Final = 130
 DEFAULT_POLL_INTERVAL_S: Final = 60.0
 
@@ -75,6 +81,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="vcs-serve address (default: $VCS_SERVER or 127.0.0.1:9000)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-encryption",
+        action="store_true",
+        help="speak plaintext MMP (only on a trusted network; see docs/security.md)",
+    )
     p.add_argument("--json", action="store_true", help="print the server's answer as JSON")
 
 
@@ -114,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Client for the Video Compressor Service: upload a video, let the server "
         "run FFmpeg on it, get the result back.",
         epilog="Exit codes: 0 ok, 1 job failed, 2 usage, 3 refused by the server, "
-        "4 connection problem, 130 interrupted.",
+        "4 connection problem, 5 untrusted server key or unusable key file, 130 interrupted.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -164,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="cancel a job (or discard a finished result)")
     p.add_argument("job_id")
     _add_common(p)
+    add_keys_parser(sub)
 
     p = sub.add_parser(
         "tui",
@@ -227,10 +239,21 @@ def _exit_for_status(status: dict[str, Any] | None) -> int:
     return EXIT_OK
 
 
+def _keyring() -> Keyring:
+    def notice(address: str, pinned: str) -> None:
+        console.print(f"pinned the key of {address} on first use: {pinned} (see `vcs keys`)")
+
+    return Keyring.default(on_pin=notice)
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "upload":  # the raw protocol (SPEC §2.2): its own port and client
         return await run_upload_command(args)
-    client = VcsClient(args.server or ServerAddress.default())
+    client = VcsClient(
+        args.server or ServerAddress.default(),
+        encrypt=not args.no_encryption,
+        keyring=_keyring(),
+    )
     show = not args.quiet and not args.json
     emit: Callable[[dict[str, Any]], None] = lambda doc: print(json.dumps(doc, indent=2))  # noqa: E731
 
@@ -290,13 +313,15 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold red]error[/]: {args.file} is not a file")
         return EXIT_USAGE
     try:
+        if args.command == "keys":
+            return run_keys(args, _keyring())
         return trio.run(_run, args)
     except ServerError as exc:
         print_error(exc.info)
         return EXIT_REFUSED
-    except (ConnectionFailed, TransferCorrupted) as exc:
+    except (ConnectionFailed, TransferCorrupted, KeyFileError) as exc:
         print_error(exc.info)
-        return EXIT_CONNECTION
+        return EXIT_UNTRUSTED if exc.code in _UNTRUSTED_CODES else EXIT_CONNECTION
     except KeyboardInterrupt:
         console.print("\ninterrupted; an upload in flight was abandoned (the server keeps nothing)")
         return EXIT_INTERRUPTED

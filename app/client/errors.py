@@ -13,10 +13,13 @@ class ServerError(VcsError):
 
 
 class ConnectionFailed(VcsError):
-    """The server could not be reached, or the connection broke mid-request."""
+    """The server could not be reached, or the connection broke mid-request, or (codes
+    server_key_changed, bad_key_file) it could not be made safely (SPEC §6)."""
 
-    def __init__(self, description: str, solution: str) -> None:
-        super().__init__(ErrorCode.INTERNAL, description, solution)
+    def __init__(
+        self, description: str, solution: str, code: ErrorCode = ErrorCode.INTERNAL
+    ) -> None:
+        super().__init__(code, description, solution)
 
 
 class TransferCorrupted(VcsError):
@@ -25,4 +28,19 @@ class TransferCorrupted(VcsError):
     def __init__(self, description: str) -> None:
         super().__init__(
             ErrorCode.HASH_MISMATCH, description, "Download again; nothing was kept locally."
+        )
+
+
+class ServerKeyChanged(ConnectionFailed):
+    """The server presented a key other than the one pinned on first use (SPEC §6)."""
+
+    def __init__(self, address: str, pinned: str, presented: str, known_servers: str) -> None:
+        super().__init__(
+            f"The server at {address} presented the key {presented}, but {pinned} is "
+            f"pinned for it in {known_servers}. Someone may be intercepting the "
+            "connection, or the server's key was replaced. Nothing was sent.",
+            "Ask the server's operator for its fingerprint (`vcs-serve --show-fingerprint` "
+            f"on the server). Only if it is {presented}, accept it with "
+            f"`vcs keys accept {address} {presented}`.",
+            ErrorCode.SERVER_KEY_CHANGED,
         )

@@ -66,6 +66,19 @@ class MessageDecoder:
         self._chunks.append(bytes(data))
         self._available += len(data)
 
+    def take_trailing_data(self) -> bytes:
+        """Hand over the bytes buffered past the last whole message (as h11's trailing_data).
+
+        Used when the stream switches protocol between messages (to sealed records after
+        a key exchange, docs/security.md): what arrived early belongs to the new layer.
+        """
+        if self._state is not _State.HEADER:
+            raise LocalProtocolError("trailing data is only defined between messages")
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self._available = 0
+        return data
+
     def _peek(self, n: int) -> bytes | None:
         if self._available < n:
             return None

@@ -18,6 +18,13 @@ class ErrorCode(enum.StrEnum):
     BAD_JSON = "bad_json"
     TRUNCATED = "truncated"
     BAD_PROXY_HEADER = "bad_proxy_header"
+    # Encryption (SPEC §6, docs/security.md).
+    BAD_HANDSHAKE = "bad_handshake"
+    BAD_RECORD = "bad_record"
+    ENCRYPTION_REQUIRED = "encryption_required"
+    # Client-side only: never sent by a server.
+    SERVER_KEY_CHANGED = "server_key_changed"
+    BAD_KEY_FILE = "bad_key_file"
     NOT_MP4 = "not_mp4"
     # Requests.
     UNKNOWN_OP = "unknown_op"

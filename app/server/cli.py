@@ -6,16 +6,19 @@ import argparse
 import logging
 import re
 import sys
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
+from app.protocol.secure import fingerprint
 from app.server import config as defaults
 from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
 from app.server.jobs import NODE_ID_RE
 from app.server.service import serve
+from app.wire.key_files import KeyFileError, load_or_create_private_key
 
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", re.IGNORECASE)
 
@@ -124,6 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="name of this node behind a balancer (a-z, 0-9, up to 16); prefixes job ids",
     )
     p.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help="the server's RSA private key, made on first start with mode 0600 "
+        "(default: server_key.pem in the storage dir)",
+    )
+    p.add_argument(
+        "--require-encryption",
+        action="store_true",
+        help="refuse plaintext MMP clients (SPEC §6; see docs/security.md)",
+    )
+    p.add_argument(
+        "--show-fingerprint",
+        action="store_true",
+        help="print the server key's fingerprint (for users to check their pin) and exit",
+    )
+    p.add_argument(
         "--drain-timeout",
         type=float,
         default=0.0,
@@ -185,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         max_connections=args.max_connections,
         ffmpeg=args.ffmpeg,
         node_id=args.node_id,
+        key_file=args.key_file.expanduser() if args.key_file else None,
+        require_encryption=args.require_encryption,
         proxy_protocol=args.proxy_protocol,
         drain_timeout_s=args.drain_timeout,
         trusted_proxies=trusted,
@@ -194,10 +216,21 @@ def main(argv: list[str] | None = None) -> int:
         min_transfer_rate=args.min_transfer_rate,
         transfer_window_s=args.transfer_window,
     )
+    try:
+        server_key = load_or_create_private_key(config.key_path)
+    except KeyFileError as exc:
+        print(f"vcs-serve: {exc.info.description}\n  {exc.info.solution}", file=sys.stderr)
+        return 1
+    key_fingerprint = fingerprint(server_key.public_key())
+    if args.show_fingerprint:
+        print(key_fingerprint)
+        return 0
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            host, port, raw_port = await nursery.start(serve, config)
+            host, port, raw_port = await nursery.start(
+                partial(serve, config, server_key=server_key)
+            )
             # Machine-readable lines on stdout: the MMP line comes last and means ready.
             print(f"vcs-serve raw listening on {host}:{raw_port}", flush=True)
             print(f"vcs-serve listening on {host}:{port}", flush=True)
@@ -206,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
                 config.storage_dir,
                 config.quota_bytes,
                 config.max_jobs,
+            )
+            logging.getLogger("vcs-serve").info(
+                "server key %s (%s)%s",
+                key_fingerprint,
+                config.key_path,
+                "; plaintext clients refused" if config.require_encryption else "",
             )
 
     try:

@@ -23,6 +23,9 @@ DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
 MAX_STATUS_WAIT_S: Final = 60.0
 
 
+SERVER_KEY_NAME: Final = "server_key.pem"
+
+
 def default_storage_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "vcs" / "storage"
@@ -43,6 +46,10 @@ class ServerConfig:
     ffmpeg: str | None = None
     # Behind a balancer: names this node in job ids (SPEC §7).
     node_id: str = ""
+    # SPEC §6: the server's RSA key (default: server_key.pem in the storage dir), and
+    # whether plaintext MMP clients are refused.
+    key_file: Path | None = None
+    require_encryption: bool = False
     # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
     # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
     drain_timeout_s: float = 0.0
@@ -58,3 +65,7 @@ class ServerConfig:
     transfer_window_s: float = DEFAULT_TRANSFER_WINDOW_S
     # How often expired results are looked for.
     sweep_interval_s: float = 30.0
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_file or self.storage_dir / SERVER_KEY_NAME

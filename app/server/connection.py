@@ -8,8 +8,10 @@ from typing import Final
 import trio
 
 from app.protocol import Dialect, ErrorCode, ErrorInfo, MessageHead, RemoteProtocolError, VcsError
+from app.protocol.secure import is_key_exchange
 from app.server import requests
 from app.server.client_address import read_client_address
+from app.server.encryption import accept_encryption, refuse_plaintext
 from app.server.ops import UPLOAD_OPS
 from app.server.state import ServerState
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
@@ -66,7 +68,9 @@ async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect
             stream = ms.stream
             if isinstance(stream, trio.abc.HalfCloseableStream):
                 await stream.send_eof()
-            while await stream.receive_some(RECEIVE_SIZE):
+            # Drain raw bytes: what a sealed stream still brings is not worth opening.
+            raw = getattr(stream, "transport_stream", stream)
+            while await raw.receive_some(RECEIVE_SIZE):
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -88,6 +92,7 @@ async def handle_connection(
         stream, config.min_transfer_rate, config.transfer_window_s, lambda: ms.decoder.in_message
     )
     ms = MessageStream(guarded, config.idle_timeout_s)
+    first_message = True  # only a first message may open encryption (SPEC §6)
     try:
         try:
             with trio.fail_after(state.config.idle_timeout_s):
@@ -111,6 +116,12 @@ async def handle_connection(
                 if head is None:
                     return
                 dialect = head.dialect
+                opens_encryption = first_message and is_key_exchange(head.json)
+                first_message = False
+                if opens_encryption:
+                    ms = await accept_encryption(head, ms, state)
+                    continue
+                refuse_plaintext(ms, state)
                 await _dispatch(head, ms, ip, state)
             except trio.TooSlowError as exc:
                 if ms.decoder.in_message:

@@ -8,6 +8,7 @@ import time
 from typing import NamedTuple
 
 import trio
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.protocol import ErrorInfo, encode_error
@@ -22,6 +23,7 @@ from app.server.raw_listener import handle_raw_connection, refuse_raw_connection
 from app.server.raw_store import RawStore
 from app.server.state import ServerState
 from app.server.storage import Storage
+from app.wire.key_files import load_or_create_private_key
 from app.wire.sockets import open_listener
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,9 @@ async def _wait_for_jobs(state: ServerState, done: trio.CancelScope) -> None:
     done.cancel()
 
 
-def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
+def open_state(
+    config: ServerConfig, job_nursery: trio.Nursery, server_key: rsa.RSAPrivateKey | None = None
+) -> ServerState:
     """Prepare storage (sweeping leftovers), reload the job index, size the quota."""
     storage = Storage(config.storage_dir)
     swept = storage.prepare()
@@ -96,6 +100,7 @@ def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
         ffmpeg=find_ffmpeg(config.ffmpeg),
         job_nursery=job_nursery,
         ffmpeg_limiter=trio.CapacityLimiter(config.max_jobs),
+        server_key=server_key or load_or_create_private_key(config.key_path),
         raw_store=raw_store,
     )
 
@@ -103,6 +108,7 @@ def open_state(config: ServerConfig, job_nursery: trio.Nursery) -> ServerState:
 async def serve(
     config: ServerConfig,
     *,
+    server_key: rsa.RSAPrivateKey | None = None,
     task_status: trio.TaskStatus[BoundAddresses] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled or sent SIGINT/SIGTERM; report the bound addresses when ready."""
@@ -110,7 +116,7 @@ async def serve(
         async with trio.open_nursery() as root:
             listener = await open_listener(config.host, config.port)
             raw_listener = await open_listener(config.host, config.raw_port)
-            state = open_state(config, root)
+            state = open_state(config, root, server_key)
             await trio.to_thread.run_sync(prepare_ops, state.ffmpeg)
             host, port = listener.socket.getsockname()[:2]
             raw_port = raw_listener.socket.getsockname()[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import trio
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.server.config import ServerConfig
 from app.server.jobs import JobRegistry
@@ -28,3 +29,5 @@ class ServerState:
     # Blocking helpers (probe, hashing, fsync) in worker threads.
     thread_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
     accepting: bool = True
+    # The key that proves this server's identity in encrypted handshakes (SPEC §6).
+    server_key: rsa.RSAPrivateKey | None = None

@@ -12,6 +12,7 @@ from typing import BinaryIO, Final
 import trio
 
 from app.protocol import limits
+from app.wire.secure_stream import PLAINTEXT_BATCH, SecureStream
 from app.wire.sendfile import can_sendfile, sendfile_all
 
 # Payloads go to the socket in batches of whole 1,400-byte units (SPEC §2).
@@ -29,12 +30,14 @@ async def send_file(
     if isinstance(stream, trio.SocketStream) and can_sendfile(stream, file):
         await sendfile_all(stream, file, size, progress)  # zero-copy on plain sockets
         return
-    buffer = bytearray(SEND_BATCH)
+    # Sealed: batches of whole records, which are whole 1,400-byte units on the wire.
+    batch = PLAINTEXT_BATCH if isinstance(stream, SecureStream) else SEND_BATCH
+    buffer = bytearray(batch)
     view = memoryview(buffer)
     fd = file.fileno()
     sent = 0
     while sent < size:
-        want = min(SEND_BATCH, size - sent)
+        want = min(batch, size - sent)
         got = os.readv(fd, [view[:want]])
         if got == 0:
             raise OSError(f"file ended after {sent} of {size} bytes")

@@ -22,9 +22,12 @@ CLIP_FPS = 25
 
 
 @pytest.fixture(scope="module")
-def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def ops_server(
+    tmp_path_factory: pytest.TempPathFactory, server_key_file: Path
+) -> Iterator[ServerProcess]:
     """One server for the module: jobs run one after another, so the per-IP rule holds."""
-    server = ServerProcess(tmp_path_factory.mktemp("ops-storage")).start()
+    storage = tmp_path_factory.mktemp("ops-storage")
+    server = ServerProcess(storage, ("--key-file", str(server_key_file))).start()
     yield server
     server.stop()
 

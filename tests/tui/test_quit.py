@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -17,7 +15,12 @@ from app.protocol import ErrorCode
 from app.tui.app import VcsTui
 from app.tui.jobs import Step
 from tests.server_process import ServerProcess
+from tests.tamper_proxy import TamperProxy, running_in_thread, stall_after
 from tests.tui.pilot_steps import only_job, open_form, wait_until
+
+# Client → server units of an encrypted upload: key_exchange, key_exchange_finish, then
+# the request's head in one sealed record.
+HEAD_UNIT = 2
 
 
 def upload_when_the_ip_is_free(address: ServerAddress, path: Path, timeout_s: float) -> str:
@@ -47,14 +50,14 @@ async def test_stopping_mid_upload_leaves_nothing_on_the_server(
     big = videos / "big.mp4"
     with big.open("wb") as f:
         f.truncate(64 << 20)  # sparse: far more than the socket buffers hold
-    app = VcsTui(server.address, folder=videos)
-    assert server.proc is not None
-    async with app.run_test(size=(80, 24)) as pilot:
-        await open_form(pilot, "big.mp4")
-        # A stopped server: the kernel still completes the connection and buffers a few
-        # MB, then the upload stalls half-way, deterministically.
-        os.kill(server.proc.pid, signal.SIGSTOP)
-        try:
+    # Between the TUI and the server, a proxy passes the key exchange (SPEC §6) and the
+    # request's head, then stops reading: the kernel buffers a few MB and the upload
+    # stalls half-way, deterministically, while the server holds the partial file.
+    proxy = TamperProxy((server.host, server.port), stall_after(HEAD_UNIT))
+    with running_in_thread(proxy) as port:
+        app = VcsTui(ServerAddress("127.0.0.1", port), folder=videos)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_form(pilot, "big.mp4")
             await pilot.press("ctrl+s")
             job = only_job(pilot)
             await wait_until(
@@ -66,6 +69,7 @@ async def test_stopping_mid_upload_leaves_nothing_on_the_server(
                 ),
                 "the upload to start",
             )
+            await wait_until(pilot, lambda: len(server.files()) == 1, "the partial file")
             assert job.transfer is not None and job.transfer.fraction < 1
             assert app.focused is app.main.jobs  # the form hands the focus to the table
             await pilot.press(key)
@@ -73,8 +77,6 @@ async def test_stopping_mid_upload_leaves_nothing_on_the_server(
                 row = app.main.jobs.get_row
                 await wait_until(pilot, lambda: str(row(job.key)[2]) == "cancelled", "the row")
                 assert not app.main.transfers.has_class("-busy")
-        finally:
-            os.kill(server.proc.pid, signal.SIGCONT)
     assert job.step is Step.CANCELLED
     assert not app.guest.running
     # The server sees the connection end mid-payload, drops the partial file and frees
