@@ -25,8 +25,10 @@ from app.protocol import ErrorCode, ErrorInfo, MessageEnd, PayloadChunk, RemoteP
 from app.protocol.media_type import is_valid_media_type
 from app.protocol.secure import Cipher
 from app.wire.exception_groups import sole_exception
+from app.wire.payload_splice import buffered_payload, splice_rest_of_payload, worth_splicing
 from app.wire.sockets import connect
 from app.wire.stream import MessageStream
+from app.wire.wait_guard import IdleGuard
 
 ProgressCallback = Callable[[int], None]
 
@@ -225,21 +227,13 @@ class VcsClient:
                 on_start(answer)
             partial = target.with_name(f".{target.name}.{os.getpid()}.part")
             digest = hashlib.sha256()
-            received = 0
             try:
-                with partial.open("wb") as f:
-                    while True:
-                        event = await ms.next_event()
-                        if isinstance(event, MessageEnd):
-                            break
-                        assert isinstance(event, PayloadChunk)
-                        f.write(event.data)
-                        digest.update(event.data)
-                        received += len(event.data)
-                        if progress is not None:
-                            progress(len(event.data))
-                    f.flush()
-                    os.fsync(f.fileno())
+                fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+                try:
+                    await _receive_payload(ms, fd, digest, progress)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
                 expected = answer.get("sha256")
                 if isinstance(expected, str) and digest.hexdigest() != expected:
                     raise TransferCorrupted(
@@ -249,3 +243,34 @@ class VcsClient:
             finally:
                 partial.unlink(missing_ok=True)
             return Download(target, answer)
+
+
+async def _receive_payload(
+    ms: MessageStream, fd: int, digest: hashlib._Hash, progress: ProgressCallback | None
+) -> None:
+    """The current message's payload into `fd`, hashed: spliced on plain TCP (the bytes
+    never enter Python), else chunk by chunk as the (sealed) stream opens them."""
+    sock = worth_splicing(ms, ms.stream)
+    if sock is not None:
+        for chunk in buffered_payload(ms):
+            _write_chunk(fd, chunk, digest, progress)
+        guard = IdleGuard(ms.idle_timeout_s)
+        await splice_rest_of_payload(ms, sock, fd, digest, guard, progress=progress)
+        return
+    while True:
+        event = await ms.next_event()
+        if isinstance(event, MessageEnd):
+            return
+        assert isinstance(event, PayloadChunk)
+        _write_chunk(fd, event.data, digest, progress)
+
+
+def _write_chunk(
+    fd: int, chunk: bytes, digest: hashlib._Hash, progress: ProgressCallback | None
+) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
+    digest.update(chunk)
+    if progress is not None:
+        progress(len(chunk))

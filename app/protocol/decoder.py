@@ -79,6 +79,25 @@ class MessageDecoder:
         self._available = 0
         return data
 
+    @property
+    def payload_buffered(self) -> bool:
+        """True when payload bytes of the current message wait in the buffer."""
+        return self._state is _State.PAYLOAD and self._payload_left > 0 and self._available > 0
+
+    def skip_payload(self, n: int) -> None:
+        """Account for `n` payload bytes the caller read from the transport itself.
+
+        For a payload moved without passing through Python (splice into a file): only
+        inside a payload, with nothing buffered, and at most what the payload has left.
+        """
+        if (
+            self._state is not _State.PAYLOAD
+            or self._available
+            or not 0 <= n <= (self._payload_left)
+        ):
+            raise LocalProtocolError("skip_payload() outside a payload, or past its end")
+        self._payload_left -= n
+
     def _peek(self, n: int) -> bytes | None:
         if self._available < n:
             return None

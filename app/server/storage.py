@@ -95,6 +95,15 @@ class PartialFile:
             for chunk in chunks:
                 self._hash.update(chunk)
 
+    @property
+    def digest(self) -> hashlib._Hash | None:
+        """The running SHA-256 (when asked for), for bytes written to `fd` elsewhere."""
+        return self._hash
+
+    def written_elsewhere(self, nbytes: int) -> None:
+        """`nbytes` were appended to `fd` without going through `write`."""
+        self.size += nbytes
+
     def hexdigest(self) -> str:
         assert self._hash is not None
         return self._hash.hexdigest()

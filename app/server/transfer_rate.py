@@ -13,11 +13,22 @@ download cannot pin the connection either.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import trio
 
 from app.protocol.errors import ErrorCode, ErrorInfo
+from app.wire.wait_guard import WaitGuard
+
+_RECEIVE_TOO_SLOW = (
+    "The message arrived",
+    "Send the whole message without stalling; check the network path.",
+)
+_SEND_TOO_SLOW = (
+    "The answer was read",
+    "Read the server's answer as it comes (a download must keep flowing).",
+)
 
 
 class TransferTooSlow(trio.TooSlowError):
@@ -77,14 +88,19 @@ class RateGuardedStream(trio.abc.HalfCloseableStream):
             data = await self.inner.receive_some(max_bytes)
         self._waited_s += trio.current_time() - started
         if scope.cancelled_caught:
-            raise self._too_slow(
-                "The message arrived",
-                "Send the whole message without stalling; check the network path.",
-            )
+            raise self._too_slow(*_RECEIVE_TOO_SLOW)
         self._received += len(data)
         if self._received >= self._min_rate * self._window_s:
             self._new_window()  # this window met the rate; judge the next one afresh
         return data
+
+    def receive_guard(self, idle_timeout_s: float) -> WaitGuard:
+        """The same rules for a payload received below this stream (splice into a file)."""
+        return _WaitRule(self, idle_timeout_s, *_RECEIVE_TOO_SLOW)
+
+    def send_guard(self) -> WaitGuard:
+        """The same rule for a payload sent below this stream (sendfile)."""
+        return _WaitRule(self, math.inf, *_SEND_TOO_SLOW)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if not self.enabled:
@@ -93,10 +109,7 @@ class RateGuardedStream(trio.abc.HalfCloseableStream):
         with trio.move_on_after(self._window_s + len(data) / self._min_rate) as scope:
             await self.inner.send_all(data)
         if scope.cancelled_caught:
-            raise self._too_slow(
-                "The answer was read",
-                "Read the server's answer as it comes (a download must keep flowing).",
-            )
+            raise self._too_slow(*_SEND_TOO_SLOW)
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()
@@ -106,3 +119,43 @@ class RateGuardedStream(trio.abc.HalfCloseableStream):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+# poll(2) counts whole milliseconds: a wait that timed out ends within this of its limit.
+WAIT_SLACK_S = 0.01
+
+
+class _WaitRule:
+    """RateGuardedStream's rule (and an idle limit) as a WaitGuard, for bulk transfers
+    that bypass the stream: splice on receive, sendfile on send. Time spent waiting for
+    the peer counts; each window of it must see the minimum rate's worth of bytes."""
+
+    def __init__(
+        self, stream: RateGuardedStream, idle_timeout_s: float, what: str, solution: str
+    ) -> None:
+        self._stream = stream
+        self._idle_timeout_s = idle_timeout_s
+        self._what = what
+        self._solution = solution
+
+    def wait_limit_s(self) -> float:
+        s = self._stream
+        if not s.enabled:
+            return self._idle_timeout_s
+        return max(0.0, min(self._idle_timeout_s, s._window_s - s._waited_s))
+
+    def waited(self, seconds: float, timed_out: bool) -> None:
+        s = self._stream
+        if s.enabled:
+            s._waited_s += seconds
+        if not timed_out:
+            return
+        if s.enabled and s._waited_s >= s._window_s - WAIT_SLACK_S:
+            raise s._too_slow(self._what, self._solution)
+        raise trio.TooSlowError(f"nothing arrived for {self._idle_timeout_s:.0f} s")
+
+    def moved(self, nbytes: int) -> None:
+        s = self._stream
+        s._received += nbytes
+        if s._received >= s._min_rate * s._window_s:
+            s._new_window()

@@ -1,9 +1,13 @@
-"""Storing a payload while it arrives: the event loop receives, a worker thread writes.
+"""Storing a payload while it arrives, by the fastest path the connection allows.
 
-Writing to the page cache and hashing cost about as much CPU as receiving. Done in the
-event loop they would halve upload speed; here they run in a thread (os.writev and
-hashlib release the GIL) on batches of chunks, while the loop keeps reading the socket.
-A small bound on chunks in flight keeps memory flat whatever the file size.
+Plain TCP, 1 MiB or more: once the bytes read along with the request's head are
+written, the rest is spliced from the socket into the file by a worker thread and
+hashed, when asked, by a second thread reading it back (app/wire/payload_splice.py):
+the payload never becomes Python objects and the event loop only waits.
+
+Otherwise (a sealed stream, the raw port's reader): the event loop receives and a
+worker thread writes and hashes batches of chunks (os.writev and hashlib release the
+GIL), with a small bound on chunks in flight so memory stays flat whatever the size.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import trio
 
 from app.protocol import MessageEnd, PayloadChunk
 from app.server.storage import PartialFile
+from app.server.transfer_rate import RateGuardedStream
 from app.wire.exception_groups import sole_exception
+from app.wire.payload_splice import buffered_payload, splice_rest_of_payload, worth_splicing
+from app.wire.stream import MessageStream
 
 # Chunks (up to RECEIVE_SIZE each) waiting for the writer thread, per upload.
 MAX_CHUNKS_IN_FLIGHT: Final = 4
@@ -28,6 +35,34 @@ class PayloadSource(Protocol):
 
 async def store_payload(ms: PayloadSource, partial: PartialFile) -> None:
     """Receive the current message's payload into `partial` (not yet committed)."""
+    if isinstance(ms, MessageStream) and await _splice_payload(ms, partial):
+        return
+    await _receive_payload(ms, partial)
+
+
+async def _splice_payload(ms: MessageStream, partial: PartialFile) -> bool:
+    """Splice what is left of the payload; False when this connection cannot."""
+    stream = ms.stream
+    if not isinstance(stream, RateGuardedStream):
+        return False
+    sock = worth_splicing(ms, stream.inner)
+    if sock is None:
+        return False
+    for chunk in buffered_payload(ms):  # bytes that came with the head
+        partial.write(chunk)
+    assert partial.fd is not None
+    await splice_rest_of_payload(
+        ms,
+        sock,
+        partial.fd,
+        partial.digest,
+        stream.receive_guard(ms.idle_timeout_s),
+        partial.written_elsewhere,
+    )
+    return True
+
+
+async def _receive_payload(ms: PayloadSource, partial: PartialFile) -> None:
     send, receive = trio.open_memory_channel[bytes](MAX_CHUNKS_IN_FLIGHT)
 
     async def write_batches() -> None:

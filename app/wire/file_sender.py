@@ -13,7 +13,7 @@ import trio
 
 from app.protocol import limits
 from app.wire.secure_stream import PLAINTEXT_BATCH, SecureStream
-from app.wire.sendfile import can_sendfile, sendfile_all
+from app.wire.sendfile import can_sendfile, sendfile_all, sendfile_target
 
 # Payloads go to the socket in batches of whole 1,400-byte units (SPEC §2).
 UNITS_PER_SEND: Final = 64
@@ -27,8 +27,10 @@ async def send_file(
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Send exactly `size` bytes of `file`; `progress(n)` after each batch."""
-    if isinstance(stream, trio.SocketStream) and can_sendfile(stream, file):
-        await sendfile_all(stream, file, size, progress)  # zero-copy on plain sockets
+    target = sendfile_target(stream) if isinstance(stream, trio.abc.Stream) else None
+    if target is not None and can_sendfile(file):
+        sock, guard = target
+        await sendfile_all(sock, file, size, progress, guard)  # zero-copy on plain sockets
         return
     # Sealed: batches of whole records, which are whole 1,400-byte units on the wire.
     batch = PLAINTEXT_BATCH if isinstance(stream, SecureStream) else SEND_BATCH

@@ -15,15 +15,26 @@ from typing import BinaryIO, Final
 import trio
 
 from app.protocol import limits
+from app.wire.wait_guard import GuardedSocketStream, IdleGuard, WaitGuard
 
 # Units handed to one sendfile call: 1,400 × 1,024 ≈ 1.4 MB.
 UNITS_PER_CALL: Final = 1024
 CALL_SIZE: Final = limits.PACKET_SIZE * UNITS_PER_CALL
 
 
-def can_sendfile(stream: trio.abc.Stream, file: BinaryIO) -> bool:
-    """Only a plain TCP socket and a real file: not a sealed (encrypted) stream."""
-    if not hasattr(os, "sendfile") or type(stream) is not trio.SocketStream:
+def sendfile_target(stream: trio.abc.Stream) -> tuple[trio.socket.SocketType, WaitGuard] | None:
+    """The socket under `stream` and the rule for waiting on its peer, when the payload may
+    bypass it: a plain TCP stream, or one wrapped by a rule keeper (GuardedSocketStream).
+    Never a sealed (encrypted) stream."""
+    if type(stream) is trio.SocketStream:
+        return stream.socket, IdleGuard()
+    if isinstance(stream, GuardedSocketStream) and type(stream.inner) is trio.SocketStream:
+        return stream.inner.socket, stream.send_guard()
+    return None
+
+
+def can_sendfile(file: BinaryIO) -> bool:
+    if not hasattr(os, "sendfile"):
         return False
     try:
         file.fileno()
@@ -33,13 +44,17 @@ def can_sendfile(stream: trio.abc.Stream, file: BinaryIO) -> bool:
 
 
 async def sendfile_all(
-    stream: trio.SocketStream,
+    sock: trio.socket.SocketType,
     file: BinaryIO,
     size: int,
     progress: Callable[[int], None] | None = None,
+    guard: WaitGuard | None = None,
 ) -> None:
-    """Send exactly `size` bytes of `file` from its current position."""
-    sock = stream.socket
+    """Send exactly `size` bytes of `file` from its current position.
+
+    Waits for the peer to take more go by `guard` (default: no limit).
+    """
+    guard = guard if guard is not None else IdleGuard()
     in_fd = file.fileno()
     offset = file.tell()
     end = offset + size
@@ -48,7 +63,10 @@ async def sendfile_all(
         try:
             sent = os.sendfile(sock.fileno(), in_fd, offset, min(CALL_SIZE, end - offset))
         except BlockingIOError:
-            await trio.lowlevel.wait_writable(sock)
+            started = trio.current_time()
+            with trio.move_on_after(guard.wait_limit_s()) as waiting:
+                await trio.lowlevel.wait_writable(sock)
+            guard.waited(trio.current_time() - started, timed_out=waiting.cancelled_caught)
             continue
         except OSError as exc:
             if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
@@ -57,6 +75,7 @@ async def sendfile_all(
         if sent == 0:
             raise OSError(f"file ended {end - offset} bytes early")
         offset += sent
+        guard.moved(sent)
         if progress is not None:
             progress(sent)
     file.seek(offset)

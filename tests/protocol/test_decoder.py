@@ -12,6 +12,7 @@ from app.protocol import (
     ConnectionClosed,
     Dialect,
     ErrorCode,
+    LocalProtocolError,
     MessageDecoder,
     MessageEnd,
     MessageHead,
@@ -170,3 +171,21 @@ def test_any_bytes_decode_or_raise_remote_error(data: bytes, cuts: list[int]) ->
 def test_header_shaped_garbage_never_crashes(prefix: bytes, data: bytes) -> None:
     with contextlib.suppress(RemoteProtocolError):
         collect([prefix + data])
+
+
+def test_payload_bytes_read_elsewhere_are_skipped() -> None:
+    """A payload spliced into a file bypasses the decoder: it is told how much went by."""
+    dec = MessageDecoder()
+    dec.feed(encode_message_head({"op": "x"}, "mp4", 10) + b"abc")
+    assert isinstance(dec.next_event(), MessageHead)
+    assert dec.payload_buffered
+    with pytest.raises(LocalProtocolError):
+        dec.skip_payload(7)  # bytes are still buffered: they must be taken first
+    assert dec.next_event() == PayloadChunk(b"abc")
+    assert not dec.payload_buffered and dec.payload_left == 7
+    with pytest.raises(LocalProtocolError):
+        dec.skip_payload(8)  # past the payload's end
+    dec.skip_payload(7)
+    assert isinstance(dec.next_event(), MessageEnd)
+    with pytest.raises(LocalProtocolError):
+        dec.skip_payload(1)  # between messages
