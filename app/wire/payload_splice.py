@@ -17,7 +17,12 @@ import trio
 from app.protocol import MessageEnd, PayloadChunk
 from app.wire.exception_groups import sole_exception
 from app.wire.hash_follower import HashFollower
-from app.wire.splice_receive import PeerClosed, splice_available, splice_into_file
+from app.wire.splice_receive import (
+    PeerClosed,
+    run_limiter,
+    splice_available,
+    splice_into_file,
+)
 from app.wire.stream import MessageStream
 from app.wire.wait_guard import WaitGuard
 
@@ -27,6 +32,12 @@ if TYPE_CHECKING:
 # Below this, a payload is not worth the worker threads: receive it in the event loop.
 SPLICE_MIN_BYTES: Final = 1024 * 1024
 PROGRESS_INTERVAL_S: Final = 0.1
+# Hash followers have their own threads: one waits on its transfer's pump, so sharing
+# the pumps' (or trio's default) limiter could leave every token with a waiting follower.
+MAX_FOLLOWERS: Final = 256
+_FOLLOWERS: Final[trio.lowlevel.RunVar[trio.CapacityLimiter]] = trio.lowlevel.RunVar(
+    "hash_followers"
+)
 
 
 def worth_splicing(ms: MessageStream, stream: trio.abc.Stream) -> trio.socket.SocketType | None:
@@ -95,7 +106,7 @@ async def splice_rest_of_payload(
         try:
             async with trio.open_nursery() as nursery:
                 if follower is not None:
-                    nursery.start_soon(trio.to_thread.run_sync, follower.run)
+                    nursery.start_soon(_follow, follower)
                 if progress is not None:
                     nursery.start_soon(report_progress)
                 try:
@@ -120,6 +131,10 @@ async def splice_rest_of_payload(
     ms.decoder.skip_payload(left)
     end = await ms.next_event()
     assert isinstance(end, MessageEnd), end
+
+
+async def _follow(follower: HashFollower) -> None:
+    await trio.to_thread.run_sync(follower.run, limiter=run_limiter(_FOLLOWERS, MAX_FOLLOWERS))
 
 
 def _file_end(fd: int) -> int:

@@ -28,6 +28,12 @@ from app.wire.exception_groups import sole_exception
 from app.wire.wait_guard import WaitGuard
 
 CHUNK: Final = 1024 * 1024
+# Threads for splicing, apart from trio's default limiter (40, shared by file writes and
+# probes): a transfer's hash follower (hash_follower.py) waits on its pump, so pumps
+# must never queue behind followers. Transfers beyond this wait their turn (TCP holds
+# the bytes); each pump mostly sleeps in poll(2).
+MAX_PUMPS: Final = 256
+_PUMPS: Final[trio.lowlevel.RunVar[trio.CapacityLimiter]] = trio.lowlevel.RunVar("splice_pumps")
 F_SETPIPE_SZ: Final = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ on Linux; not in typeshed)
 _SPLICE_FLAGS: Final = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
@@ -142,7 +148,14 @@ async def splice_into_file(
             nursery.start_soon(stop_when_cancelled)
             try:
                 await trio.to_thread.run_sync(
-                    _pump, sock.fileno(), out_fd, size, guard, wake_fd, on_written
+                    _pump,
+                    sock.fileno(),
+                    out_fd,
+                    size,
+                    guard,
+                    wake_fd,
+                    on_written,
+                    limiter=run_limiter(_PUMPS, MAX_PUMPS),
                 )
             except _Stopped:
                 stopped = True
@@ -154,3 +167,15 @@ async def splice_into_file(
     if stopped:
         await trio.lowlevel.checkpoint()  # raises the Cancelled that stopped the thread
         raise trio.BrokenResourceError("the transfer was stopped")  # pragma: no cover
+
+
+def run_limiter(
+    var: trio.lowlevel.RunVar[trio.CapacityLimiter], tokens: int
+) -> trio.CapacityLimiter:
+    """This trio run's limiter held in `var` (made on first use)."""
+    try:
+        return var.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(tokens)
+        var.set(limiter)
+        return limiter

@@ -13,6 +13,9 @@ import signal
 import socket
 import time
 
+import trio
+
+from app.client.api import VcsClient
 from tests.seeded_jobs import seed_finished_job
 from tests.server.test_faults import die, storage_leftovers
 from tests.server.test_limits import connect, trickle
@@ -115,3 +118,28 @@ def test_a_client_that_stops_reading_a_download_is_dropped(start_server, tmp_pat
             pass
     again = SpecClient(server.host, server.port).request({"op": "download", "job_id": job_id})
     assert again.doc["status"] == "ok" and len(again.payload) == 48 * MiB
+
+
+def test_more_concurrent_spliced_uploads_than_trio_has_default_threads(
+    start_server, tmp_path
+) -> None:
+    """48 hashed uploads at once, each with a splice pump and a hash follower thread: more
+    threads than trio's default limiter (40) holds. All are stored and verified."""
+    server = start_server("--max-connections-per-ip", "0")
+    payload = tmp_path / "payload.mp4"
+    payload.write_bytes(fake_mp4(2 * MiB))
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    answers: list[dict] = []
+
+    async def one(i: int) -> None:
+        client = VcsClient(server.address, source_host=f"127.0.9.{i + 1}", encrypt=False)
+        answers.append(await client.upload("compress", payload, {"sha256": sha}, verify=False))
+
+    async def all_at_once() -> None:
+        with trio.fail_after(120):
+            async with trio.open_nursery() as nursery:
+                for i in range(48):
+                    nursery.start_soon(one, i)
+
+    trio.run(all_at_once)
+    assert [a["status"] for a in answers] == ["accepted"] * 48
