@@ -177,6 +177,23 @@ class RawUploadDecoder:
         self._chunks.append(bytes(data))
         self._available += len(data)
 
+    @property
+    def payload_left(self) -> int:
+        return self._left if self._state is _State.PAYLOAD else 0
+
+    @property
+    def payload_buffered(self) -> bool:
+        """True when file bytes past the checked ftyp box wait in the buffer."""
+        return self._state is _State.PAYLOAD and self._left > 0 and self._available > 0
+
+    def skip_payload(self, n: int) -> None:
+        """Account for `n` file bytes the caller read from the transport itself (spliced
+        into the file): only once the ftyp box is checked, with nothing buffered."""
+        if self._state is not _State.PAYLOAD or self._available or not 0 <= n <= self._left:
+            raise LocalProtocolError("skip_payload() outside the file, or past its end")
+        self._left -= n
+        self.bytes_received += n
+
     def _take(self, n: int) -> bytes:
         """Remove up to n buffered bytes, joining chunks only while n is small."""
         first = self._chunks.popleft()

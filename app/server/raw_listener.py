@@ -40,7 +40,7 @@ class RawEventReader:
     """Drives the sans-IO decoder from the connection, one idle timeout per read."""
 
     def __init__(
-        self, stream: trio.abc.ReceiveStream, decoder: RawUploadDecoder, idle_timeout_s: float
+        self, stream: trio.abc.Stream, decoder: RawUploadDecoder, idle_timeout_s: float
     ) -> None:
         self.stream = stream
         self.decoder = decoder

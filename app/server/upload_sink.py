@@ -20,49 +20,61 @@ from app.protocol import MessageEnd, PayloadChunk
 from app.server.storage import PartialFile
 from app.server.transfer_rate import RateGuardedStream
 from app.wire.exception_groups import sole_exception
-from app.wire.payload_splice import buffered_payload, splice_rest_of_payload, worth_splicing
-from app.wire.stream import MessageStream
+from app.wire.payload_splice import (
+    SpliceableDecoder,
+    buffered_payload,
+    splice_rest_of_payload,
+    worth_splicing,
+)
 
 # Chunks (up to RECEIVE_SIZE each) waiting for the writer thread, per upload.
 MAX_CHUNKS_IN_FLIGHT: Final = 4
 
 
 class PayloadSource(Protocol):
-    """An MMP MessageStream, or the raw upload's event reader: PayloadChunks, then MessageEnd."""
+    """An MMP MessageStream or the raw port's event reader: PayloadChunks, then MessageEnd."""
+
+    @property
+    def stream(self) -> trio.abc.Stream: ...
+
+    @property
+    def decoder(self) -> SpliceableDecoder: ...
+
+    @property
+    def idle_timeout_s(self) -> float: ...
 
     async def next_event(self) -> object: ...
 
 
-async def store_payload(ms: PayloadSource, partial: PartialFile) -> None:
+async def store_payload(source: PayloadSource, partial: PartialFile) -> None:
     """Receive the current message's payload into `partial` (not yet committed)."""
-    if isinstance(ms, MessageStream) and await _splice_payload(ms, partial):
+    # The first chunk the usual way: for a raw upload it is the one whose ftyp box the
+    # decoder checks before any byte may be stored.
+    first = await source.next_event()
+    if isinstance(first, MessageEnd):
         return
-    await _receive_payload(ms, partial)
-
-
-async def _splice_payload(ms: MessageStream, partial: PartialFile) -> bool:
-    """Splice what is left of the payload; False when this connection cannot."""
-    stream = ms.stream
-    if not isinstance(stream, RateGuardedStream):
-        return False
-    sock = worth_splicing(ms, stream.inner)
+    assert isinstance(first, PayloadChunk), first
+    partial.write(first.data)
+    stream = source.stream
+    sock = worth_splicing(source, stream.inner) if isinstance(stream, RateGuardedStream) else None
     if sock is None:
-        return False
-    for chunk in buffered_payload(ms):  # bytes that came with the head
+        await _receive_payload(source, partial)
+        return
+    assert isinstance(stream, RateGuardedStream) and partial.fd is not None
+    for chunk in buffered_payload(source):
         partial.write(chunk)
-    assert partial.fd is not None
     await splice_rest_of_payload(
-        ms,
+        source,
         sock,
         partial.fd,
         partial.digest,
-        stream.receive_guard(ms.idle_timeout_s),
+        stream.receive_guard(source.idle_timeout_s),
         partial.written_elsewhere,
     )
-    return True
 
 
 async def _receive_payload(ms: PayloadSource, partial: PartialFile) -> None:
+    """The rest of the payload through the event loop, written by a worker thread."""
     send, receive = trio.open_memory_channel[bytes](MAX_CHUNKS_IN_FLIGHT)
 
     async def write_batches() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
@@ -23,7 +23,6 @@ from app.wire.splice_receive import (
     splice_available,
     splice_into_file,
 )
-from app.wire.stream import MessageStream
 from app.wire.wait_guard import WaitGuard
 
 if TYPE_CHECKING:
@@ -40,7 +39,32 @@ _FOLLOWERS: Final[trio.lowlevel.RunVar[trio.CapacityLimiter]] = trio.lowlevel.Ru
 )
 
 
-def worth_splicing(ms: MessageStream, stream: trio.abc.Stream) -> trio.socket.SocketType | None:
+class SpliceableDecoder(Protocol):
+    """A sans-IO decoder whose payload may bypass it (MessageDecoder, RawUploadDecoder)."""
+
+    @property
+    def payload_left(self) -> int: ...
+
+    @property
+    def payload_buffered(self) -> bool: ...
+
+    def skip_payload(self, n: int) -> None: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    def next_event(self) -> object: ...
+
+
+class PayloadReader(Protocol):
+    """A decoder driven from a connection (MessageStream, the raw port's reader)."""
+
+    @property
+    def decoder(self) -> SpliceableDecoder: ...
+
+    async def next_event(self) -> object: ...
+
+
+def worth_splicing(ms: PayloadReader, stream: trio.abc.Stream) -> trio.socket.SocketType | None:
     """The socket to splice from, when `stream` (under `ms`) is plain TCP and enough is left."""
     if (
         splice_available()
@@ -51,7 +75,7 @@ def worth_splicing(ms: MessageStream, stream: trio.abc.Stream) -> trio.socket.So
     return None
 
 
-def buffered_payload(ms: MessageStream) -> list[bytes]:
+def buffered_payload(ms: PayloadReader) -> list[bytes]:
     """Payload bytes already read with the head: the caller writes them before splicing."""
     chunks = []
     while ms.decoder.payload_buffered:
@@ -62,7 +86,7 @@ def buffered_payload(ms: MessageStream) -> list[bytes]:
 
 
 async def splice_rest_of_payload(
-    ms: MessageStream,
+    ms: PayloadReader,
     sock: trio.socket.SocketType,
     fd: int,
     digest: hashlib._Hash | None,
@@ -127,10 +151,9 @@ async def splice_rest_of_payload(
         ms.decoder.feed(b"")
         ms.decoder.next_event()
         raise AssertionError("a truncated payload decoded") from None
-    ms.bytes_received += left
     ms.decoder.skip_payload(left)
     end = await ms.next_event()
-    assert isinstance(end, MessageEnd), end
+    assert isinstance(end, MessageEnd), end  # the raw decoder ends with one too
 
 
 async def _follow(follower: HashFollower) -> None:

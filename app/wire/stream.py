@@ -38,7 +38,6 @@ class MessageStream:
         self.stream = stream
         self.decoder = MessageDecoder()
         self.idle_timeout_s = idle_timeout_s
-        self.bytes_received = 0
 
     async def next_event(self) -> Event:
         while True:
@@ -47,7 +46,6 @@ class MessageStream:
                 return event
             with trio.fail_after(self.idle_timeout_s):
                 data = await self.stream.receive_some(RECEIVE_SIZE)
-            self.bytes_received += len(data)
             self.decoder.feed(bytes(data))
 
     async def receive_head(self) -> MessageHead | None:

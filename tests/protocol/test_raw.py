@@ -10,12 +10,14 @@ from app.protocol import (
     NEED_DATA,
     ConnectionClosed,
     ErrorCode,
+    LocalProtocolError,
     MessageEnd,
     PayloadChunk,
     RemoteProtocolError,
 )
 from app.protocol.raw import (
     MAX_RAW_FILE_SIZE,
+    SIZE_PREFIX_SIZE,
     STATUS_FOR_ERROR,
     STATUS_SIZE,
     STORED,
@@ -209,3 +211,24 @@ def test_any_status_bytes_parse_or_raise_remote_errors(raw: bytes) -> None:
     except RemoteProtocolError:
         return
     assert encode_status(status).rstrip(b" \n") == raw.rstrip(b" \n")
+
+
+def test_file_bytes_read_elsewhere_are_skipped_after_the_ftyp_check() -> None:
+    """The server splices the file past its first chunk: the decoder is told how much."""
+    dec = RawUploadDecoder()
+    dec.feed(encode_size_prefix(100) + FTYP)
+    assert isinstance(dec.next_event(), RawUploadHead)
+    assert dec.payload_left == 0  # the ftyp box is not checked yet: nothing may bypass
+    with pytest.raises(LocalProtocolError):
+        dec.skip_payload(1)
+    got = b""
+    while not got or dec.payload_buffered:
+        event = dec.next_event()
+        assert isinstance(event, PayloadChunk)
+        got += event.data
+    assert got == FTYP and dec.payload_left == 100 - len(FTYP)
+    with pytest.raises(LocalProtocolError):
+        dec.skip_payload(dec.payload_left + 1)
+    dec.skip_payload(dec.payload_left)
+    assert isinstance(dec.next_event(), MessageEnd)
+    assert dec.bytes_received == SIZE_PREFIX_SIZE + 100

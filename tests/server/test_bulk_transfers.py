@@ -21,7 +21,8 @@ from tests.server.test_faults import die, storage_leftovers
 from tests.server.test_limits import connect, trickle
 from tests.server_process import wait_for
 from tests.spec_client import SpecClient, header64
-from tests.spec_raw_client import fake_mp4
+from tests.spec_raw_client import RawClient, fake_mp4, prefix
+from tests.spec_raw_client import upload as raw_upload
 
 MiB = 1024 * 1024
 BODY = b'{"op":"compress"}'
@@ -143,3 +144,20 @@ def test_more_concurrent_spliced_uploads_than_trio_has_default_threads(
 
     trio.run(all_at_once)
     assert [a["status"] for a in answers] == ["accepted"] * 48
+
+
+def test_a_raw_upload_is_spliced_and_stored_byte_for_byte(start_server) -> None:
+    server = start_server()
+    data = fake_mp4(5 * MiB + 77)
+    assert raw_upload(server.host, server.raw_port, data) == b"200 stored     \n"
+    stored = sorted((server.storage_dir / "raw").iterdir())
+    assert [p.read_bytes() == data for p in stored] == [True]
+
+
+def test_a_raw_upload_cut_mid_file_leaves_nothing(start_server) -> None:
+    server = start_server()
+    client = RawClient(server.host, server.raw_port)
+    client.send((prefix(6 * MiB) + fake_mp4(6 * MiB))[: 3 * MiB])
+    die(client, random.Random(3))
+    assert wait_for(lambda: storage_leftovers(server) == [])
+    assert list((server.storage_dir / "raw").iterdir()) == []
