@@ -19,7 +19,7 @@ from pathlib import Path
 import trio
 
 from app.client.address import ServerAddress
-from bench.net import MiB, fmt_rate, make_payload, timed_upload
+from bench.net import MiB, fmt_rate, hash_file, make_payload, timed_upload
 from bench.report import stamp, table, write_section
 from tests.balancer_config import write_haproxy_config
 from tests.server_process import ServerProcess
@@ -34,14 +34,15 @@ def start_haproxy(work: Path, nodes: list[ServerProcess]) -> tuple[subprocess.Po
 
 
 def aggregate(targets: list[ServerAddress], payload: Path, clients: int) -> float:
-    """Bytes/s of `clients` simultaneous uploads, client i to targets[i % len]."""
+    """Bytes/s of `clients` simultaneous sha256-checked uploads, client i to targets[i % len]."""
+    sha = hash_file(payload)  # once, before the clock
 
     async def run() -> float:
         start = time.perf_counter()
         async with trio.open_nursery() as nursery:
             for i in range(clients):
                 address = targets[i % len(targets)]
-                nursery.start_soon(timed_upload, address, payload, f"127.0.3.{i + 1}")
+                nursery.start_soon(timed_upload, address, payload, f"127.0.3.{i + 1}", sha)
         return time.perf_counter() - start
 
     return clients * payload.stat().st_size / trio.run(run)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     import hashlib
 
-READ_SIZE: Final = 1024 * 1024
+READ_SIZE: Final = 256 * 1024
 
 
 class HashFollower:
