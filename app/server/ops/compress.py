@@ -24,7 +24,7 @@ from app.media.compress_plan import (
 from app.media.crf_search import budget_factor, search_share_of_job
 from app.media.ffmpeg_features import features_of
 from app.media.probe import MediaInfo
-from app.media.quality import Metric, QualityScore, db_to_ssim
+from app.media.quality import Metric, QualityScore, from_linear
 from app.media.quality_search import (
     ScratchFiles,
     SearchResult,
@@ -134,8 +134,7 @@ def whole_file_fields(plan: CompressPlan, score: QualityScore) -> dict[str, Any]
 
 
 def samples_fields(plan: CompressPlan, search: SearchResult) -> dict[str, Any]:
-    linear = search.predicted_score
-    value = linear if plan.target.metric is Metric.VMAF else db_to_ssim(linear)
+    value = from_linear(plan.target.metric, search.predicted_score)
     parts = len(search.windows) or 1
     tries = len(search.trials)
     where = (
@@ -145,21 +144,24 @@ def samples_fields(plan: CompressPlan, search: SearchResult) -> dict[str, Any]:
     return quality_fields(plan, value, where)
 
 
-def search_fields(search: SearchResult) -> dict[str, Any]:
+def search_fields(plan: CompressPlan, search: SearchResult) -> dict[str, Any]:
+    """The search's tries, scores in the metric's own units."""
+    metric = plan.target.metric
+    digits = 3 if metric is Metric.VMAF else 5
     return {
         "sample_s": round(search.sample_s, 2),
         "sample_windows": len(search.windows) or 1,
         "trials": [
             {
                 "crf": t.crf,
-                "score": round(t.score, 3),
+                "score": round(from_linear(metric, t.score), digits),
                 "sample_bytes": t.sample_bytes,
                 "encode_s": round(t.encode_s, 2),
                 "measure_s": round(t.measure_s, 2),
             }
             for t in search.trials
         ],
-        "predicted_score": round(search.predicted_score, 3),
+        "predicted_score": round(from_linear(metric, search.predicted_score), digits),
         # What the search expected the rest to cost when it stopped trying.
         "expected_s": {
             "encode": round(search.final_encode_s, 2),
@@ -233,7 +235,7 @@ class CompressOp:
                 "preset": plan.video.preset,
                 "crf": float(format_crf(search.crf)),
                 "audio": plan.audio.describe(),
-                "search": search_fields(search),
+                "search": search_fields(plan, search),
             }
             input_size = ctx.info.size_bytes
             predicted = None
