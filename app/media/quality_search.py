@@ -132,16 +132,17 @@ class EncodeClock:
     def mark(self, content_s: float) -> None:
         self.marks.append((time.monotonic(), content_s))
 
-    def seconds_for(self, content_s: float) -> float | None:
-        """Wall time to encode `content_s` seconds at the steady rate, plus start-up."""
+    def seconds_for(self, content_s: float, *, start_up: bool = True) -> float | None:
+        """Wall time to encode `content_s` seconds at the steady rate, plus start-up
+        (unless it is counted elsewhere)."""
         if len(self.marks) < 2:
             return None
         (t_first, c_first), (t_last, c_last) = self.marks[0], self.marks[-1]
         if t_last - t_first < 0.25 or c_last <= c_first:
             return None
         rate = (c_last - c_first) / (t_last - t_first)
-        start_up = max(0.0, t_first - self.started - c_first / rate)
-        return start_up + content_s / rate
+        start_up_s = max(0.0, t_first - self.started - c_first / rate) if start_up else 0.0
+        return start_up_s + content_s / rate
 
 
 def frame_bytes(info: MediaInfo) -> int:
@@ -311,9 +312,10 @@ async def search_crf(
             lambda p: clock.mark(p.fraction * sample_s),
         )
         trial_src, trial_windows = scratch.samples, ()
-        decode_s = clock.seconds_for(duration) or (time.monotonic() - clock.started) * (
-            duration / sample_s if sample_s > 0 else 1.0
-        )
+        # The final encode starts FFmpeg once: its start-up is counted from the tries.
+        decode_s = clock.seconds_for(duration, start_up=False) or (
+            time.monotonic() - clock.started
+        ) * (duration / sample_s if sample_s > 0 else 1.0)
     # With no known duration the samples are the whole file: tries cost what the rest will.
     whole_per_sample = duration / sample_s if sample_s > 0 else 1.0
     trial_subsample = subsample_for(
