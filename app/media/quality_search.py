@@ -171,6 +171,18 @@ def can_score_while_encoding(info: MediaInfo, loopback_decoder: bool) -> bool:
     return loopback_decoder and frame_bytes(info) * HELD_FRAMES_WHILE_SCORING <= MAX_HELD_BYTES
 
 
+def decoded_fps(raw_samples: Path, info: MediaInfo, sample_s: float) -> float | None:
+    """Frames per second FFmpeg actually decoded, counted in the raw samples. tree.avi's
+    header says 444 frames at 15 fps; FFmpeg keeps 69 (the rest are empty repeat
+    chunks), and 1 frame in 11 of 444 scored 7 frames of the 69."""
+    size = frame_bytes(info)
+    try:
+        frames = raw_samples.stat().st_size // size if size > 0 else 0
+    except OSError:
+        return None
+    return frames / sample_s if frames > 0 and sample_s > 0 else None
+
+
 def frames_in(seconds: float, info: MediaInfo) -> float:
     """Frames in `seconds` of the input. The container's frame count wins over the
     nominal rate: tree.avi says 15 fps but holds 69 frames in 30 s (AVI marks repeated
@@ -303,6 +315,7 @@ async def search_crf(
     # Decoding and preparing the whole source, when the tries do not tell (they read the
     # raw samples): on 2 busy cores a plain encode takes about decoding + encoding.
     decode_s = 0.0
+    counted_fps: float | None = None
     on_progress(0.01, None)
     if raw_samples_fit(info, sample_s, scratch.samples.parent):
         clock = EncodeClock()
@@ -316,14 +329,15 @@ async def search_crf(
         decode_s = clock.seconds_for(duration, start_up=False) or (
             time.monotonic() - clock.started
         ) * (duration / sample_s if sample_s > 0 else 1.0)
+        counted_fps = decoded_fps(scratch.samples, info, sample_s)
     # With no known duration the samples are the whole file: tries cost what the rest will.
     whole_per_sample = duration / sample_s if sample_s > 0 else 1.0
-    trial_subsample = subsample_for(
-        frames_in(sample_s, info), TRIAL_SCORED_FRAMES, MOST_SUBSAMPLE_TRIAL
-    )
-    final_subsample = subsample_for(
-        frames_in(duration, info), FINAL_SCORED_FRAMES, MOST_SUBSAMPLE_FINAL
-    )
+
+    def frames(seconds: float) -> float:
+        return seconds * counted_fps if counted_fps else frames_in(seconds, info)
+
+    trial_subsample = subsample_for(frames(sample_s), TRIAL_SCORED_FRAMES, MOST_SUBSAMPLE_TRIAL)
+    final_subsample = subsample_for(frames(duration), FINAL_SCORED_FRAMES, MOST_SUBSAMPLE_FINAL)
     fixed_share = FIXED_SCORING_SHARE if score_while_encoding else FIXED_SCORING_SHARE_SEPARATE
     space = search_space(plan)
     budget = TimeBudget(budget_factor(duration))

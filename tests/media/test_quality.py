@@ -13,9 +13,14 @@ from app.media.compress_plan import ENCODERS, plan_compress
 from app.media.crf_search import SampleWindow
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.ffmpeg_features import features_of
-from app.media.probe import probe_media
+from app.media.probe import MediaInfo, VideoInfo, probe_media
 from app.media.quality import Metric, QualityTarget, filter_path
-from app.media.quality_search import encode_and_measure, measure_quality
+from app.media.quality_search import (
+    decoded_fps,
+    encode_and_measure,
+    frame_bytes,
+    measure_quality,
+)
 from app.media.runner import run_ffmpeg
 from tests.media_files import make_clip
 
@@ -160,3 +165,14 @@ async def test_scoring_while_encoding_gives_the_score_of_the_file(
 
 def test_an_ffmpeg_without_loopback_decoding_is_told_apart() -> None:
     assert not features_of("/nonexistent/ffmpeg").loopback_decoder
+
+
+def test_frames_are_counted_in_the_raw_samples_not_taken_from_the_header(tmp_path: Path) -> None:
+    # A header claiming 15 fps (tree.avi says 444 frames in 30 s; FFmpeg keeps 69).
+    video = VideoInfo("cinepak", 321, 240, 15.0, None, "rgb24", None, 444)
+    info = MediaInfo("avi", 30.0, 1_000_000, None, video, None)
+    assert frame_bytes(info) == 320 * 240 * 3 // 2  # cropped to even, 4:2:0
+    raw = tmp_path / "samples.nut"
+    raw.write_bytes(b"\0" * (28 * frame_bytes(info) + 900))  # 28 frames + NUT headers
+    assert decoded_fps(raw, info, 12.0) == pytest.approx(28 / 12)
+    assert decoded_fps(tmp_path / "missing.nut", info, 12.0) is None
