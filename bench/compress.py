@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import sys
 import tempfile
@@ -381,6 +382,25 @@ def ssim_calibration(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def phase_lines(rows: list[dict[str, Any]], key: str) -> list[str]:
+    """Where each job's time went, from the op's own report."""
+    lines = []
+    for r in rows:
+        e: Encode = r[key]
+        spent = e.report.get("time_s", {})
+        trials = e.report.get("search", {}).get("trials", [])
+        if "search" not in spent:
+            continue
+        lines.append(
+            f"{r['clip'].name}: search {spent['search']:.1f} s ({len(trials)} tries: "
+            f"encoding samples {sum(t['encode_s'] for t in trials):.1f} s, scoring them "
+            f"{sum(t['measure_s'] for t in trials):.1f} s), final encode "
+            f"{spent['encode']:.1f} s, job {spent['total']:.1f} s; "
+            f"plain encode {e.plain_wall_s:.1f} s"
+        )
+    return lines
+
+
 def render(rows: list[dict[str, Any]], command: str, elapsed_s: float) -> str:
     body = [stamp(command), ""]
     body.append(
@@ -397,6 +417,20 @@ def render(rows: list[dict[str, Any]], command: str, elapsed_s: float) -> str:
         body += ["", "Goals (av1):", ""]
         body += [f"- {line}" for line in goals(rows, "ours_av1", "oracle_av1")]
     body += ["", f"- {ssim_calibration(rows)}"]
+    for key, codec in (("ours", "h264"), ("ours_av1", "av1")):
+        if all(key in r for r in rows):
+            body += [
+                "",
+                f"Where the time went ({codec}; the final encode includes scoring it):",
+                "",
+            ]
+            body += [f"- {line}" for line in phase_lines(rows, key)]
+    load = os.getloadavg()
+    body += [
+        "",
+        f"Load average at the end of the run: {load[0]:.1f} (1 min), {load[2]:.1f} (15 min) "
+        f"on {os.cpu_count()} cores: other work shared them, so wall-time ratios are noisy.",
+    ]
     return "\n".join(body) + "\n"
 
 

@@ -44,6 +44,30 @@ def source_video_graph(first_input: int, count: int, label: str) -> str:
     return ";".join([*parts, f"{joined}concat=n={count}:v=1:a=0[{label}]"])
 
 
+def samples_raw_argv(
+    ffmpeg: str, src: Path, windows: Sequence[SampleWindow], out: Path
+) -> list[str]:
+    """The samples, prepared and joined, uncompressed: the search's tries encode them and
+    score against them without decoding the source again (NUT keeps the timestamps, so
+    a try encodes exactly what it would have from the source)."""
+    return [
+        ffmpeg,
+        *COMMON_ARGS,
+        *PROGRESS_ARGS,
+        *source_inputs(src, windows),
+        "-filter_complex",
+        source_video_graph(0, len(windows), "v"),
+        "-map",
+        "[v]",
+        *KEEP_EVERY_FRAME,
+        "-c:v",
+        "rawvideo",
+        "-f",
+        "nut",
+        str(out),
+    ]
+
+
 def sample_encode_argv(
     ffmpeg: str,
     src: Path,
@@ -104,6 +128,21 @@ def final_encode_argv(
         plan.media_type,
         str(out),
     ]
+
+
+def scored_while_encoding(metric: Metric, log_path: Path, subsample: int) -> list[str]:
+    """Arguments to append to `final_encode_argv`: FFmpeg decodes the video it encodes
+    (a loopback decoder, FFmpeg ≥ 7) and scores it against the source frames it has just
+    decoded for the encoder, so the source is decoded once for both (a heavy source's
+    decoding cost as much as the metric). Pairing by frame index as in `quality_argv`."""
+    graph = ";".join(
+        [
+            f"[dec:0]{BY_FRAME_INDEX}[d]",
+            f"[0:v:0]{PREPARE_VIDEO},{BY_FRAME_INDEX}[r]",
+            f"[d][r]{metric_filter(metric, log_path, subsample)}[out]",
+        ]
+    )
+    return ["-dec", "0:0", "-filter_complex", graph, "-map", "[out]", "-f", "null", "-"]
 
 
 def quality_argv(

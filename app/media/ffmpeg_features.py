@@ -24,6 +24,9 @@ _ENTRY: Final = re.compile(r"^\s*[A-Z.|]{2,8}\s+([A-Za-z0-9_]+)\s", re.M)
 class FFmpegFeatures:
     encoders: frozenset[str]
     filters: frozenset[str]
+    # FFmpeg ≥ 7 can decode what it is encoding (`-dec`, a loopback decoder) and feed it
+    # to a filter: the compress op scores its final encode as it runs.
+    loopback_decoder: bool = False
 
     def has_encoder(self, name: str) -> bool:
         return name in self.encoders
@@ -52,6 +55,33 @@ def _listing(ffmpeg: str, what: str) -> frozenset[str]:
     return parse_listing(done.stdout)
 
 
+# One frame encoded and decoded back into a filter: FFmpeg without `-dec` exits non-zero
+# ("Unrecognized option"). Its help does not list the option, so it is tried (on a
+# generated frame: no `-i`, no file).
+_LOOPBACK_PROBE: Final = (
+    *("-loglevel", "error", "-filter_complex", "color=size=16x16:duration=0.04[v]"),
+    *("-map", "[v]", "-c:v", "rawvideo", "-f", "null", "-"),
+    *("-dec", "0:0", "-filter_complex", "[dec:0]null[o]", "-map", "[o]", "-f", "null", "-"),
+)
+
+
+def _has_loopback_decoder(ffmpeg: str) -> bool:
+    try:
+        done = subprocess.run(
+            [ffmpeg, "-nostdin", "-hide_banner", *_LOOPBACK_PROBE],
+            capture_output=True,
+            timeout=QUERY_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 @functools.cache
 def features_of(ffmpeg: str) -> FFmpegFeatures:
-    return FFmpegFeatures(_listing(ffmpeg, "-encoders"), _listing(ffmpeg, "-filters"))
+    return FFmpegFeatures(
+        _listing(ffmpeg, "-encoders"),
+        _listing(ffmpeg, "-filters"),
+        _has_loopback_decoder(ffmpeg),
+    )

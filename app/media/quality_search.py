@@ -6,6 +6,7 @@ and keeps the search inside its time budget.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,13 @@ from typing import Final
 
 import trio
 
-from app.media.compress_argv import quality_argv, sample_encode_argv
+from app.media.compress_argv import (
+    final_encode_argv,
+    quality_argv,
+    sample_encode_argv,
+    samples_raw_argv,
+    scored_while_encoding,
+)
 from app.media.compress_plan import CompressPlan
 from app.media.crf_search import (
     SampleWindow,
@@ -37,24 +44,43 @@ from app.media.quality import Metric, QualityScore, read_score
 from app.media.runner import Progress, run_ffmpeg
 from app.protocol.errors import ErrorCode, VcsError
 
-# Frames to score at least: on the samples of each try, and on the final file.
+# Frames to score at least: on the samples of each try, and on the final file. Scoring
+# 1 frame in 5 or 13 moved the mean by ≤ 0.1 VMAF on the real clips (Megamind, vtest);
+# every frame of an 8 s clip cost 70 % of its plain encode.
 TRIAL_SCORED_FRAMES: Final = 40
-FINAL_SCORED_FRAMES: Final = 50
+FINAL_SCORED_FRAMES: Final = 40
 MOST_SUBSAMPLE_TRIAL: Final = 5
 MOST_SUBSAMPLE_FINAL: Final = 13
 # The search stops when a try lands this close above the target (VMAF points; the SSIM
 # fallback scales it), or when the target is bracketed within this many CRF steps.
 TOLERANCE_VMAF: Final = 0.4
 RESOLUTION_CRF: Final = 1.0
-# Scoring cost that does not shrink with subsampling (decoding both sides), as a share
-# of the cost of scoring every frame: ≈0.2 on vtest.avi (a light source), ≈0.8 on a
-# 20 Mb/s grainy H.264 whose decoding costs 40 % of its encoding. An estimate only:
-# the final score is skipped if the encode leaves no room for it.
-FIXED_SCORING_SHARE: Final = 0.25
+# The final measurement, from a try's scoring time: the metric's share scales with the
+# frames scored; decoding does not shrink with subsampling. Its share, of the cost of
+# scoring every frame of the tries: scored while encoding, only the result is decoded,
+# alongside the encoder (vtest.avi: 0.8 s over a 7.9 s plain encode, 62 frames scored;
+# the grainy 360p clip 1.4 s over 14.9 s). Scored after the encode, the source is
+# decoded again: ≈0.2 on vtest.avi (a light source), ≈0.8 on a 20 Mb/s grainy H.264
+# whose decoding costs 60 % of a plain encode. Estimates only: they decide whether one
+# more try fits, and a separate final score is skipped if the encode leaves no room.
+FIXED_SCORING_SHARE: Final = 0.1
+FIXED_SCORING_SHARE_SEPARATE: Final = 0.8
+# Starting the metric (libvmaf loads its model): what scoring while encoding added to a
+# 0.6 s plain encode of tree.avi, 7 frames scored. Not scaled with the file.
+SCORER_START_S: Final = 0.15
 # Tries usually needed; only sets how much of the progress bar the search takes.
 EXPECTED_TRIALS: Final = 3
 
 CLOCK_TICK_S: Final = 0.5
+# The prepared samples, uncompressed, are kept for the search's later tries and scoring
+# when they fit in this much disk (and in a quarter of what is free): 83 MB for the
+# grainy 360p clip's 10 s of samples, whose decoding then stopped costing 1.4 s per try.
+MAX_RAW_SAMPLES_BYTES: Final = 1 << 30
+# Scoring while encoding holds source frames until the encoder's output catches up:
+# ≈150–180 frames measured (x264 medium and SVT-AV1 8, 360p to 720p). Above this much
+# memory for them, the result is scored after the encode, decoding the source again.
+HELD_FRAMES_WHILE_SCORING: Final = 250
+MAX_HELD_BYTES: Final = 1 << 30
 
 ProgressFn = Callable[[float, float | None], None]  # (fraction 0..1, eta_s or None)
 
@@ -65,15 +91,19 @@ class ScratchFiles:
 
     trial: Path
     log: Path
+    samples: Path  # the prepared samples, uncompressed (see MAX_RAW_SAMPLES_BYTES)
 
     @classmethod
     def beside(cls, output: Path) -> ScratchFiles:
         stem = output.name.removesuffix(".part")
-        return cls(output.with_name(f"{stem}-trial.part"), output.with_name(f"{stem}-log.part"))
+        return cls(*(output.with_name(f"{stem}-{part}.part") for part in SCRATCH_PARTS))
 
     def remove(self) -> None:
-        for path in (self.trial, self.log):
+        for path in (self.trial, self.log, self.samples):
             path.unlink(missing_ok=True)
+
+
+SCRATCH_PARTS: Final = ("trial", "log", "samples")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +132,55 @@ class EncodeClock:
     def mark(self, content_s: float) -> None:
         self.marks.append((time.monotonic(), content_s))
 
-    def seconds_for(self, content_s: float) -> float | None:
-        """Wall time to encode `content_s` seconds at the steady rate, plus start-up."""
+    def seconds_for(self, content_s: float, *, start_up: bool = True) -> float | None:
+        """Wall time to encode `content_s` seconds at the steady rate, plus start-up
+        (unless it is counted elsewhere)."""
         if len(self.marks) < 2:
             return None
         (t_first, c_first), (t_last, c_last) = self.marks[0], self.marks[-1]
         if t_last - t_first < 0.25 or c_last <= c_first:
             return None
         rate = (c_last - c_first) / (t_last - t_first)
-        start_up = max(0.0, t_first - self.started - c_first / rate)
-        return start_up + content_s / rate
+        start_up_s = max(0.0, t_first - self.started - c_first / rate) if start_up else 0.0
+        return start_up_s + content_s / rate
+
+
+def frame_bytes(info: MediaInfo) -> int:
+    """One prepared frame (8-bit 4:2:0, cropped to even dimensions), uncompressed."""
+    video = info.video
+    if video is None:
+        return 0
+    return (video.width // 2 * 2) * (video.height // 2 * 2) * 3 // 2
+
+
+def raw_samples_fit(info: MediaInfo, sample_s: float, directory: Path) -> bool:
+    video = info.video
+    if video is None or video.width <= 0 or video.height <= 0:
+        return False
+    # The nominal rate, not the counted one: an over-estimate only keeps the cap safe.
+    fps = max(video.fps, frames_in(1.0, info)) or 25.0
+    needed = sample_s * fps * frame_bytes(info) * 1.05
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return False
+    return needed <= min(MAX_RAW_SAMPLES_BYTES, free / 4)
+
+
+def can_score_while_encoding(info: MediaInfo, loopback_decoder: bool) -> bool:
+    return loopback_decoder and frame_bytes(info) * HELD_FRAMES_WHILE_SCORING <= MAX_HELD_BYTES
+
+
+def decoded_fps(raw_samples: Path, info: MediaInfo, sample_s: float) -> float | None:
+    """Frames per second FFmpeg actually decoded, counted in the raw samples. tree.avi's
+    header says 444 frames at 15 fps; FFmpeg keeps 69 (the rest are empty repeat
+    chunks), and 1 frame in 11 of 444 scored 7 frames of the 69."""
+    size = frame_bytes(info)
+    try:
+        frames = raw_samples.stat().st_size // size if size > 0 else 0
+    except OSError:
+        return None
+    return frames / sample_s if frames > 0 and sample_s > 0 else None
 
 
 def frames_in(seconds: float, info: MediaInfo) -> float:
@@ -158,6 +227,11 @@ async def measure_quality(
             nursery.start_soon(_move_with_clock, expected_s, report)
         await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
         nursery.cancel_scope.cancel()
+    return score_from_log(metric, log_path, subsample)
+
+
+def score_from_log(metric: Metric, log_path: Path, subsample: int) -> QualityScore:
+    """The score the metric filter logged (the log is removed)."""
     try:
         return read_score(metric, log_path, subsample)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -168,6 +242,26 @@ async def measure_quality(
         ) from None
     finally:
         log_path.unlink(missing_ok=True)
+
+
+async def encode_and_measure(
+    ffmpeg: str,
+    src: Path,
+    info: MediaInfo,
+    plan: CompressPlan,
+    crf: float,
+    out: Path,
+    limit_bytes: int,
+    log_path: Path,
+    subsample: int,
+    on_progress: Callable[[Progress], None],
+) -> QualityScore:
+    """The final encode, scored against the source as it runs (see can_score_while_encoding)."""
+    argv = final_encode_argv(ffmpeg, src, plan, crf, out, limit_bytes)
+    argv += scored_while_encoding(plan.target.metric, log_path, subsample)
+    log_path.unlink(missing_ok=True)
+    await run_ffmpeg(argv, info.duration_s, on_progress)
+    return score_from_log(plan.target.metric, log_path, subsample)
 
 
 async def _move_with_clock(expected_s: float, report: Callable[[float], None]) -> None:
@@ -199,7 +293,14 @@ async def search_crf(
     plan: CompressPlan,
     scratch: ScratchFiles,
     on_progress: ProgressFn,
+    *,
+    score_while_encoding: bool,
 ) -> SearchResult:
+    """Tries until the CRF meeting the target is pinned down or the time budget is spent.
+
+    `score_while_encoding`: the final encode will be scored as it runs (its measurement
+    then costs the metric only, not a second decoding of the source).
+    """
     started = time.monotonic()
     duration = info.duration_s
     windows = pick_sample_windows(duration)
@@ -209,20 +310,40 @@ async def search_crf(
         )
         windows = align_to_keyframes(windows, keyframes)
     sample_s = sample_seconds(windows, duration)
+    # What the tries read: the source's windows, or the raw samples made from them.
+    trial_src, trial_windows = src, windows
+    # Decoding and preparing the whole source, when the tries do not tell (they read the
+    # raw samples): on 2 busy cores a plain encode takes about decoding + encoding.
+    decode_s = 0.0
+    counted_fps: float | None = None
+    on_progress(0.01, None)
+    if raw_samples_fit(info, sample_s, scratch.samples.parent):
+        clock = EncodeClock()
+        await run_ffmpeg(
+            samples_raw_argv(ffmpeg, src, windows, scratch.samples),
+            sample_s,
+            lambda p: clock.mark(p.fraction * sample_s),
+        )
+        trial_src, trial_windows = scratch.samples, ()
+        # The final encode starts FFmpeg once: its start-up is counted from the tries.
+        decode_s = clock.seconds_for(duration, start_up=False) or (
+            time.monotonic() - clock.started
+        ) * (duration / sample_s if sample_s > 0 else 1.0)
+        counted_fps = decoded_fps(scratch.samples, info, sample_s)
     # With no known duration the samples are the whole file: tries cost what the rest will.
     whole_per_sample = duration / sample_s if sample_s > 0 else 1.0
-    trial_subsample = subsample_for(
-        frames_in(sample_s, info), TRIAL_SCORED_FRAMES, MOST_SUBSAMPLE_TRIAL
-    )
-    final_subsample = subsample_for(
-        frames_in(duration, info), FINAL_SCORED_FRAMES, MOST_SUBSAMPLE_FINAL
-    )
+
+    def frames(seconds: float) -> float:
+        return seconds * counted_fps if counted_fps else frames_in(seconds, info)
+
+    trial_subsample = subsample_for(frames(sample_s), TRIAL_SCORED_FRAMES, MOST_SUBSAMPLE_TRIAL)
+    final_subsample = subsample_for(frames(duration), FINAL_SCORED_FRAMES, MOST_SUBSAMPLE_FINAL)
+    fixed_share = FIXED_SCORING_SHARE if score_while_encoding else FIXED_SCORING_SHARE_SEPARATE
     space = search_space(plan)
     budget = TimeBudget(budget_factor(duration))
     trials: list[Trial] = []
     final_encode_s = final_measure_s = 0.0
     crf = next_crf(space, trials)
-    on_progress(0.01, None)
 
     def progress_of_try(share_of_try: float) -> Callable[[float], None]:
         def report(fraction: float) -> None:
@@ -244,7 +365,7 @@ async def search_crf(
             progress_of_try(0.75)(p.fraction)
 
         await run_ffmpeg(
-            sample_encode_argv(ffmpeg, src, windows, plan.video, crf, scratch.trial),
+            sample_encode_argv(ffmpeg, trial_src, trial_windows, plan.video, crf, scratch.trial),
             sample_s,
             on_encode,
         )
@@ -253,8 +374,8 @@ async def search_crf(
         score = await measure_quality(
             ffmpeg,
             scratch.trial,
-            src,
-            windows,
+            trial_src,
+            trial_windows,
             plan.target.metric,
             scratch.log,
             subsample=trial_subsample,
@@ -266,13 +387,16 @@ async def search_crf(
         trials.append(Trial(crf, score.linear, size, t1 - t0, t2 - t1))
         scratch.trial.unlink(missing_ok=True)
         # What the rest of the job will cost, from how fast this try ran.
-        final_encode_s = clock.seconds_for(duration) or (t1 - t0) * whole_per_sample
-        measure_scale = max(trial_subsample / final_subsample, FIXED_SCORING_SHARE)
-        final_measure_s = (t2 - t1) * whole_per_sample * measure_scale
+        encode_s = clock.seconds_for(duration) or (t1 - t0) * whole_per_sample
+        final_encode_s = encode_s + decode_s
+        measure_scale = trial_subsample / final_subsample + fixed_share
+        scoring_s = max(0.0, t2 - t1 - SCORER_START_S)
+        final_measure_s = SCORER_START_S + scoring_s * whole_per_sample * measure_scale
         crf = next_crf(space, trials)
         spent = time.monotonic() - started
         if crf is not None and not budget.allows(spent, t2 - t0, final_encode_s, final_measure_s):
             crf = None
+    scratch.samples.unlink(missing_ok=True)
     chosen = choose_crf(space, trials)
     on_progress(1.0, final_encode_s + final_measure_s)
     return SearchResult(

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from app.media.compress_argv import sample_encode_argv, samples_raw_argv
+from app.media.compress_plan import ENCODERS, plan_compress
 from app.media.crf_search import SampleWindow
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.ffmpeg_features import features_of
-from app.media.quality import Metric, filter_path
-from app.media.quality_search import measure_quality
+from app.media.probe import MediaInfo, VideoInfo, probe_media
+from app.media.quality import Metric, QualityTarget, filter_path
+from app.media.quality_search import (
+    decoded_fps,
+    encode_and_measure,
+    frame_bytes,
+    measure_quality,
+)
+from app.media.runner import run_ffmpeg
 from tests.media_files import make_clip
 
 
@@ -110,3 +120,59 @@ def test_filter_path_escapes_both_levels() -> None:
     assert filter_path(Path("/x/a:b")) == "/x/a\\\\:b"
     assert filter_path(Path("/x/a,b")) == "/x/a\\,b"
     assert filter_path(Path("/plain/path.json")) == "/plain/path.json"
+
+
+@pytest.mark.trio
+async def test_a_try_on_the_raw_samples_scores_as_one_on_the_source(
+    pristine: Path, tmp_path: Path
+) -> None:
+    """The search decodes the source windows once, into raw samples; encoding and scoring
+    those must give what encoding and scoring the windows of the source would."""
+    ff, video = find_ffmpeg(), ENCODERS["h264"]
+    raw = tmp_path / "samples.nut"
+    await run_ffmpeg(samples_raw_argv(ff, pristine, WINDOWS, raw), 1.8)
+    from_source, from_raw = tmp_path / "source.mkv", tmp_path / "raw.mkv"
+    await run_ffmpeg(sample_encode_argv(ff, pristine, WINDOWS, video, 30, from_source), 1.8)
+    await run_ffmpeg(sample_encode_argv(ff, raw, (), video, 30, from_raw), 1.8)
+    on_source = await score(
+        from_source, pristine, Metric.VMAF, tmp_path / "a.json", windows=WINDOWS
+    )
+    on_raw = await score(from_raw, raw, Metric.VMAF, tmp_path / "b.json")
+    assert on_raw == pytest.approx(on_source, abs=0.01)
+    assert 60 < on_raw < 99  # a real encode, not a copy
+    assert from_raw.stat().st_size == pytest.approx(from_source.stat().st_size, rel=0.01)
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("metric", [Metric.VMAF, Metric.SSIM])
+async def test_scoring_while_encoding_gives_the_score_of_the_file(
+    pristine: Path, tmp_path: Path, metric: Metric
+) -> None:
+    ff = find_ffmpeg()
+    caps = features_of(ff)
+    assert caps.loopback_decoder  # the bundled FFmpeg (9) has `-dec`
+    info = probe_media(pristine)
+    plan = plan_compress(info, "h264", 93.0, caps)
+    plan = replace(plan, target=QualityTarget.for_vmaf(93.0, metric))
+    out = tmp_path / "out.mp4"
+    during = await encode_and_measure(
+        ff, pristine, info, plan, 30, out, 1 << 30, tmp_path / "d.log", 5, lambda p: None
+    )
+    after = await score(out, pristine, metric, tmp_path / "a.log", subsample=5)
+    assert during.value == pytest.approx(after, abs=1e-4)
+    assert during.frames > 0 and not (tmp_path / "d.log").exists()
+
+
+def test_an_ffmpeg_without_loopback_decoding_is_told_apart() -> None:
+    assert not features_of("/nonexistent/ffmpeg").loopback_decoder
+
+
+def test_frames_are_counted_in_the_raw_samples_not_taken_from_the_header(tmp_path: Path) -> None:
+    # A header claiming 15 fps (tree.avi says 444 frames in 30 s; FFmpeg keeps 69).
+    video = VideoInfo("cinepak", 321, 240, 15.0, None, "rgb24", None, 444)
+    info = MediaInfo("avi", 30.0, 1_000_000, None, video, None)
+    assert frame_bytes(info) == 320 * 240 * 3 // 2  # cropped to even, 4:2:0
+    raw = tmp_path / "samples.nut"
+    raw.write_bytes(b"\0" * (28 * frame_bytes(info) + 900))  # 28 frames + NUT headers
+    assert decoded_fps(raw, info, 12.0) == pytest.approx(28 / 12)
+    assert decoded_fps(tmp_path / "missing.nut", info, 12.0) is None

@@ -24,8 +24,15 @@ from app.media.compress_plan import (
 from app.media.crf_search import budget_factor, search_share_of_job
 from app.media.ffmpeg_features import features_of
 from app.media.probe import MediaInfo
-from app.media.quality import Metric, QualityScore, db_to_ssim
-from app.media.quality_search import ScratchFiles, SearchResult, measure_quality, search_crf
+from app.media.quality import Metric, QualityScore, from_linear
+from app.media.quality_search import (
+    ScratchFiles,
+    SearchResult,
+    can_score_while_encoding,
+    encode_and_measure,
+    measure_quality,
+    search_crf,
+)
 from app.media.runner import Progress, run_ffmpeg
 from app.server.ops.base import OpContext, OpOutcome, bad_params, choice_param, require_video
 
@@ -69,18 +76,24 @@ class CompressProgress:
         self._search_share = search_share
         self._encode_share = 1.0
         self._measure_s = 0.0
+        self._encoded = 0.0
 
     def searching(self, fraction: float, eta_s: float | None) -> None:
         self._report(Progress(fraction * self._search_share, eta_s), "searching")
 
-    def search_done(self, search: SearchResult) -> None:
+    def search_done(self, search: SearchResult, *, scored_while_encoding: bool) -> None:
+        if scored_while_encoding:
+            return  # one FFmpeg run does both: its progress is the rest of the job's
         total = search.final_encode_s + search.final_measure_s
         self._encode_share = search.final_encode_s / total if total > 0 else 0.85
         self._measure_s = search.final_measure_s
 
     def encoding(self, progress: Progress) -> None:
+        # Scoring while encoding, FFmpeg's out_time follows the furthest output, which
+        # can briefly be the metric's as the encoder finishes: never go back.
+        self._encoded = max(self._encoded, progress.fraction)
         rest = 1 - self._search_share
-        fraction = self._search_share + rest * self._encode_share * progress.fraction
+        fraction = self._search_share + rest * self._encode_share * self._encoded
         eta = None if progress.eta_s is None else progress.eta_s + self._measure_s
         self._report(Progress(fraction, eta), "encoding")
 
@@ -121,8 +134,7 @@ def whole_file_fields(plan: CompressPlan, score: QualityScore) -> dict[str, Any]
 
 
 def samples_fields(plan: CompressPlan, search: SearchResult) -> dict[str, Any]:
-    linear = search.predicted_score
-    value = linear if plan.target.metric is Metric.VMAF else db_to_ssim(linear)
+    value = from_linear(plan.target.metric, search.predicted_score)
     parts = len(search.windows) or 1
     tries = len(search.trials)
     where = (
@@ -132,22 +144,52 @@ def samples_fields(plan: CompressPlan, search: SearchResult) -> dict[str, Any]:
     return quality_fields(plan, value, where)
 
 
-def search_fields(search: SearchResult) -> dict[str, Any]:
+def search_fields(plan: CompressPlan, search: SearchResult) -> dict[str, Any]:
+    """The search's tries, scores in the metric's own units."""
+    metric = plan.target.metric
+    digits = 3 if metric is Metric.VMAF else 5
     return {
         "sample_s": round(search.sample_s, 2),
         "sample_windows": len(search.windows) or 1,
         "trials": [
             {
                 "crf": t.crf,
-                "score": round(t.score, 3),
+                "score": round(from_linear(metric, t.score), digits),
                 "sample_bytes": t.sample_bytes,
                 "encode_s": round(t.encode_s, 2),
                 "measure_s": round(t.measure_s, 2),
             }
             for t in search.trials
         ],
-        "predicted_score": round(search.predicted_score, 3),
+        "predicted_score": round(from_linear(metric, search.predicted_score), digits),
+        # What the search expected the rest to cost when it stopped trying.
+        "expected_s": {
+            "encode": round(search.final_encode_s, 2),
+            "measure": round(search.final_measure_s, 2),
+        },
     }
+
+
+async def measure_after(
+    ctx: OpContext,
+    plan: CompressPlan,
+    search: SearchResult,
+    scratch: ScratchFiles,
+    progress: CompressProgress,
+) -> QualityScore:
+    """Score the result on the whole file, after the encode (decoding the source again)."""
+    return await measure_quality(
+        ctx.ffmpeg,
+        ctx.output_path,
+        ctx.input_path,
+        (),
+        plan.target.metric,
+        scratch.log,
+        subsample=search.final_subsample,
+        duration_s=ctx.info.duration_s,
+        on_progress=progress.measuring,
+        expected_s=search.final_measure_s,
+    )
 
 
 class CompressOp:
@@ -175,18 +217,25 @@ class CompressOp:
         )
         progress = CompressProgress(ctx.on_progress, search_share_of_job(ctx.info.duration_s))
         scratch = ScratchFiles.beside(ctx.output_path)
+        fused = can_score_while_encoding(ctx.info, caps.loopback_decoder)
         try:
             search = await search_crf(
-                ctx.ffmpeg, ctx.input_path, ctx.info, plan, scratch, progress.searching
+                ctx.ffmpeg,
+                ctx.input_path,
+                ctx.info,
+                plan,
+                scratch,
+                progress.searching,
+                score_while_encoding=fused,
             )
-            progress.search_done(search)
+            progress.search_done(search, scored_while_encoding=fused)
             report: dict[str, Any] = {
                 "codec": plan.video.codec,
                 "encoder": plan.video.encoder,
                 "preset": plan.video.preset,
                 "crf": float(format_crf(search.crf)),
                 "audio": plan.audio.describe(),
-                "search": search_fields(search),
+                "search": search_fields(plan, search),
             }
             input_size = ctx.info.size_bytes
             predicted = None
@@ -196,37 +245,40 @@ class CompressOp:
             if predicted is not None and predicted >= SKIP_PREDICTED_RATIO * input_size:
                 return self._already_compressed(ctx, plan, report, started, encoded=False)
             encode_started = time.monotonic()
-            await run_ffmpeg(
-                final_encode_argv(
+            if fused:
+                score: QualityScore | None = await encode_and_measure(
                     ctx.ffmpeg,
                     ctx.input_path,
+                    ctx.info,
                     plan,
                     search.crf,
                     ctx.output_path,
                     ctx.output_limit_bytes,
-                ),
-                ctx.info.duration_s,
-                progress.encoding,
-            )
+                    scratch.log,
+                    search.final_subsample,
+                    progress.encoding,
+                )
+            else:
+                await run_ffmpeg(
+                    final_encode_argv(
+                        ctx.ffmpeg,
+                        ctx.input_path,
+                        plan,
+                        search.crf,
+                        ctx.output_path,
+                        ctx.output_limit_bytes,
+                    ),
+                    ctx.info.duration_s,
+                    progress.encoding,
+                )
             encode_s = time.monotonic() - encode_started
             if ctx.output_path.stat().st_size >= KEEP_RATIO * input_size:
                 return self._already_compressed(ctx, plan, report, started, encoded=True)
-            # Score the whole result when the time budget has room for it (the search
-            # kept room, from estimates); else say what the samples measured.
-            budget_s = budget_factor(ctx.info.duration_s) * encode_s + MEASURE_SLACK_S
-            if time.monotonic() - started + search.final_measure_s <= budget_s:
-                score = await measure_quality(
-                    ctx.ffmpeg,
-                    ctx.output_path,
-                    ctx.input_path,
-                    (),
-                    plan.target.metric,
-                    scratch.log,
-                    subsample=search.final_subsample,
-                    duration_s=ctx.info.duration_s,
-                    on_progress=progress.measuring,
-                    expected_s=search.final_measure_s,
-                )
+            if not fused:
+                budget_s = budget_factor(ctx.info.duration_s) * encode_s + MEASURE_SLACK_S
+                fits = time.monotonic() - started + search.final_measure_s <= budget_s
+                score = await measure_after(ctx, plan, search, scratch, progress) if fits else None
+            if score is not None:
                 report.update(whole_file_fields(plan, score))
             else:
                 report.update(samples_fields(plan, search))
