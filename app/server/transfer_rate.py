@@ -84,15 +84,25 @@ class RateGuardedStream(trio.abc.HalfCloseableStream):
             self._new_window()
             return await self.inner.receive_some(max_bytes)
         started = trio.current_time()
-        with trio.move_on_after(max(0.0, self._window_s - self._waited_s)) as scope:
+        with trio.move_on_after(self._window_left_s()) as scope:
             data = await self.inner.receive_some(max_bytes)
-        self._waited_s += trio.current_time() - started
+        self._count_wait(trio.current_time() - started)
         if scope.cancelled_caught:
             raise self._too_slow(*_RECEIVE_TOO_SLOW)
-        self._received += len(data)
+        self._count_moved(len(data))
+        return data
+
+    # The window's bookkeeping, shared with the guards of transfers below this stream.
+    def _window_left_s(self) -> float:
+        return max(0.0, self._window_s - self._waited_s)
+
+    def _count_wait(self, seconds: float) -> None:
+        self._waited_s += seconds
+
+    def _count_moved(self, nbytes: int) -> None:
+        self._received += nbytes
         if self._received >= self._min_rate * self._window_s:
             self._new_window()  # this window met the rate; judge the next one afresh
-        return data
 
     def receive_guard(self, idle_timeout_s: float) -> WaitGuard:
         """The same rules for a payload received below this stream (splice into a file)."""
@@ -142,20 +152,17 @@ class _WaitRule:
         s = self._stream
         if not s.enabled:
             return self._idle_timeout_s
-        return max(0.0, min(self._idle_timeout_s, s._window_s - s._waited_s))
+        return min(self._idle_timeout_s, s._window_left_s())
 
     def waited(self, seconds: float, timed_out: bool) -> None:
         s = self._stream
         if s.enabled:
-            s._waited_s += seconds
+            s._count_wait(seconds)
         if not timed_out:
             return
-        if s.enabled and s._waited_s >= s._window_s - WAIT_SLACK_S:
+        if s.enabled and s._window_left_s() <= WAIT_SLACK_S:
             raise s._too_slow(self._what, self._solution)
         raise trio.TooSlowError(f"nothing arrived for {self._idle_timeout_s:.0f} s")
 
     def moved(self, nbytes: int) -> None:
-        s = self._stream
-        s._received += nbytes
-        if s._received >= s._min_rate * s._window_s:
-            s._new_window()
+        self._stream._count_moved(nbytes)
