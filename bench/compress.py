@@ -35,13 +35,13 @@ from typing import Any
 
 import trio
 
-from app.media.compress_argv import final_encode_argv
-from app.media.compress_plan import CompressPlan, plan_compress
+from app.media.capabilities import features_of
+from app.media.compress.argv import final_encode_argv
+from app.media.compress.metric import Metric
+from app.media.compress.plan import CompressPlan, plan_compress
+from app.media.compress.scoring import measure_quality
 from app.media.ffmpeg_exe import find_ffmpeg
-from app.media.ffmpeg_features import features_of
 from app.media.probe import MediaInfo, probe_media
-from app.media.quality import Metric
-from app.media.quality_search import measure_quality
 from app.media.runner import run_ffmpeg
 from app.server.ops.base import OpContext
 from app.server.ops.compress import CompressOp

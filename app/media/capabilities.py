@@ -1,9 +1,15 @@
-"""What the FFmpeg on this machine can write: its muxers and encoders, asked once and cached.
+"""What the FFmpeg on this machine has: muxers, encoders, filters, loopback decoding.
 
-A user may run the server with their own FFmpeg (SPEC §8), so the list of output formats
-is discovered from the binary (`ffmpeg -muxers`, `-h muxer=NAME`, `-encoders`), never
-assumed. The parsers are pure; the `*_of` functions run FFmpeg (blocking, ~20 ms each)
-and cache by binary path.
+A user may run the server with their own FFmpeg (SPEC §8: Debian's has no libvmaf), so
+what it can write and measure is asked of the binary (`ffmpeg -muxers`, `-encoders`,
+`-filters`, `-h muxer=NAME`), never assumed. The parsers are pure; the `*_of` functions
+run FFmpeg (blocking, ~20 ms each: call them from a worker thread or at start-up) and
+cache by binary path.
+
+One error policy: an FFmpeg that cannot be asked (missing, not executable, hanging)
+raises `VcsError(INTERNAL)` naming the operator's problem. Nothing is cached then, so
+the next question asks again. An empty answer would turn "the server's FFmpeg is
+broken" into a misleading "no libx264 encoder"; a raise says what is wrong.
 """
 
 from __future__ import annotations
@@ -79,36 +85,33 @@ class MuxerDetails:
     default_audio: str | None
 
 
+def parse_table(text: str) -> list[tuple[str, str]]:
+    """(flags, name) of each entry in the tables `ffmpeg -muxers`, `-encoders` and
+    `-filters` print: a legend, a line starting `--`, then `FLAGS NAME DESCRIPTION`."""
+    entries: list[tuple[str, str]] = []
+    in_table = False
+    for line in text.splitlines():
+        if line.strip().startswith("--"):
+            in_table = True
+            continue
+        parts = line.split(None, 2)
+        if in_table and len(parts) >= 2:
+            entries.append((parts[0], parts[1]))
+    return entries
+
+
 def parse_muxers(text: str) -> frozenset[str]:
     """Names of file muxers in `ffmpeg -muxers` output (devices and NOT_FILE_MUXERS left out)."""
     names: set[str] = set()
-    in_table = False
-    for line in text.splitlines():
-        if line.strip().startswith("--"):
-            in_table = True
-            continue
-        parts = line.split(None, 2)
-        if not in_table or len(parts) < 2:
-            continue
-        flags, aliases = parts[0], parts[1]
-        if "E" not in flags or "d" in flags:
-            continue
-        names.update(a for a in aliases.split(",") if a and a not in NOT_FILE_MUXERS)
+    for flags, aliases in parse_table(text):
+        if "E" in flags and "d" not in flags:
+            names.update(a for a in aliases.split(",") if a and a not in NOT_FILE_MUXERS)
     return frozenset(names)
 
 
-def parse_encoders(text: str) -> frozenset[str]:
-    """Encoder names in `ffmpeg -encoders` output (lines like ` V....D libx264  ...`)."""
-    names: set[str] = set()
-    in_table = False
-    for line in text.splitlines():
-        if line.strip().startswith("--"):
-            in_table = True
-            continue
-        parts = line.split(None, 2)
-        if in_table and len(parts) >= 2 and parts[0][:1] in ("V", "A", "S"):
-            names.add(parts[1])
-    return frozenset(names)
+def parse_names(text: str) -> frozenset[str]:
+    """Names in `ffmpeg -encoders` or `ffmpeg -filters` output (` V....D libx264  ...`)."""
+    return frozenset(name for _, name in parse_table(text))
 
 
 def parse_muxer_help(name: str, text: str) -> MuxerDetails:
@@ -134,9 +137,17 @@ def parse_muxer_help(name: str, text: str) -> MuxerDetails:
     )
 
 
-def _ask(ffmpeg: str, *args: str) -> str:
+def _cannot_ask(why: str) -> VcsError:
+    return VcsError(
+        ErrorCode.INTERNAL,
+        f"The server could not ask its FFmpeg what it supports ({why}).",
+        "Report this to the operator: the server's FFmpeg does not run.",
+    )
+
+
+def _run(ffmpeg: str, *args: str) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(
+        return subprocess.run(
             [ffmpeg, "-hide_banner", "-nostdin", *args],
             capture_output=True,
             text=True,
@@ -144,22 +155,52 @@ def _ask(ffmpeg: str, *args: str) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise VcsError(
-            ErrorCode.INTERNAL,
-            f"The server could not ask its FFmpeg what it supports ({type(exc).__name__}).",
-            "Report this to the operator: the server's FFmpeg does not run.",
-        ) from None
-    return done.stdout
+        raise _cannot_ask(type(exc).__name__) from None
+
+
+def _ask(ffmpeg: str, *args: str) -> str:
+    return _run(ffmpeg, *args).stdout
+
+
+@dataclass(frozen=True, slots=True)
+class FFmpegFeatures:
+    """What the compress op needs to know of an FFmpeg beyond its muxers."""
+
+    encoders: frozenset[str]
+    filters: frozenset[str]
+    # FFmpeg ≥ 7 can decode what it is encoding (`-dec`, a loopback decoder) and feed it
+    # to a filter: the compress op scores its final encode as it runs.
+    loopback_decoder: bool = False
+
+    def has_encoder(self, name: str) -> bool:
+        return name in self.encoders
+
+    def has_filter(self, name: str) -> bool:
+        return name in self.filters
+
+
+# One frame encoded and decoded back into a filter: FFmpeg without `-dec` exits non-zero
+# ("Unrecognized option"). Its help does not list the option, so it is tried (on a
+# generated frame: no `-i`, no file).
+_LOOPBACK_PROBE: Final = (
+    *("-loglevel", "error", "-filter_complex", "color=size=16x16:duration=0.04[v]"),
+    *("-map", "[v]", "-c:v", "rawvideo", "-f", "null", "-"),
+    *("-dec", "0:0", "-filter_complex", "[dec:0]null[o]", "-map", "[o]", "-f", "null", "-"),
+)
+
+
+@functools.cache
+def features_of(ffmpeg: str) -> FFmpegFeatures:
+    return FFmpegFeatures(
+        encoders=parse_names(_ask(ffmpeg, "-encoders")),
+        filters=parse_names(_ask(ffmpeg, "-filters")),
+        loopback_decoder=_run(ffmpeg, *_LOOPBACK_PROBE).returncode == 0,
+    )
 
 
 @functools.cache
 def muxers_of(ffmpeg: str) -> frozenset[str]:
     return parse_muxers(_ask(ffmpeg, "-muxers"))
-
-
-@functools.cache
-def encoders_of(ffmpeg: str) -> frozenset[str]:
-    return parse_encoders(_ask(ffmpeg, "-encoders"))
 
 
 @functools.cache
@@ -172,7 +213,7 @@ def muxer_details_of(ffmpeg: str, name: str) -> MuxerDetails:
 
 def require_encoders(ffmpeg: str, *names: str) -> None:
     """Refuse a job whose encoders this FFmpeg lacks, before it starts."""
-    missing = [name for name in names if name not in encoders_of(ffmpeg)]
+    missing = [name for name in names if not features_of(ffmpeg).has_encoder(name)]
     if missing:
         raise VcsError(
             ErrorCode.ENCODER_MISSING,

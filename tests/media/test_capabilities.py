@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from app.media.capabilities import (
     NOT_FILE_MUXERS,
-    encoders_of,
+    features_of,
     muxer_details_of,
     muxers_of,
     parse_muxer_help,
     parse_muxers,
+    parse_names,
+    require_encoders,
 )
 from app.media.ffmpeg_exe import find_ffmpeg
+from app.protocol.errors import ErrorCode, VcsError
 
 # The shape older FFmpeg prints (`show_formats_devices`: "DE" columns, devices unflagged)
 # and the newer one (a device column `d`), as seen on the bundled 9.0.
@@ -48,9 +54,48 @@ def test_the_bundled_ffmpeg_writes_the_containers_the_spec_names() -> None:
     assert {"mp4", "matroska", "mov", "avi", "webm", "gif", "mp3"} <= muxers
     assert not muxers & NOT_FILE_MUXERS
     assert not {"pulse", "fbdev", "video4linux2", "v4l2"} & muxers  # devices
-    assert {"libx264", "libvpx-vp9", "libopus", "libmp3lame", "aac", "gif"} <= encoders_of(
-        find_ffmpeg()
+    features = features_of(find_ffmpeg())
+    assert {"libx264", "libvpx-vp9", "libopus", "libmp3lame", "aac", "gif"} <= features.encoders
+    assert {"libvmaf", "ssim", "palettegen", "paletteuse"} <= features.filters
+    assert features.loopback_decoder  # the bundled FFmpeg (9) has `-dec`
+
+
+def test_encoder_and_filter_listings_are_parsed_after_their_legend() -> None:
+    text = (
+        "Encoders:\n V..... = Video\n A..... = Audio\n ------\n"
+        " V....D libx264              libx264 H.264 / AVC\n"
+        " A....D aac                  AAC (Advanced Audio Coding)\n"
     )
+    assert parse_names(text) == {"libx264", "aac"}
+    filters = "Filters:\n  T.. = Timeline support\n  ------\n .. libvmaf  VV->V  Calculate VMAF.\n"
+    assert parse_names(filters) == {"libvmaf"}
+
+
+def test_an_ffmpeg_that_cannot_run_is_an_operator_error_not_a_missing_codec() -> None:
+    for question in (features_of, muxers_of):
+        with pytest.raises(VcsError) as caught:
+            question("/nonexistent/ffmpeg")
+        assert caught.value.code is ErrorCode.INTERNAL
+        assert "operator" in caught.value.info.solution
+    with pytest.raises(VcsError) as caught:
+        require_encoders("/nonexistent/ffmpeg", "libx264")
+    assert caught.value.code is ErrorCode.INTERNAL
+
+
+def test_an_ffmpeg_without_loopback_decoding_is_told_apart(tmp_path: Path) -> None:
+    # FFmpeg 6 and older answer `-dec` with "Unrecognized option" and exit status 8.
+    old = tmp_path / "ffmpeg6"
+    old.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        "if '-dec' in sys.argv:\n"
+        "    sys.exit(\"Unrecognized option 'dec'.\")\n"
+        f"os.execv({find_ffmpeg()!r}, [{find_ffmpeg()!r}, *sys.argv[1:]])\n"
+    )
+    old.chmod(0o755)
+    features = features_of(str(old))
+    assert not features.loopback_decoder
+    assert features.has_encoder("libx264")
 
 
 def test_muxer_details_come_from_ffmpeg_help() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.media.capabilities import encoders_of
+from app.media.capabilities import features_of
 from app.server.ops.aspect import AspectOp
 from app.server.ops.audio import AudioOp
 from app.server.ops.base import UploadOp
@@ -24,4 +24,4 @@ UPLOAD_OPS: Final[dict[str, UploadOp]] = {
 def prepare_ops(ffmpeg: str) -> None:
     """Ask the server's FFmpeg once what it can write (blocking, ~50 ms, at start-up)."""
     CONVERT.prepare(ffmpeg)
-    encoders_of(ffmpeg)
+    features_of(ffmpeg)

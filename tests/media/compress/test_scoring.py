@@ -8,19 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from app.media.compress_argv import sample_encode_argv, samples_raw_argv
-from app.media.compress_plan import ENCODERS, plan_compress
-from app.media.crf_search import SampleWindow
+from app.media.capabilities import features_of
+from app.media.compress.argv import sample_encode_argv, samples_raw_argv
+from app.media.compress.encode import ScoreAlong, encode_final
+from app.media.compress.metric import Metric, QualityTarget, filter_path
+from app.media.compress.plan import ENCODERS, plan_compress
+from app.media.compress.scoring import measure_quality
+from app.media.compress.search import decoded_fps, frame_bytes
+from app.media.compress.search_policy import SampleWindow
 from app.media.ffmpeg_exe import find_ffmpeg
-from app.media.ffmpeg_features import features_of
 from app.media.probe import MediaInfo, VideoInfo, probe_media
-from app.media.quality import Metric, QualityTarget, filter_path
-from app.media.quality_search import (
-    decoded_fps,
-    encode_and_measure,
-    frame_bytes,
-    measure_quality,
-)
 from app.media.runner import run_ffmpeg
 from tests.media_files import make_clip
 
@@ -155,16 +152,14 @@ async def test_scoring_while_encoding_gives_the_score_of_the_file(
     plan = plan_compress(info, "h264", 93.0, caps)
     plan = replace(plan, target=QualityTarget.for_vmaf(93.0, metric))
     out = tmp_path / "out.mp4"
-    during = await encode_and_measure(
-        ff, pristine, info, plan, 30, out, 1 << 30, tmp_path / "d.log", 5, lambda p: None
+    log = tmp_path / "d.log"
+    during = await encode_final(
+        ff, pristine, info, plan, 30, out, 1 << 30, lambda p: None, ScoreAlong(log, 5)
     )
+    assert during is not None
     after = await score(out, pristine, metric, tmp_path / "a.log", subsample=5)
     assert during.value == pytest.approx(after, abs=1e-4)
     assert during.frames > 0 and not (tmp_path / "d.log").exists()
-
-
-def test_an_ffmpeg_without_loopback_decoding_is_told_apart() -> None:
-    assert not features_of("/nonexistent/ffmpeg").loopback_decoder
 
 
 def test_frames_are_counted_in_the_raw_samples_not_taken_from_the_header(tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.media.compress_plan import plan_compress
-from app.media.crf_search import (
+from app.media.compress.metric import Metric, QualityTarget, from_linear, linear_score
+from app.media.compress.plan import plan_compress
+from app.media.compress.search import search_space
+from app.media.compress.search_policy import (
     SUBSAMPLE_STEPS,
     SampleWindow,
     SearchSpace,
@@ -28,9 +30,7 @@ from app.media.crf_search import (
     score_at,
     subsample_for,
 )
-from app.media.quality import Metric, QualityTarget, from_linear, linear_score
-from app.media.quality_search import search_space
-from tests.media.test_compress_plan import FULL, media
+from tests.media.compress.test_plan import FULL, media
 
 
 def x264_space(aim: float = 93.0, **kw: float) -> SearchSpace:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Final
 
 from app.media.argv import COMMON_ARGS, PROGRESS_ARGS
-from app.media.compress_plan import CompressPlan, VideoEncoder
-from app.media.crf_search import SampleWindow
-from app.media.quality import Metric, metric_filter
+from app.media.compress.metric import Metric, metric_filter
+from app.media.compress.plan import CompressPlan, VideoEncoder
+from app.media.compress.search_policy import SampleWindow
 
 PREPARE_VIDEO: Final = "crop=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
 BY_FRAME_INDEX: Final = "settb=AVTB,setpts=N"
@@ -44,12 +44,10 @@ def source_video_graph(first_input: int, count: int, label: str) -> str:
     return ";".join([*parts, f"{joined}concat=n={count}:v=1:a=0[{label}]"])
 
 
-def samples_raw_argv(
-    ffmpeg: str, src: Path, windows: Sequence[SampleWindow], out: Path
+def _samples_argv(
+    ffmpeg: str, src: Path, windows: Sequence[SampleWindow], codec_args: Sequence[str]
 ) -> list[str]:
-    """The samples, prepared and joined, uncompressed: the search's tries encode them and
-    score against them without decoding the source again (NUT keeps the timestamps, so
-    a try encodes exactly what it would have from the source)."""
+    """The samples (or the whole `src`), prepared and joined, into `codec_args`."""
     return [
         ffmpeg,
         *COMMON_ARGS,
@@ -60,12 +58,17 @@ def samples_raw_argv(
         "-map",
         "[v]",
         *KEEP_EVERY_FRAME,
-        "-c:v",
-        "rawvideo",
-        "-f",
-        "nut",
-        str(out),
+        *codec_args,
     ]
+
+
+def samples_raw_argv(
+    ffmpeg: str, src: Path, windows: Sequence[SampleWindow], out: Path
+) -> list[str]:
+    """The samples, prepared and joined, uncompressed: the search's tries encode them and
+    score against them without decoding the source again (NUT keeps the timestamps, so
+    a try encodes exactly what it would have from the source)."""
+    return _samples_argv(ffmpeg, src, windows, ["-c:v", "rawvideo", "-f", "nut", str(out)])
 
 
 def sample_encode_argv(
@@ -78,21 +81,8 @@ def sample_encode_argv(
 ) -> list[str]:
     """The samples, joined, encoded at `crf` exactly as the final encode would (Matroska:
     no index to write at the end, and any codec fits)."""
-    return [
-        ffmpeg,
-        *COMMON_ARGS,
-        *PROGRESS_ARGS,
-        *source_inputs(src, windows),
-        "-filter_complex",
-        source_video_graph(0, len(windows), "v"),
-        "-map",
-        "[v]",
-        *KEEP_EVERY_FRAME,
-        *video.video_args(crf, for_mp4=False),
-        "-f",
-        "matroska",
-        str(out),
-    ]
+    codec_args = [*video.video_args(crf, for_mp4=False), "-f", "matroska", str(out)]
+    return _samples_argv(ffmpeg, src, windows, codec_args)
 
 
 def final_encode_argv(

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from app.media.compress_plan import AudioAction, plan_audio, plan_compress
-from app.media.ffmpeg_features import FFmpegFeatures, parse_listing
+from app.media.capabilities import FFmpegFeatures
+from app.media.compress.metric import Metric, QualityTarget, ssim_to_db
+from app.media.compress.plan import AudioAction, plan_audio, plan_compress
 from app.media.probe import AudioInfo, MediaInfo, VideoInfo
-from app.media.quality import Metric, QualityTarget, ssim_to_db
 from app.protocol.errors import ErrorCode, VcsError
 
 FULL = FFmpegFeatures(
@@ -94,14 +94,3 @@ def test_audio_is_copied_when_efficient_else_encoded_never_above_its_bitrate(
 def test_no_audio_track_means_no_audio_arguments() -> None:
     plan = plan_audio(None, "h264", FULL)
     assert plan.action is AudioAction.NONE and plan.args() == ["-an"]
-
-
-def test_capability_listing_is_parsed_after_its_legend() -> None:
-    text = (
-        "Encoders:\n V..... = Video\n A..... = Audio\n ------\n"
-        " V....D libx264              libx264 H.264 / AVC\n"
-        " A....D aac                  AAC (Advanced Audio Coding)\n"
-    )
-    assert parse_listing(text) == {"libx264", "aac"}
-    filters = "Filters:\n  T.. = Timeline support\n  ------\n .. libvmaf  VV->V  Calculate VMAF.\n"
-    assert parse_listing(filters) == {"libvmaf"}

@@ -1,6 +1,6 @@
 """Running the CRF search with FFmpeg: encode the samples, score them, decide, repeat.
 
-The decisions are crf_search.py's (pure); this module runs the processes, times them
+The decisions are search_policy.py's (pure); this module runs the processes, times them
 and keeps the search inside its time budget.
 """
 
@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import trio
 
-from app.media.compress_argv import (
-    final_encode_argv,
-    quality_argv,
-    sample_encode_argv,
-    samples_raw_argv,
-    scored_while_encoding,
-)
-from app.media.compress_plan import CompressPlan
-from app.media.crf_search import (
+from app.media.compress.argv import sample_encode_argv, samples_raw_argv
+from app.media.compress.keyframes import keyframes_before
+from app.media.compress.plan import CompressPlan
+from app.media.compress.scoring import measure_quality
+from app.media.compress.search_policy import (
     SampleWindow,
     SearchSpace,
     TimeBudget,
@@ -38,11 +34,8 @@ from app.media.crf_search import (
     score_at,
     subsample_for,
 )
-from app.media.keyframes import keyframes_before
 from app.media.probe import MediaInfo
-from app.media.quality import Metric, QualityScore, read_score
 from app.media.runner import Progress, run_ffmpeg
-from app.protocol.errors import ErrorCode, VcsError
 
 # Frames to score at least: on the samples of each try, and on the final file. Scoring
 # 1 frame in 5 or 13 moved the mean by ≤ 0.1 VMAF on the real clips (Megamind, vtest);
@@ -71,16 +64,10 @@ SCORER_START_S: Final = 0.15
 # Tries usually needed; only sets how much of the progress bar the search takes.
 EXPECTED_TRIALS: Final = 3
 
-CLOCK_TICK_S: Final = 0.5
 # The prepared samples, uncompressed, are kept for the search's later tries and scoring
 # when they fit in this much disk (and in a quarter of what is free): 83 MB for the
 # grainy 360p clip's 10 s of samples, whose decoding then stopped costing 1.4 s per try.
 MAX_RAW_SAMPLES_BYTES: Final = 1 << 30
-# Scoring while encoding holds source frames until the encoder's output catches up:
-# ≈150–180 frames measured (x264 medium and SVT-AV1 8, 360p to 720p). Above this much
-# memory for them, the result is scored after the encode, decoding the source again.
-HELD_FRAMES_WHILE_SCORING: Final = 250
-MAX_HELD_BYTES: Final = 1 << 30
 
 ProgressFn = Callable[[float, float | None], None]  # (fraction 0..1, eta_s or None)
 
@@ -167,10 +154,6 @@ def raw_samples_fit(info: MediaInfo, sample_s: float, directory: Path) -> bool:
     return needed <= min(MAX_RAW_SAMPLES_BYTES, free / 4)
 
 
-def can_score_while_encoding(info: MediaInfo, loopback_decoder: bool) -> bool:
-    return loopback_decoder and frame_bytes(info) * HELD_FRAMES_WHILE_SCORING <= MAX_HELD_BYTES
-
-
 def decoded_fps(raw_samples: Path, info: MediaInfo, sample_s: float) -> float | None:
     """Frames per second FFmpeg actually decoded, counted in the raw samples. tree.avi's
     header says 444 frames at 15 fps; FFmpeg keeps 69 (the rest are empty repeat
@@ -192,83 +175,6 @@ def frames_in(seconds: float, info: MediaInfo) -> float:
     if video is not None and video.frames and info.duration_s > 0:
         fps = min(fps, video.frames / info.duration_s)
     return seconds * fps
-
-
-async def measure_quality(
-    ffmpeg: str,
-    distorted: Path,
-    src: Path,
-    windows: Sequence[SampleWindow],
-    metric: Metric,
-    log_path: Path,
-    *,
-    subsample: int,
-    duration_s: float,
-    on_progress: Callable[[float], None] | None = None,
-    expected_s: float | None = None,
-) -> QualityScore:
-    """Score `distorted` against `src` (its samples when `windows` are given).
-
-    libvmaf holds frames back, so FFmpeg's own progress may sit still until the end;
-    with `expected_s` the progress also moves with the clock (never past 95 %).
-    """
-    argv = quality_argv(ffmpeg, distorted, src, windows, metric, log_path, subsample)
-    log_path.unlink(missing_ok=True)
-    shown = 0.0
-
-    def report(fraction: float) -> None:
-        nonlocal shown
-        if on_progress is not None and fraction > shown:
-            shown = fraction
-            on_progress(fraction)
-
-    async with trio.open_nursery() as nursery:
-        if on_progress is not None and expected_s is not None and expected_s > 0:
-            nursery.start_soon(_move_with_clock, expected_s, report)
-        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
-        nursery.cancel_scope.cancel()
-    return score_from_log(metric, log_path, subsample)
-
-
-def score_from_log(metric: Metric, log_path: Path, subsample: int) -> QualityScore:
-    """The score the metric filter logged (the log is removed)."""
-    try:
-        return read_score(metric, log_path, subsample)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise VcsError(
-            ErrorCode.FFMPEG_FAILED,
-            f"FFmpeg's {metric} filter left no usable score ({type(exc).__name__}).",
-            "Report the job id to the operator; compressing with this FFmpeg is broken.",
-        ) from None
-    finally:
-        log_path.unlink(missing_ok=True)
-
-
-async def encode_and_measure(
-    ffmpeg: str,
-    src: Path,
-    info: MediaInfo,
-    plan: CompressPlan,
-    crf: float,
-    out: Path,
-    limit_bytes: int,
-    log_path: Path,
-    subsample: int,
-    on_progress: Callable[[Progress], None],
-) -> QualityScore:
-    """The final encode, scored against the source as it runs (see can_score_while_encoding)."""
-    argv = final_encode_argv(ffmpeg, src, plan, crf, out, limit_bytes)
-    argv += scored_while_encoding(plan.target.metric, log_path, subsample)
-    log_path.unlink(missing_ok=True)
-    await run_ffmpeg(argv, info.duration_s, on_progress)
-    return score_from_log(plan.target.metric, log_path, subsample)
-
-
-async def _move_with_clock(expected_s: float, report: Callable[[float], None]) -> None:
-    started = time.monotonic()
-    while True:
-        await trio.sleep(CLOCK_TICK_S)
-        report(min(0.95, (time.monotonic() - started) / expected_s))
 
 
 def search_space(plan: CompressPlan) -> SearchSpace:

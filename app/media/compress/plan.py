@@ -11,9 +11,9 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Final
 
-from app.media.ffmpeg_features import FFmpegFeatures
+from app.media.capabilities import FFmpegFeatures
+from app.media.compress.metric import Metric, QualityTarget
 from app.media.probe import AudioInfo, MediaInfo
-from app.media.quality import Metric, QualityTarget
 from app.protocol.errors import ErrorCode, VcsError
 
 # Pixel rate (width × height × fps) up to which the default presets run: 1080p30.

@@ -1,0 +1,79 @@
+"""Scoring an encode against its source with FFmpeg's metric filter (VMAF or SSIM).
+
+The metric's argument lists are argv.py's and its scales metric.py's; this module runs
+FFmpeg on them and reads the score from the filter's log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from app.media.compress.argv import quality_argv
+from app.media.compress.metric import Metric, QualityScore, read_score
+from app.media.compress.search_policy import SampleWindow
+from app.media.runner import run_ffmpeg
+from app.protocol.errors import ErrorCode, VcsError
+
+CLOCK_TICK_S: Final = 0.5
+
+
+async def measure_quality(
+    ffmpeg: str,
+    distorted: Path,
+    src: Path,
+    windows: Sequence[SampleWindow],
+    metric: Metric,
+    log_path: Path,
+    *,
+    subsample: int,
+    duration_s: float,
+    on_progress: Callable[[float], None] | None = None,
+    expected_s: float | None = None,
+) -> QualityScore:
+    """Score `distorted` against `src` (its samples when `windows` are given).
+
+    libvmaf holds frames back, so FFmpeg's own progress may sit still until the end;
+    with `expected_s` the progress also moves with the clock (never past 95 %).
+    """
+    argv = quality_argv(ffmpeg, distorted, src, windows, metric, log_path, subsample)
+    log_path.unlink(missing_ok=True)
+    shown = 0.0
+
+    def report(fraction: float) -> None:
+        nonlocal shown
+        if on_progress is not None and fraction > shown:
+            shown = fraction
+            on_progress(fraction)
+
+    async with trio.open_nursery() as nursery:
+        if on_progress is not None and expected_s is not None and expected_s > 0:
+            nursery.start_soon(_move_with_clock, expected_s, report)
+        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
+        nursery.cancel_scope.cancel()
+    return score_from_log(metric, log_path, subsample)
+
+
+def score_from_log(metric: Metric, log_path: Path, subsample: int) -> QualityScore:
+    """The score the metric filter logged (the log is removed)."""
+    try:
+        return read_score(metric, log_path, subsample)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VcsError(
+            ErrorCode.FFMPEG_FAILED,
+            f"FFmpeg's {metric} filter left no usable score ({type(exc).__name__}).",
+            "Report the job id to the operator; compressing with this FFmpeg is broken.",
+        ) from None
+    finally:
+        log_path.unlink(missing_ok=True)
+
+
+async def _move_with_clock(expected_s: float, report: Callable[[float], None]) -> None:
+    started = time.monotonic()
+    while True:
+        await trio.sleep(CLOCK_TICK_S)
+        report(min(0.95, (time.monotonic() - started) / expected_s))
