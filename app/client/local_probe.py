@@ -1,7 +1,9 @@
 """What a client can learn about a local file before uploading it (PyAV, in-process).
 
 Enough to check a form against the clip (its duration for gif/webm ranges) and to show
-what was picked; the server probes again and decides. Blocking: call from a thread.
+what was picked; the server probes again and decides. The user's own file is read in the
+client's process, but with the server's demuxer allowlist (app/media/demuxers.py): what
+the server would refuse is not described here either. Blocking: call from a thread.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from app.media.demuxers import pyav_container_options
+from app.media.limits import MAX_FRAME_PIXELS
 
 # Highlighted in file pickers; the server identifies media by probing, not by name.
 VIDEO_EXTENSIONS: Final = frozenset(
@@ -43,11 +48,18 @@ class LocalMedia:
 
 
 def probe_local(path: Path) -> LocalMedia | None:
-    """The file's duration and first video stream, or None if FFmpeg cannot read it."""
+    """The file's duration and first video stream, or None if FFmpeg cannot read it (or
+    the server would not: a playlist or list is refused by the same allowlist there)."""
     import av  # loading FFmpeg's libraries takes a moment: only when first needed
 
     try:
-        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        with av.open(
+            str(path),
+            mode="r",
+            metadata_errors="ignore",
+            options={"max_pixels": str(MAX_FRAME_PIXELS)},
+            container_options=pyav_container_options(),
+        ) as container:
             duration_s = container.duration / 1_000_000 if container.duration else None
             video = next(iter(container.streams.video), None)
             ctx = video.codec_context if video is not None else None

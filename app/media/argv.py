@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from app.media.containers import (
     MP3,
@@ -18,8 +19,9 @@ from app.media.containers import (
     StreamPlan,
     plan_streams,
 )
+from app.media.demuxers import own_input_args, upload_input_args
 from app.media.geometry import AspectMode, AspectPlan, Size
-from app.media.probe import MediaInfo
+from app.media.media_info import MediaInfo
 
 # Always: no stdin, no banner, overwrite our own temp name, machine-readable progress.
 COMMON_ARGS = ("-nostdin", "-hide_banner", "-y", "-loglevel", "error")
@@ -35,7 +37,16 @@ class OutputSpec:
 
 
 def _head(ffmpeg: str, src: Path, input_args: Sequence[str] = ()) -> list[str]:
-    return [ffmpeg, *COMMON_ARGS, *PROGRESS_ARGS, *input_args, "-i", str(src)]
+    """The command up to the upload's `-i`, which is opened with the allowlist."""
+    return [
+        ffmpeg,
+        *COMMON_ARGS,
+        *PROGRESS_ARGS,
+        *input_args,
+        *upload_input_args(),
+        "-i",
+        str(src),
+    ]
 
 
 def _tail(out: OutputSpec) -> list[str]:
@@ -165,18 +176,43 @@ def mp3_argv(
     return [*argv, "-map_metadata", "0", *_tail(out)]
 
 
-def gif_argv(
-    ffmpeg: str, src: Path, out: OutputSpec, span: Span, size: Size, fps: float
+# The palette is made from at most this many frames a second of the span: the colours
+# of a clip change slowly, and the first pass then scales a third of a 30 fps GIF's frames.
+PALETTE_FPS: Final = 10.0
+PALETTE_MUXER: Final = "nut"  # one rawvideo RGBA frame, read back as is
+
+
+def _gif_frames(size: Size, fps: float) -> str:
+    """The span's frames (cut on the input side) as the GIF shows them: timestamps from
+    0, its rate and size."""
+    return (
+        f"setpts=PTS-STARTPTS,fps={fps:g},scale={size.width}:{size.height}:flags=lanczos,setsar=1"
+    )
+
+
+def gif_palette_argv(
+    ffmpeg: str, src: Path, palette: Path, span: Span, size: Size, fps: float
 ) -> list[str]:
-    """An animated GIF of `span` with a palette made for these frames (palettegen/paletteuse)."""
+    """First pass: a palette for the span's frames (palettegen keeps colour counts, not
+    frames: memory does not grow with the span)."""
+    chain = f"{_gif_frames(size, min(fps, PALETTE_FPS))},palettegen=stats_mode=diff"
+    argv = _head(ffmpeg, src, span.input_args())
+    argv += ["-map", "0:v:0", "-filter:v", chain, "-frames:v", "1", "-c:v", "rawvideo"]
+    return [*argv, "-f", PALETTE_MUXER, str(palette)]
+
+
+def gif_argv(
+    ffmpeg: str, src: Path, palette: Path, out: OutputSpec, span: Span, size: Size, fps: float
+) -> list[str]:
+    """Second pass: the span as an animated GIF through the first pass's palette, frame
+    by frame (paletteuse streams: one palette given, no frame waits for another)."""
     graph = (
-        f"[0:v:0]setpts=PTS-STARTPTS,fps={fps:g},"
-        f"scale={size.width}:{size.height}:flags=lanczos,setsar=1,split[a][b];"
-        "[a]palettegen=stats_mode=diff[p];"
+        f"[0:v:0]{_gif_frames(size, fps)}[frames];"
         # Bayer dithering and per-rectangle updates keep files small.
-        "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[gif]"
+        "[frames][1:v]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[gif]"
     )
     argv = _head(ffmpeg, src, span.input_args())
+    argv += [*own_input_args(PALETTE_MUXER), "-i", str(palette)]
     argv += ["-filter_complex", graph, "-map", "[gif]", "-c:v", "gif", "-loop", "0"]
     return argv + _tail(out)
 

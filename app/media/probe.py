@@ -1,62 +1,35 @@
-"""Probing a media file in-process with PyAV (FFmpeg's own demuxers and decoders)."""
+"""Probing a media file with PyAV (FFmpeg's own demuxers and decoders).
+
+On the server this runs in its own process (probe_process.py, started by upload_probe.py)
+with the demuxer allowlist and the decoders' pixel cap of demuxers.py: an upload that
+is a playlist, or whose frames are too large, is refused with its own code here, before
+any decoder allocates a frame.
+"""
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from app.media.demuxers import (
+    REFUSED_MESSAGE,
+    describe_refused,
+    format_not_allowed,
+    pyav_container_options,
+)
+from app.media.limits import MAX_FRAME_PIXELS, frame_too_large
+from app.media.media_info import AudioInfo, MediaInfo, VideoInfo
 from app.protocol.errors import ErrorCode, VcsError
 
+__all__ = ["AudioInfo", "MediaInfo", "VideoInfo", "probe_media"]
 
-@dataclass(frozen=True, slots=True)
-class VideoInfo:
-    codec: str
-    width: int
-    height: int
-    fps: float
-    bit_rate: int | None
-    pix_fmt: str | None
-    display_aspect: Fraction | None
-    frames: int | None
-    # FFmpeg's name of the codec (`codec` is the decoder's: libdav1d for av1).
-    codec_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AudioInfo:
-    codec: str
-    sample_rate: int
-    channels: int
-    bit_rate: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class MediaInfo:
-    """What the server needs to know about an input before it builds an FFmpeg command."""
-
-    format_name: str
-    duration_s: float
-    size_bytes: int
-    bit_rate: int | None
-    video: VideoInfo | None
-    audio: AudioInfo | None
-    audio_streams: int = 0
-    video_streams: int = 0
-    subtitle_streams: int = 0
-    # FFmpeg's codec name of every audio stream, in order (mp3, not the decoder mp3float).
-    audio_codecs: tuple[str, ...] = ()
-
-    @property
-    def has_video(self) -> bool:
-        return self.video is not None
-
-    @property
-    def has_audio(self) -> bool:
-        return self.audio is not None
+# What FFmpeg logs when a decoder refuses a frame over its `max_pixels`.
+_OVER_PIXEL_CAP: Final = re.compile(r"Picture size (\d+)x(\d+) (?:exceeds|is invalid)")
+_HEAD_BYTES: Final = 64
 
 
 def _unreadable(path: Path, why: str) -> VcsError:
@@ -81,22 +54,47 @@ def _codec_id(ctx: Any) -> str:
 
 
 def probe_media(path: Path) -> MediaInfo:
-    """Open `path` with FFmpeg's demuxers; raise VcsError(UNREADABLE_MEDIA) on anything bad.
+    """Open `path` as an upload (the allowlist, `file` only, the pixel cap) and describe it.
 
-    Blocking: call it from a worker thread.
+    Raises VcsError: FORMAT_NOT_ALLOWED (a playlist, a list, any demuxer outside the
+    allowlist), MEDIA_TOO_LARGE (a frame over the pixel cap), UNREADABLE_MEDIA (anything
+    else FFmpeg cannot read). Blocking, and it reads untrusted bytes: the server calls
+    it only in the probe process.
     """
     import av  # imported here: loading FFmpeg's libraries costs ~0.1 s at start-up
+    import av.logging
 
     size = os.stat(path).st_size
-    try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise _unreadable(path, getattr(exc, "strerror", None) or type(exc).__name__) from None
+    # FFmpeg's log says which demuxer was refused and which frame was too large.
+    av.logging.set_level(av.logging.ERROR)
+    with av.logging.Capture() as logs:
+        try:
+            container = av.open(
+                str(path),
+                mode="r",
+                metadata_errors="ignore",
+                options={"max_pixels": str(MAX_FRAME_PIXELS)},
+                container_options=pyav_container_options(),
+            )
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            _raise_refusal(path, logs)
+            raise _unreadable(path, getattr(exc, "strerror", None) or type(exc).__name__) from None
     try:
         with container:
+            _raise_refusal(path, logs)
             return _describe(container, size)
     except (av.error.FFmpegError, ValueError, OSError, ZeroDivisionError) as exc:
         raise _unreadable(path, type(exc).__name__) from None
+
+
+def _raise_refusal(path: Path, logs: list[tuple[int, str, str]]) -> None:
+    for _level, name, message in logs:
+        if message.startswith(REFUSED_MESSAGE):
+            with path.open("rb") as f:
+                head = f.read(_HEAD_BYTES)
+            raise format_not_allowed(describe_refused(head, name or None))
+        if found := _OVER_PIXEL_CAP.search(message):
+            raise frame_too_large(int(found[1]), int(found[2]))
 
 
 def _describe(container: Any, size: int) -> MediaInfo:

@@ -48,6 +48,8 @@ class ErrorCode(enum.StrEnum):
     SERVER_RESTARTED = "server_restarted"
     # Media.
     UNREADABLE_MEDIA = "unreadable_media"
+    FORMAT_NOT_ALLOWED = "format_not_allowed"
+    MEDIA_TOO_LARGE = "media_too_large"
     NO_VIDEO = "no_video"
     NO_AUDIO = "no_audio"
     FFMPEG_FAILED = "ffmpeg_failed"

@@ -12,6 +12,11 @@ from pathlib import Path
 import trio
 
 from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
+from app.media.limits import (
+    DEFAULT_FFMPEG_MEMORY_BASE,
+    DEFAULT_MAX_DECODED_FRAMES,
+    MediaLimits,
+)
 from app.protocol.secure import fingerprint
 from app.server import config as defaults
 from app.server.client_address import parse_networks
@@ -121,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ffmpeg", help=f"ffmpeg binary (default: ${FFMPEG_ENV}, else the bundled one)")
     p.add_argument(
+        "--ffmpeg-memory",
+        type=parse_size,
+        default=DEFAULT_FFMPEG_MEMORY_BASE,
+        metavar="SIZE",
+        help="address space of one FFmpeg run, plus 256 bytes per input pixel "
+        "(see docs/security.md#resource-limits)",
+    )
+    p.add_argument(
+        "--max-decoded-frames",
+        type=int,
+        default=DEFAULT_MAX_DECODED_FRAMES,
+        metavar="N",
+        help="frames one op may decode; longer inputs are refused before FFmpeg starts",
+    )
+    p.add_argument(
         "--node-id",
         type=_node_id,
         default="",
@@ -175,8 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.max_jobs < 1 or args.max_connections < 1:
-        print("vcs-serve: --max-jobs and --max-connections must be at least 1", file=sys.stderr)
+    if args.max_jobs < 1 or args.max_connections < 1 or args.max_decoded_frames < 1:
+        print(
+            "vcs-serve: --max-jobs, --max-connections and --max-decoded-frames must be at least 1",
+            file=sys.stderr,
+        )
         return 2
     if args.max_connections_per_ip < 0 or args.min_transfer_rate < 0 or args.transfer_window <= 0:
         print(
@@ -215,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         max_connections_per_ip=args.max_connections_per_ip,
         min_transfer_rate=args.min_transfer_rate,
         transfer_window_s=args.transfer_window,
+        media_limits=MediaLimits(
+            max_decoded_frames=args.max_decoded_frames, ffmpeg_memory_base=args.ffmpeg_memory
+        ),
     )
     try:
         server_key = load_or_create_private_key(config.key_path)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from app.media.limits import MediaLimits
+
 DEFAULT_PORT: Final = 9000
 DEFAULT_QUOTA_BYTES: Final = 4 * 10**12  # SPEC §3: 4 TB
 DEFAULT_RETENTION_S: Final = 3600.0  # SPEC §3: results kept 1 hour
@@ -65,6 +67,8 @@ class ServerConfig:
     transfer_window_s: float = DEFAULT_TRANSFER_WINDOW_S
     # How often expired results are looked for.
     sweep_interval_s: float = 30.0
+    # Caps on uploads and rlimits of the probe and FFmpeg (docs/security.md).
+    media_limits: MediaLimits = field(default_factory=MediaLimits)
 
     @property
     def key_path(self) -> Path:

@@ -10,8 +10,8 @@ from typing import BinaryIO
 
 import trio
 
-from app.media.probe import probe_media
 from app.media.runner import Progress
+from app.media.upload_probe import probe_upload
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
 from app.server.jobs import Job, JobState
 from app.server.ops import UPLOAD_OPS
@@ -111,9 +111,7 @@ async def _process(job: Job, state: ServerState) -> None:
     async with state.ffmpeg_limiter:
         job.state = JobState.RUNNING
         job.set_progress(0.0, None, "probing")
-        info = await trio.to_thread.run_sync(
-            probe_media, job.input_path, limiter=state.thread_limiter
-        )
+        info = await probe_upload(job.input_path, state.config.media_limits)
         job.result_reservation = state.quota.reserve(op.output_allowance(job.input_size))
         with state.storage.partial_result() as partial:
 
@@ -129,6 +127,7 @@ async def _process(job: Job, state: ServerState) -> None:
                 output_path=partial.path,
                 output_limit_bytes=job.result_reservation.size,
                 on_progress=on_progress,
+                limits=state.config.media_limits,
             )
             outcome = await op.run(ctx)
             final = state.storage.result_path(job.id, outcome.media_type)

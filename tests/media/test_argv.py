@@ -16,6 +16,7 @@ from app.media.argv import (
     convert_argv,
     encoders_in,
     gif_argv,
+    gif_palette_argv,
     limit_size,
     mp3_argv,
     resize_argv,
@@ -99,14 +100,30 @@ def test_mp3_takes_the_first_audio_track_at_the_asked_bitrate() -> None:
     assert "-b:a" not in vbr and after(vbr, "-q:a") == "2" and "-ac" not in vbr
 
 
-def test_gif_seeks_the_input_and_builds_a_palette() -> None:
-    argv = gif_argv("ffmpeg", SRC, OutputSpec(OUT, "gif"), Span(1.5, 4.0), Size(240, 180), 12.5)
+def test_gif_makes_a_palette_first_then_streams_through_it() -> None:
+    palette = Path("/tmp/palette.part")
+    first = gif_palette_argv("ffmpeg", SRC, palette, Span(1.5, 4.0), Size(240, 180), 12.5)
     # Seek and duration are input options: they come before -i.
-    assert argv.index("-ss") < argv.index("-i") and argv.index("-t") < argv.index("-i")
+    assert first.index("-ss") < first.index("-i") and first.index("-t") < first.index("-i")
+    assert (after(first, "-ss"), after(first, "-t")) == ("1.500", "2.500")
+    chain = after(first, "-filter:v")
+    assert "fps=10," in chain and "scale=240:180" in chain  # sampled frames, GIF's size
+    assert chain.endswith("palettegen=stats_mode=diff") and first[-1] == str(palette)
+    assert after(first, "-frames:v") == "1" and after(first, "-f") == "nut"
+    argv = gif_argv(
+        "ffmpeg", SRC, palette, OutputSpec(OUT, "gif"), Span(1.5, 4.0), Size(240, 180), 12.5
+    )
     assert (after(argv, "-ss"), after(argv, "-t")) == ("1.500", "2.500")
+    # The palette is a second input, read as the one format we wrote it in.
+    second_input = [i for i, a in enumerate(argv) if a == "-i"][1]
+    assert argv[second_input + 1] == str(palette)
+    assert argv[second_input - 6 : second_input] == [
+        *("-f", "nut", "-format_whitelist", "nut", "-protocol_whitelist", "file"),
+    ]
     graph = after(argv, "-filter_complex")
     assert "fps=12.5," in graph and "scale=240:180" in graph
-    assert "palettegen" in graph and "paletteuse" in graph
+    # No split and no palettegen here: nothing holds frames back.
+    assert "palettegen" not in graph and "split" not in graph and "[1:v]paletteuse" in graph
     assert after(argv, "-map") == "[gif]" and after(argv, "-loop") == "0"
 
 

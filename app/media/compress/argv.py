@@ -16,7 +16,12 @@ from app.media.argv import COMMON_ARGS, PROGRESS_ARGS
 from app.media.compress.metric import Metric, metric_filter
 from app.media.compress.plan import CompressPlan, VideoEncoder
 from app.media.compress.search_policy import SampleWindow
+from app.media.demuxers import own_input_args, upload_input_args
 
+# The tries' container (no index to write at the end, any codec fits) and the raw
+# samples' (rawvideo with timestamps).
+TRIAL_MUXER: Final = "matroska"
+RAW_SAMPLES_MUXER: Final = "nut"
 PREPARE_VIDEO: Final = "crop=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
 BY_FRAME_INDEX: Final = "settb=AVTB,setpts=N"
 # One output frame per decoded frame, with its timestamp: no frame dropped or doubled
@@ -24,14 +29,24 @@ BY_FRAME_INDEX: Final = "settb=AVTB,setpts=N"
 KEEP_EVERY_FRAME: Final = ("-fps_mode", "passthrough")
 
 
-def source_inputs(src: Path, windows: Sequence[SampleWindow]) -> list[str]:
+def input_args(src: Path, own_format: str | None) -> list[str]:
+    """`-i src` with its allowlist: the upload's (None), or the one format we wrote it in."""
+    options = own_input_args(own_format) if own_format else upload_input_args()
+    return [*options, "-i", str(src)]
+
+
+def source_inputs(
+    src: Path, windows: Sequence[SampleWindow], own_format: str | None = None
+) -> list[str]:
     """One input per sample window (input-side -ss/-t: exact, and only that part is
-    decoded), or the whole file when there are no windows."""
+    decoded), or the whole file when there are no windows. `own_format`: `src` is a file
+    we wrote (the raw samples), not the upload."""
     if not windows:
-        return ["-i", str(src)]
+        return input_args(src, own_format)
     args: list[str] = []
     for window in windows:
-        args += ["-ss", f"{window.start_s:.3f}", "-t", f"{window.duration_s:.3f}", "-i", str(src)]
+        args += ["-ss", f"{window.start_s:.3f}", "-t", f"{window.duration_s:.3f}"]
+        args += input_args(src, own_format)
     return args
 
 
@@ -45,14 +60,18 @@ def source_video_graph(first_input: int, count: int, label: str) -> str:
 
 
 def _samples_argv(
-    ffmpeg: str, src: Path, windows: Sequence[SampleWindow], codec_args: Sequence[str]
+    ffmpeg: str,
+    src: Path,
+    windows: Sequence[SampleWindow],
+    codec_args: Sequence[str],
+    own_format: str | None = None,
 ) -> list[str]:
     """The samples (or the whole `src`), prepared and joined, into `codec_args`."""
     return [
         ffmpeg,
         *COMMON_ARGS,
         *PROGRESS_ARGS,
-        *source_inputs(src, windows),
+        *source_inputs(src, windows, own_format),
         "-filter_complex",
         source_video_graph(0, len(windows), "v"),
         "-map",
@@ -68,7 +87,8 @@ def samples_raw_argv(
     """The samples, prepared and joined, uncompressed: the search's tries encode them and
     score against them without decoding the source again (NUT keeps the timestamps, so
     a try encodes exactly what it would have from the source)."""
-    return _samples_argv(ffmpeg, src, windows, ["-c:v", "rawvideo", "-f", "nut", str(out)])
+    codec_args = ["-c:v", "rawvideo", "-f", RAW_SAMPLES_MUXER, str(out)]
+    return _samples_argv(ffmpeg, src, windows, codec_args)
 
 
 def sample_encode_argv(
@@ -78,11 +98,12 @@ def sample_encode_argv(
     video: VideoEncoder,
     crf: float,
     out: Path,
+    own_format: str | None = None,
 ) -> list[str]:
     """The samples, joined, encoded at `crf` exactly as the final encode would (Matroska:
-    no index to write at the end, and any codec fits)."""
-    codec_args = [*video.video_args(crf, for_mp4=False), "-f", "matroska", str(out)]
-    return _samples_argv(ffmpeg, src, windows, codec_args)
+    no index to write at the end, and any codec fits). `own_format`: as source_inputs."""
+    codec_args = [*video.video_args(crf, for_mp4=False), "-f", TRIAL_MUXER, str(out)]
+    return _samples_argv(ffmpeg, src, windows, codec_args, own_format)
 
 
 def final_encode_argv(
@@ -95,8 +116,7 @@ def final_encode_argv(
         ffmpeg,
         *COMMON_ARGS,
         *PROGRESS_ARGS,
-        "-i",
-        str(src),
+        *input_args(src, None),
         "-map",
         "0:v:0",
         "-map",
@@ -143,8 +163,12 @@ def quality_argv(
     metric: Metric,
     log_path: Path,
     subsample: int = 1,
+    *,
+    distorted_format: str,
+    src_format: str | None = None,
 ) -> list[str]:
-    """Score `distorted` against the same frames of `src` (all of it, or the samples).
+    """Score `distorted` (a file we wrote as `distorted_format`) against the same frames
+    of `src` (all of it, or the samples; `src_format` as in source_inputs).
 
     The metric pairs frames by timestamp; both sides are renumbered (pts = frame index)
     so that frame n meets frame n. Timestamps alone do not do it: Matroska rounds them to
@@ -164,9 +188,8 @@ def quality_argv(
         ffmpeg,
         *COMMON_ARGS,
         *PROGRESS_ARGS,
-        "-i",
-        str(distorted),
-        *source_inputs(src, windows),
+        *input_args(distorted, distorted_format),
+        *source_inputs(src, windows, src_format),
         "-filter_complex",
         graph,
         "-map",

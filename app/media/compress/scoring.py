@@ -16,7 +16,8 @@ import trio
 from app.media.compress.argv import quality_argv
 from app.media.compress.metric import Metric, QualityScore, read_score
 from app.media.compress.search_policy import SampleWindow
-from app.media.runner import run_ffmpeg
+from app.media.limits import RunLimits
+from app.media.runner import Box, run_ffmpeg
 from app.protocol.errors import ErrorCode, VcsError
 
 CLOCK_TICK_S: Final = 0.5
@@ -32,15 +33,29 @@ async def measure_quality(
     *,
     subsample: int,
     duration_s: float,
+    limits: RunLimits,
+    distorted_format: str,
+    src_format: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     expected_s: float | None = None,
 ) -> QualityScore:
-    """Score `distorted` against `src` (its samples when `windows` are given).
+    """Score `distorted` (a file we wrote as `distorted_format`) against `src` (its
+    samples when `windows` are given; `src_format` when we wrote it, None for the upload).
 
     libvmaf holds frames back, so FFmpeg's own progress may sit still until the end;
     with `expected_s` the progress also moves with the clock (never past 95 %).
     """
-    argv = quality_argv(ffmpeg, distorted, src, windows, metric, log_path, subsample)
+    argv = quality_argv(
+        ffmpeg,
+        distorted,
+        src,
+        windows,
+        metric,
+        log_path,
+        subsample,
+        distorted_format=distorted_format,
+        src_format=src_format,
+    )
     log_path.unlink(missing_ok=True)
     shown = 0.0
 
@@ -53,7 +68,8 @@ async def measure_quality(
     async with trio.open_nursery() as nursery:
         if on_progress is not None and expected_s is not None and expected_s > 0:
             nursery.start_soon(_move_with_clock, expected_s, report)
-        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
+        box = Box(reads=(distorted, src), writes=(log_path,), limits=limits)
+        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction), box=box)
         nursery.cancel_scope.cancel()
     return score_from_log(metric, log_path, subsample)
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import trio
-
-from app.media.compress.argv import sample_encode_argv, samples_raw_argv
-from app.media.compress.keyframes import keyframes_before
+from app.media.compress.argv import (
+    RAW_SAMPLES_MUXER,
+    TRIAL_MUXER,
+    sample_encode_argv,
+    samples_raw_argv,
+)
 from app.media.compress.plan import CompressPlan
 from app.media.compress.scoring import measure_quality
 from app.media.compress.search_policy import (
@@ -34,8 +36,10 @@ from app.media.compress.search_policy import (
     score_at,
     subsample_for,
 )
-from app.media.probe import MediaInfo
-from app.media.runner import Progress, run_ffmpeg
+from app.media.limits import MediaLimits
+from app.media.media_info import MediaInfo
+from app.media.runner import Box, Progress, run_ffmpeg
+from app.media.upload_probe import keyframes_near
 
 # Frames to score at least: on the samples of each try, and on the final file. Scoring
 # 1 frame in 5 or 13 moved the mean by ≤ 0.1 VMAF on the real clips (Megamind, vtest);
@@ -201,6 +205,7 @@ async def search_crf(
     on_progress: ProgressFn,
     *,
     score_while_encoding: bool,
+    limits: MediaLimits,
 ) -> SearchResult:
     """Tries until the CRF meeting the target is pinned down or the time budget is spent.
 
@@ -211,13 +216,13 @@ async def search_crf(
     duration = info.duration_s
     windows = pick_sample_windows(duration)
     if windows:
-        keyframes = await trio.to_thread.run_sync(
-            keyframes_before, src, [w.start_s for w in windows]
-        )
+        keyframes = await keyframes_near(src, [w.start_s for w in windows], limits)
         windows = align_to_keyframes(windows, keyframes)
+    # The raw samples, the tries and their logs: scratch files of at most this size each.
+    scratch_limits = limits.for_ffmpeg(info, MAX_RAW_SAMPLES_BYTES)
     sample_s = sample_seconds(windows, duration)
     # What the tries read: the source's windows, or the raw samples made from them.
-    trial_src, trial_windows = src, windows
+    trial_src, trial_windows, trial_format = src, windows, None
     # Decoding and preparing the whole source, when the tries do not tell (they read the
     # raw samples): on 2 busy cores a plain encode takes about decoding + encoding.
     decode_s = 0.0
@@ -229,8 +234,9 @@ async def search_crf(
             samples_raw_argv(ffmpeg, src, windows, scratch.samples),
             sample_s,
             lambda p: clock.mark(p.fraction * sample_s),
+            box=Box((src,), (scratch.samples,), scratch_limits),
         )
-        trial_src, trial_windows = scratch.samples, ()
+        trial_src, trial_windows, trial_format = scratch.samples, (), RAW_SAMPLES_MUXER
         # The final encode starts FFmpeg once: its start-up is counted from the tries.
         decode_s = clock.seconds_for(duration, start_up=False) or (
             time.monotonic() - clock.started
@@ -271,9 +277,12 @@ async def search_crf(
             progress_of_try(0.75)(p.fraction)
 
         await run_ffmpeg(
-            sample_encode_argv(ffmpeg, trial_src, trial_windows, plan.video, crf, scratch.trial),
+            sample_encode_argv(
+                ffmpeg, trial_src, trial_windows, plan.video, crf, scratch.trial, trial_format
+            ),
             sample_s,
             on_encode,
+            box=Box((trial_src,), (scratch.trial,), scratch_limits),
         )
         t1 = time.monotonic()
         size = scratch.trial.stat().st_size
@@ -286,6 +295,9 @@ async def search_crf(
             scratch.log,
             subsample=trial_subsample,
             duration_s=sample_s,
+            limits=scratch_limits,
+            distorted_format=TRIAL_MUXER,
+            src_format=trial_format,
             on_progress=lambda f: progress_of_try(1.0)(0.75 + 0.25 * f),
             expected_s=trials[-1].measure_s if trials else None,
         )

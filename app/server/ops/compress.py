@@ -56,6 +56,7 @@ class CompressOp:
             target_vmaf=float(ctx.params.get("target_vmaf", DEFAULT_TARGET_VMAF)),
             output=ctx.output_path,
             limit_bytes=ctx.output_limit_bytes,
+            limits=ctx.limits,
         )
         outcome = await compress_file(request, ctx.on_progress)
         if outcome.media_type is None:  # already well compressed: the input is the result

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from app.media.argv import OutputSpec, gif_argv
+from app.media.argv import OutputSpec, gif_argv, gif_palette_argv
 from app.media.geometry import clip_size
+from app.media.limits import check_decoded_frames
+from app.media.runner import Progress, run_ffmpeg
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB, encode
@@ -16,6 +18,9 @@ DEFAULT_WIDTH: Final = 480
 MAX_WIDTH: Final = 1280
 # GIF is lossless per frame: 60 s at 30 fps and 1280 px can pass 100 MB. Bigger is refused.
 MAX_GIF_BYTES: Final = 256 * MiB
+# The palette pass decodes the span as the GIF pass does, but scales fewer frames and
+# encodes none: its share of the progress bar.
+PALETTE_SHARE: Final = 0.3
 
 
 class GifOp:
@@ -38,10 +43,38 @@ class GifOp:
         span = params.resolve_span(ctx.params, ctx.info)
         size = clip_size(ctx.info.video, ctx.params["width"], DEFAULT_WIDTH, even_sides=False)
         fps = float(ctx.params["fps"])
-        argv = gif_argv(
-            ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "gif"), span, size, fps
+        check_decoded_frames(ctx.info, span.length_s, ctx.limits)
+        # A scratch file beside the result, swept at start-up like any `.part`.
+        palette = ctx.output_path.with_name(
+            ctx.output_path.name.removesuffix(".part") + "-palette.part"
         )
-        await encode(ctx, argv, span.length_s, "Pick a shorter span, a smaller width or fewer fps.")
+        try:
+            await run_ffmpeg(
+                gif_palette_argv(ctx.ffmpeg, ctx.input_path, palette, span, size, fps),
+                span.length_s,
+                lambda p: ctx.on_progress(Progress(p.fraction * PALETTE_SHARE, None), "palette"),
+                box=ctx.box(writes=(palette,)),
+            )
+
+            def on_gif(p: Progress) -> None:
+                fraction = PALETTE_SHARE + (1 - PALETTE_SHARE) * p.fraction
+                ctx.on_progress(Progress(fraction, p.eta_s), "encoding")
+
+            argv = gif_argv(
+                ctx.ffmpeg,
+                ctx.input_path,
+                palette,
+                OutputSpec(ctx.output_path, "gif"),
+                span,
+                size,
+                fps,
+            )
+            hint = "Pick a shorter span, a smaller width or fewer fps."
+            await encode(
+                ctx, argv, span.length_s, hint, box=ctx.box(reads=(palette,)), on_progress=on_gif
+            )
+        finally:
+            palette.unlink(missing_ok=True)
         return OpOutcome(
             media_type="gif",
             report={
