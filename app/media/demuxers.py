@@ -106,12 +106,20 @@ def check_input_args(argv: list[str]) -> None:
             raise AssertionError(f"FFmpeg would open {argv[i + 1]} with other protocols")
 
 
-def describe_refused(head: bytes, demuxer: str | None) -> str:
-    """What the refused upload looks like, for the error message."""
+def referring_format(head: bytes) -> str | None:
+    """The kind of file that names other files `head` starts like, if any (a build of
+    FFmpeg without the DASH demuxer cannot tell a manifest from garbage: this can)."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     for start, name in _REFERRING_FORMATS:
         if text.startswith(start):
             return name
+    return None
+
+
+def describe_refused(head: bytes, demuxer: str | None) -> str:
+    """What the refused upload looks like, for the error message."""
+    if named := referring_format(head):
+        return named
     return f"the {demuxer} format" if demuxer else "a format this server does not read"
 
 

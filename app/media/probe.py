@@ -20,6 +20,7 @@ from app.media.demuxers import (
     describe_refused,
     format_not_allowed,
     pyav_container_options,
+    referring_format,
 )
 from app.media.limits import MAX_FRAME_PIXELS, frame_too_large
 from app.media.media_info import AudioInfo, MediaInfo, VideoInfo
@@ -78,6 +79,8 @@ def probe_media(path: Path) -> MediaInfo:
             )
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             _raise_refusal(path, logs)
+            if named := referring_format(_head(path)):
+                raise format_not_allowed(named) from None
             raise _unreadable(path, getattr(exc, "strerror", None) or type(exc).__name__) from None
     try:
         with container:
@@ -87,12 +90,18 @@ def probe_media(path: Path) -> MediaInfo:
         raise _unreadable(path, type(exc).__name__) from None
 
 
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(_HEAD_BYTES)
+    except OSError:
+        return b""
+
+
 def _raise_refusal(path: Path, logs: list[tuple[int, str, str]]) -> None:
     for _level, name, message in logs:
         if message.startswith(REFUSED_MESSAGE):
-            with path.open("rb") as f:
-                head = f.read(_HEAD_BYTES)
-            raise format_not_allowed(describe_refused(head, name or None))
+            raise format_not_allowed(describe_refused(_head(path), name or None))
         if found := _OVER_PIXEL_CAP.search(message):
             raise frame_too_large(int(found[1]), int(found[2]))
 

@@ -26,10 +26,23 @@ from app.media.sandbox import Confinement, boxed, ffmpeg_confinement
 from app.protocol.errors import ErrorCode, VcsError
 
 STDERR_LINES_KEPT: Final = 40
-# bubblewrap reports a child killed by signal N as exit status 128 + N. FFmpeg's own
-# statuses are errno values and AVERROR tags (1, 8, 69, 166..255), none in 129..159.
-_SIGNAL_STATUSES: Final = range(129, 160)
-_OUT_OF_MEMORY: Final = ("Cannot allocate memory", "std::bad_alloc", "out of memory")
+# How FFmpeg and its libraries say an allocation failed (x264: "malloc of size N failed").
+_OUT_OF_MEMORY: Final = ("Cannot allocate memory", "malloc of size", "bad_alloc", "out of memory")
+# Signals a crash or a limit sends; bubblewrap reports them as 128 + N, which FFmpeg's own
+# statuses can also be (255 - errno: 145 is ECONNREFUSED), so a status counts as a
+# signal only when FFmpeg said nothing: its own errors always come with a message.
+_CRASH_SIGNALS: Final = frozenset(
+    {
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGILL,
+        signal.SIGFPE,
+        signal.SIGABRT,
+        signal.SIGKILL,
+        signal.SIGXCPU,
+        signal.SIGXFSZ,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +158,11 @@ def _failure(returncode: int, stderr_tail: str, box: Box, confinement: Confineme
     signal_number: int | None = None
     if returncode < 0:
         signal_number = -returncode
-    elif confinement.bwrap is not None and returncode in _SIGNAL_STATUSES:
+    elif (
+        confinement.bwrap is not None
+        and returncode - 128 in _CRASH_SIGNALS
+        and not stderr_tail.strip()
+    ):
         signal_number = returncode - 128
     for path in box.writes:
         try:
