@@ -38,6 +38,9 @@ BOX_USER: Final = (65534, 65534)  # nobody:nogroup
 SYSTEM_DIRS: Final = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
 SYSTEM_FILES: Final = ("/etc/ld.so.cache",)
 BOX_ENV: Final = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+# Set to "rlimits" to go without bubblewrap even where it works (a container that
+# forbids namespaces, or a measurement that needs FFmpeg as a direct child).
+SANDBOX_ENV: Final = "VCS_MEDIA_SANDBOX"
 _CHECK_TIMEOUT_S: Final = 20.0
 
 
@@ -47,6 +50,10 @@ class Confinement:
 
     prlimit: str | None
     bwrap: str | None = None
+    # bubblewrap's --die-with-parent watches the *thread* that started it, and trio
+    # starts processes from worker threads that exit when idle: `setsid --fork --wait`
+    # is the parent instead, a process that lives exactly as long as the box.
+    setsid: str | None = None
     # The server is root: bubblewrap runs privileged and `setpriv` drops to this user.
     setpriv: str | None = None
     user: tuple[int, int] | None = None
@@ -99,7 +106,7 @@ def _system_args() -> list[str]:
 
 def bwrap_args(confinement: Confinement) -> list[str]:
     """The box without its files: namespaces, an empty root, the system libraries."""
-    assert confinement.bwrap is not None
+    assert confinement.bwrap is not None and confinement.setsid is not None
     if confinement.setpriv is None:  # unprivileged: a user namespace of its own
         namespaces = ["--unshare-all", "--unshare-user", "--disable-userns"]
     else:  # privileged: no user namespace; setpriv needs these two to drop to the user
@@ -108,6 +115,7 @@ def bwrap_args(confinement: Confinement) -> list[str]:
             *("--unshare-cgroup-try", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"),
         ]
     return [
+        *(confinement.setsid, "--fork", "--wait"),
         confinement.bwrap,
         *namespaces,
         "--die-with-parent",
@@ -234,14 +242,19 @@ def detect(check_argv: Sequence[str], programs: Sequence[Path]) -> Confinement:
     """Which confinement runs `check_argv` (a quick command that must exit 0) here."""
     prlimit = shutil.which("prlimit")
     bwrap = shutil.which("bwrap")
+    setsid = shutil.which("setsid")
+    if os.environ.get(SANDBOX_ENV) == "rlimits":
+        return Confinement(prlimit, why_not_bwrap=f"{SANDBOX_ENV}=rlimits")
     if bwrap is None:
         return Confinement(prlimit, why_not_bwrap="bubblewrap is not installed")
-    candidate = Confinement(prlimit, bwrap)
+    if setsid is None:
+        return Confinement(prlimit, why_not_bwrap="setsid (util-linux) is missing")
+    candidate = Confinement(prlimit, bwrap, setsid)
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             return Confinement(prlimit, why_not_bwrap="setpriv (util-linux) is missing")
-        candidate = Confinement(prlimit, bwrap, setpriv, BOX_USER)
+        candidate = Confinement(prlimit, bwrap, setsid, setpriv, BOX_USER)
     check_limits = RunLimits(2 << 30, 1 << 20, 60, 256)
     try:
         with boxed(
