@@ -8,9 +8,7 @@ error: `result_too_large` for a file past its size, `media_too_large` for memory
 from __future__ import annotations
 
 import collections
-import functools
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -134,18 +132,7 @@ async def run_ffmpeg(
         limits=box.limits,
     ) as launch:
         async with trio.open_nursery() as nursery:
-            process: trio.Process = await nursery.start(
-                functools.partial(
-                    trio.run_process,
-                    launch.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    check=False,
-                    pass_fds=launch.pass_fds,
-                    env=launch.env,
-                )
-            )
+            process = await launch.start(nursery)
             assert process.stdout is not None and process.stderr is not None
             nursery.start_soon(_read_lines, process.stderr, stderr_tail.append)
             await _read_lines(process.stdout, on_stdout)

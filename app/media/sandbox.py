@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import trio
+
 from app.media.limits import RunLimits
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,29 @@ class Confinement:
 
 @dataclass(slots=True)
 class Launch:
-    """A confined command, ready for trio.run_process (its descriptors stay open until
-    the `boxed` block ends)."""
+    """A confined command, ready to start (its descriptors stay open until the `boxed`
+    block ends)."""
 
     argv: list[str]
     pass_fds: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=lambda: dict(BOX_ENV))
+
+    async def start(self, nursery: trio.Nursery) -> trio.Process:
+        """Run it in `nursery`, stdout and stderr piped: cancelling the nursery kills it
+        (trio's deliver_cancel: SIGTERM, then SIGKILL)."""
+        process: trio.Process = await nursery.start(
+            functools.partial(
+                trio.run_process,
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                check=False,
+                pass_fds=self.pass_fds,
+                env=self.env,
+            )
+        )
+        return process
 
 
 def rlimit_args(prlimit: str | None, limits: RunLimits, *, own_user: bool) -> list[str]:

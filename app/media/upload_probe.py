@@ -16,7 +16,6 @@ import functools
 import json
 import math
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,18 +108,7 @@ async def _ask(path: Path, args: Sequence[str], limits: MediaLimits) -> dict[str
             trio.move_on_after(limits.probe_wall_s) as timer,
         ):
             async with trio.open_nursery() as nursery:
-                process: trio.Process = await nursery.start(
-                    functools.partial(
-                        trio.run_process,
-                        launch.argv,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        check=False,
-                        pass_fds=launch.pass_fds,
-                        env=launch.env,
-                    )
-                )
+                process = await launch.start(nursery)
                 assert process.stderr is not None
                 nursery.start_soon(read_stderr, process.stderr)
                 await read_answer(process)
