@@ -24,6 +24,7 @@ from app.media.argv import (
 )
 from app.media.capabilities import MuxerDetails
 from app.media.containers import KNOWN_RULES, plan_streams, rule_for
+from app.media.demuxers import FORMAT_WHITELIST, check_input_args
 from app.media.geometry import AspectMode, Size, aspect_plan
 from app.media.probe import AudioInfo, MediaInfo, VideoInfo
 
@@ -205,3 +206,28 @@ def test_every_convert_maps_each_output_stream_once_with_one_codec(muxer, video,
     codecs = [a for a in argv if a.startswith("-c:")]
     assert len(maps) == len(codecs) == len(set(codecs)) == (video is not None) + len(audio)
     assert all(isinstance(a, str) for a in argv) and argv[-1] == str(OUT)
+
+
+def test_every_builder_opens_the_upload_with_the_allowlist() -> None:
+    """Each op's FFmpeg reads the upload as a self-contained file only (security.md)."""
+    mkv = rule_for(MuxerDetails("matroska", ("mkv",), "h264", "vorbis"))
+    info = media()
+    assert info.video is not None
+    span, size = Span(0, 2), Size(160, 120)
+    palette = Path("/out/palette.part")
+    pad = aspect_plan(info.video, Fraction(16, 9), AspectMode.PAD)
+    builders = [
+        resize_argv("ffmpeg", SRC, OutputSpec(OUT, "mp4"), info, size),
+        aspect_argv("ffmpeg", SRC, OutputSpec(OUT, "mp4"), info, pad),
+        mp3_argv("ffmpeg", SRC, OutputSpec(OUT, "mp3"), info, None),
+        gif_palette_argv("ffmpeg", SRC, palette, span, size, 12),
+        gif_argv("ffmpeg", SRC, palette, OutputSpec(OUT, "gif"), span, size, 12),
+        webm_argv("ffmpeg", SRC, OutputSpec(OUT, "webm"), info, span, size),
+        convert_argv("ffmpeg", SRC, OutputSpec(OUT, "matroska"), plan_streams(mkv, info), mkv),
+    ]
+    for argv in builders:
+        check_input_args(argv)
+        upload = argv.index(str(SRC))
+        allowed = argv[argv.index("-format_whitelist", upload - 8) + 1]
+        assert allowed == FORMAT_WHITELIST and "hls" not in allowed.split(",")
+        assert after(argv, "-protocol_whitelist") == "file"
