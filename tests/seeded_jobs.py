@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from app.server.jobs import Job, JobState, new_job_id
+from app.server.job import Job, JobState, new_job_id
 
 
 def seed_finished_job(storage: Path, source: Path, sha256: str) -> str:

@@ -52,7 +52,7 @@ def test_a_spliced_payload_is_stored_whole_and_its_hash_checked(start_server) ->
 
 def test_a_connection_cut_mid_payload_is_truncated_and_leaves_nothing(start_server) -> None:
     size = 3 * MiB
-    server = start_server("--quota", str(size))
+    server = start_server("--max-bytes-per-address", "0", "--quota", str(size))
     whole = message(fake_mp4(size))
     rng = random.Random(5)
     for trial in range(12):
