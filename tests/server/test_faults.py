@@ -185,7 +185,9 @@ def tiny_disk(tmp_path: Path):
 
 
 def test_a_really_full_disk_is_refused_cleanly(start_server, tiny_disk: Path) -> None:
-    server = start_server("--max-bytes-per-address", "0", "--quota", "1GB", storage_dir=tiny_disk / "storage")
+    server = start_server(
+        "--max-bytes-per-address", "0", "--quota", "1GB", storage_dir=tiny_disk / "storage"
+    )
     # More than the file system holds, by little: after ENOSPC the client still sends the
     # rest in 1,400-byte units, and on a loaded machine 1 MiB more once seems to have
     # outlasted the server's 2 s linger (the raw status came back empty).
