@@ -12,7 +12,7 @@ from app.media.limits import check_decoded_frames
 from app.media.runner import Box, Progress, run_ffmpeg
 from app.protocol.errors import ErrorCode, VcsError
 from app.server.ops.base import OpContext
-from app.server.quota import format_bytes
+from app.server.units import format_bytes
 
 MiB = 1024 * 1024
 
