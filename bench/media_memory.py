@@ -138,7 +138,8 @@ def main() -> None:
     body += table(["span", "palette pass", "GIF pass", "one pass (before)"], gifs)
     body += (
         "\n**x264 preset medium, CRF 20, 2 s of testsrc2 at 30 fps**: peak address space "
-        "(VmPeak) against the run's RLIMIT_AS (2 GiB + 256 bytes per pixel).\n\n"
+        "(VmPeak) against the run's RLIMIT_AS (2 GiB + "
+        f"{DEFAULT_LIMITS.ffmpeg_memory_per_pixel} bytes per pixel).\n\n"
     )
     body += table(["frame", "VmPeak", "RLIMIT_AS", "share"], encoders)
     print(body)

@@ -1,15 +1,18 @@
 """The box every process that reads an upload runs in: rlimits, no network, its own files.
 
-Two levels, detected once per program at start-up (`confinement_for`) and logged:
+Two levels, detected once per program at start-up (`ffmpeg_confinement` here,
+`upload_probe.probe_confinement`) and logged:
 
-- **bwrap** (Debian's `bubblewrap`): new user, network, pid, IPC and UTS namespaces (no
+- **bwrap** (Debian's `bubblewrap`): new network, pid, IPC and UTS namespaces (no
   network but a loopback of its own), a filesystem of its own: an empty root with the
   system libraries read-only (`/usr/lib`, `/lib*`), the program, its input files
   read-only and its output files writable — nothing else (no `/etc`, `/home`, other
   uploads). Files are bound from descriptors the server opened, so the box needs no
-  path to them. When the server runs as root, the process runs as `nobody`: the job's
-  files are handed to that user for the run and handed back after.
-- **rlimits** alone, when bubblewrap is missing or cannot run the program here.
+  path to them. When the server runs as root, bubblewrap runs privileged and `setpriv`
+  makes the process `nobody`: the job's files are handed to that user for the run and
+  handed back after. Otherwise a user namespace keeps the server's user.
+- **rlimits** alone, when bubblewrap is missing or cannot run the program here, or
+  when `VCS_MEDIA_SANDBOX=rlimits` says so.
 
 Either way `prlimit` (util-linux) applies the rlimits: address space, file size, CPU
 seconds, and processes when the box has a user of its own (RLIMIT_NPROC counts every
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import shutil
 import subprocess
@@ -32,8 +34,6 @@ from typing import Final
 import trio
 
 from app.media.limits import RunLimits
-
-log = logging.getLogger(__name__)
 
 BOX_USER: Final = (65534, 65534)  # nobody:nogroup
 # What a dynamically linked program needs from the system (glibc and its loader).
@@ -191,7 +191,7 @@ def _handed_to(user: tuple[int, int] | None, paths: Sequence[Path]) -> Iterator[
         return
     owners = []
     try:
-        for path in paths:
+        for path in dict.fromkeys(p.absolute() for p in paths):  # each once: restored once
             st = path.stat()
             owners.append((path, st.st_uid, st.st_gid))
             os.chown(path, *user)

@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=size,
         default=limits.ffmpeg_memory_base,
         metavar="SIZE",
-        help="address space of one FFmpeg run, plus 256 bytes per input pixel "
+        help="address space of one FFmpeg run, plus "
+        f"{limits.ffmpeg_memory_per_pixel} bytes per input pixel "
         f"(default {format_bytes(limits.ffmpeg_memory_base)}; docs/security.md)",
     )
     add(

@@ -234,3 +234,15 @@ def test_an_input_without_the_allowlist_is_a_bug_caught_before_ffmpeg() -> None:
     with pytest.raises(AssertionError):
         check_input_args(["ffmpeg", *first, "-i", "/x/b", "out.mkv"])
     check_input_args(["ffmpeg", *first, *own_input_args("nut"), "-i", "/x/b", "out.mkv"])
+
+
+def test_a_file_read_twice_in_one_run_gets_its_owner_back(tmp_path: Path) -> None:
+    require_bwrap()
+    if os.geteuid() != 0:
+        pytest.skip("the box changes owners only when the server runs as root")
+    clip = tmp_path / "clip"
+    clip.write_bytes(b"x")
+    confinement = ffmpeg_confinement(find_ffmpeg())
+    with boxed(confinement, ["true"], programs=(), reads=(clip, clip), writes=(), limits=LIMITS):
+        assert clip.stat().st_uid == BOX_USER[0]
+    assert clip.stat().st_uid == 0
