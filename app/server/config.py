@@ -20,7 +20,6 @@ DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 32
 # this many bytes per second, judged over each window of this many seconds of waiting.
 DEFAULT_MIN_TRANSFER_RATE: Final = 1024
 DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
-MAX_STATUS_WAIT_S: Final = 60.0
 
 
 SERVER_KEY_NAME: Final = "server_key.pem"

@@ -16,14 +16,13 @@ from typing import Any, Final
 import trio
 
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
+from app.protocol.ops import JOB_ID, job_not_found
 from app.server.quota import Reservation
 from app.server.storage import Storage
 
 log = logging.getLogger(__name__)
 
 JOB_ID_BYTES: Final = 16  # 128 random bits
-# `<node>-<32 hex>` behind a balancer (--node-id), else `<32 hex>`.
-_JOB_ID_RE: Final = re.compile(r"(?:([a-z0-9]{1,16})-)?([0-9a-f]{32})", re.ASCII)
 NODE_ID_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 
 
@@ -44,17 +43,6 @@ def new_job_id(node_id: str = "") -> str:
     node behind a balancer can say so (SPEC §7)."""
     token = secrets.token_hex(JOB_ID_BYTES)
     return f"{node_id}-{token}" if node_id else token
-
-
-def job_not_found() -> VcsError:
-    # The same answer for a malformed id, an unknown one and an expired one: a wrong
-    # id reveals nothing about which ids exist.
-    return VcsError(
-        ErrorCode.JOB_NOT_FOUND,
-        "No job with that id exists on this server.",
-        "Check the id printed when you uploaded; results are kept for a limited time "
-        "and are deleted once downloaded.",
-    )
 
 
 @dataclass(eq=False)
@@ -223,9 +211,7 @@ class JobRegistry:
         self.persist(job)
 
     def get(self, job_id: object) -> Job:
-        match = _JOB_ID_RE.fullmatch(job_id) if isinstance(job_id, str) else None
-        if match is None:
-            raise job_not_found()
+        match = JOB_ID.match(job_id)  # the table's shape; else job_not_found
         node = match.group(1) or ""
         if node != self.node_id and node:
             raise VcsError(
