@@ -18,10 +18,13 @@ from textual.widgets import Input, OptionList, Select
 
 from app.cli.main import parse_args
 from app.client.address import ServerAddress
+from app.client.answers import JOB_STATES
 from app.media.geometry import AspectMode
 from app.media.probe import MediaInfo
 from app.protocol import VcsError
 from app.protocol.ops import UPLOAD_OPS, Choice, Field, Number
+from app.protocol.ops.reference import markdown
+from app.server.jobs import JobState
 from app.server.ops import UPLOAD_OPS as SERVER_OPS
 from app.server.ops.params import resolve_span
 from app.tui.app import VcsTui
@@ -198,6 +201,18 @@ async def test_cli_tui_and_server_accept_the_same_values(op: str, folder: Path) 
 
 def test_the_tables_choices_are_the_media_codes() -> None:
     assert UPLOAD_OPS["aspect"].field("mode").choices == tuple(str(m) for m in AspectMode)
+
+
+def test_docs_parameters_md_is_the_table() -> None:
+    docs = Path(__file__).parent.parent / "docs" / "parameters.md"
+    assert docs.read_text() == markdown(), (
+        "docs/parameters.md is out of date: python -m app.protocol.ops.reference > "
+        "docs/parameters.md"
+    )
+
+
+def test_the_client_knows_every_job_state_the_server_reports() -> None:
+    assert tuple(str(state) for state in JobState) == JOB_STATES
 
 
 @pytest.mark.parametrize("op", ["gif", "webm"])

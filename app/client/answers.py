@@ -8,7 +8,6 @@ traceback and never a file written from an answer that was not understood.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -16,9 +15,9 @@ from app.client.errors import ConnectionFailed
 from app.protocol import MessageHead
 from app.protocol.ops import JOB_ID_RE
 from app.protocol.ops.fields import is_json_number
+from app.protocol.ops.request_fields import SHA256_RE
 
 JOB_STATES: Final = ("queued", "running", "done", "failed", "cancelled")
-_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 class MalformedAnswer(ConnectionFailed):
@@ -96,7 +95,7 @@ def checked_download(head: MessageHead) -> DownloadAnswer:
     size, sha256 = doc.get("size"), doc.get("sha256")
     if isinstance(size, bool) or not isinstance(size, int) or size != head.payload_size:
         raise MalformedAnswer(f"gives no 'size' matching its payload of {head.payload_size} bytes")
-    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
+    if not isinstance(sha256, str) or not SHA256_RE.fullmatch(sha256):
         raise MalformedAnswer("gives no 'sha256' (64 lower-case hex digits) for its file")
     _optional(doc, "report", dict, "an object")
     return DownloadAnswer(size, sha256, doc.get("filename"), doc)

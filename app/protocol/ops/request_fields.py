@@ -18,7 +18,7 @@ JOB_ID_RE: Final = re.compile(r"(?:([a-z0-9]{1,16})-)?([0-9a-f]{32})", re.ASCII)
 MAX_STATUS_WAIT_S: Final = 60.0
 # Bytes, not characters: file systems cap a name at 255 bytes, and a client adds " (12)".
 MAX_FILENAME_BYTES: Final = 200
-_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
+SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 # Characters no file name should carry on any system a result may be saved on.
 _UNSAFE_CHARS: Final = frozenset('\\/:*?"<>|')
 
@@ -92,7 +92,7 @@ class Sha256(Field):
         return "64 hexadecimal digits"
 
     def check(self, value: object) -> str:
-        if not isinstance(value, str) or not _SHA256_RE.fullmatch(value.lower()):
+        if not isinstance(value, str) or not SHA256_RE.fullmatch(value.lower()):
             raise self.refuse(
                 "64 hex digits",
                 f"'{self.name}' must be 64 hexadecimal digits.",

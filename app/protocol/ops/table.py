@@ -362,7 +362,10 @@ FILENAME: Final = FileName(
 UPLOAD_FIELDS: Final = (SHA256, FILENAME)
 
 JOB_ID: Final = JobId(
-    name="job_id", label="job id", help="the id printed when the upload was accepted"
+    name="job_id",
+    label="job id",
+    help="the id printed when the upload was accepted",
+    required=True,  # absent, it gets the answer any unknown id gets
 )
 WAIT_S: Final = WaitSeconds(
     name="wait_s",
