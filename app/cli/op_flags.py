@@ -56,8 +56,9 @@ def typed(field: Field) -> Callable[[str], object]:
 def add_op_commands(sub: Any, add_upload_command: AddUploadCommand) -> None:
     for spec in UPLOAD_OPS.values():
         p = add_upload_command(sub, spec.name, spec.summary, spec.description)
+        group = p.add_argument_group(f"{spec.name} parameters (docs/parameters.md)")
         for field in spec.fields:
-            p.add_argument(
+            group.add_argument(
                 field.flag,
                 dest=field.name,
                 type=typed(field),
