@@ -24,7 +24,7 @@ from app.media.probe import MediaInfo
 from app.protocol import VcsError
 from app.protocol.ops import UPLOAD_OPS, Choice, Field, Number
 from app.protocol.ops.reference import markdown
-from app.server.jobs import JobState
+from app.server.job import JobState
 from app.server.ops import UPLOAD_OPS as SERVER_OPS
 from app.server.ops.params import resolve_span
 from app.tui.app import VcsTui
