@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from app.media.probe import MediaInfo
 from app.protocol.errors import ErrorCode, VcsError
+from app.protocol.ops import UPLOAD_OPS as TABLE
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.params import resolve_span
 
@@ -165,3 +166,11 @@ def test_spans_past_the_end_are_refused_with_what_would_fit() -> None:
 def test_spans_default_to_the_end_of_the_video() -> None:
     span = resolve_span({"start": 1.0, "end": None}, info(3.0401))
     assert (span.start_s, span.end_s) == (1.0, 3.04)
+
+
+@pytest.mark.parametrize("op", list(UPLOAD_OPS))
+def test_null_is_the_field_left_out(op: str) -> None:
+    base = {"aspect": {"ratio": "16:9"}, "convert": {"format": "mkv"}, "resize": {"width": 640}}
+    doc = base.get(op, {})
+    for name in (f.name for f in TABLE[op].fields if f.name not in doc):
+        assert UPLOAD_OPS[op].check_params({**doc, name: None}) == UPLOAD_OPS[op].check_params(doc)

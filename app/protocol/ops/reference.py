@@ -13,8 +13,9 @@ HEADER = """# Request fields
 Every field of every request, as the server checks it, `vcs OP --help` explains it and
 the TUI's op form offers it. Generated from the op table (`app/protocol/ops/table.py`)
 by `python -m app.protocol.ops.reference > docs/parameters.md`; edit the table, not this
-page. The framing and the answers are in [protocol.md](protocol.md); what each op does
-with its fields is in [operations.md](operations.md).
+page. A field sent as `null` is the same as a field left out. The framing and the
+answers are in [protocol.md](protocol.md); what each op does with its fields is in
+[operations.md](operations.md).
 """
 
 
