@@ -50,28 +50,28 @@ async def submitted(pilot: Pilot[None], form: OperationScreen) -> dict[str, obje
     return app_of(pilot).runner.jobs[-1].params
 
 
-@pytest.mark.parametrize(
-    ("op", "typed", "params"),
-    [
-        ("aspect", {"ratio": "2.39:1"}, {"ratio": "2.39:1"}),
-        ("gif", {"start": "00:00:01.5"}, {"start": "00:00:01.5"}),  # end: the server's
-        ("gif", {}, {}),  # start and end: the server's defaults
-        ("webm", {"end": "0:03"}, {"end": "0:03"}),
-        ("convert", {"format": "mxf_d10"}, {"format": "mxf_d10"}),
-        ("convert", {"format": "asf_stream"}, {"format": "asf_stream"}),
-    ],
-)
+TYPED: list[tuple[str, dict[str, str], dict[str, object]]] = [
+    ("aspect", {"ratio": "2.39:1"}, {"ratio": "2.39:1"}),
+    ("gif", {"start": "00:00:01.5"}, {"start": "00:00:01.5"}),  # end: the server's
+    ("gif", {}, {}),  # start and end: the server's defaults
+    ("webm", {"end": "0:03"}, {"end": "0:03"}),
+    ("convert", {"format": "mxf_d10"}, {"format": "mxf_d10"}),
+    ("convert", {"format": "asf_stream"}, {"format": "asf_stream"}),
+]
+
+
 @pytest.mark.asyncio
-async def test_typed_values_the_server_takes(
-    op: str, typed: dict[str, str], params: dict[str, object], videos: Path
-) -> None:
+async def test_typed_values_the_server_takes(videos: Path) -> None:
     app = VcsTui(NOWHERE, folder=videos)
     async with app.run_test(size=(80, 24)) as pilot:
-        form = await open_form(pilot, "clip.mp4")  # probed: 4 s
-        await choose_op(pilot, form, op)
-        for name, text in typed.items():
-            await fill(pilot, form, name, text)
-        assert await submitted(pilot, form) == params
+        for op, typed, params in TYPED:
+            app.settings.op_defaults.clear()  # each form opens with empty fields
+            app.main.files.focus()
+            form = await open_form(pilot, "clip.mp4")  # probed: 4 s
+            await choose_op(pilot, form, op)
+            for name, text in typed.items():
+                await fill(pilot, form, name, text)
+            assert await submitted(pilot, form) == params, (op, typed)
 
 
 @pytest.mark.asyncio
