@@ -28,7 +28,8 @@ from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.geometry import Size
 from app.media.limits import DEFAULT_LIMITS, MiB
 from app.media.media_info import MediaInfo, VideoInfo
-from app.server.ops.gif import MAX_FPS, MAX_WIDTH
+from app.protocol.ops.table import GIF_MAX_FPS as MAX_FPS
+from app.protocol.ops.table import GIF_MAX_WIDTH_PX as MAX_WIDTH
 from bench.report import stamp, table, write_section
 from tests.media_files import make_clip
 

@@ -18,10 +18,8 @@ import pytest
 
 from app.media.limits import MiB
 from app.media.sandbox import SANDBOX_ENV
-from app.server.ops.gif import MAX_FPS, MAX_WIDTH
+from app.protocol.ops.table import GIF_MAX_FPS, GIF_MAX_WIDTH_PX, MAX_SPAN_S
 from tests.media_files import make_clip, probe
-
-MAX_SPAN_S = 60.0  # SPEC §2.1: end - start ≤ 60 s
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +40,7 @@ def gif_op(src: Path, out: Path, span_s: float) -> dict[str, int]:
     # its children's usage on, and memory use is the same in or out of the box.
     env = {**os.environ, SANDBOX_ENV: "rlimits"}
     argv = [sys.executable, "-m", "tests.support.gif_harness", str(src), str(out)]
-    argv += ["0", str(span_s), str(MAX_FPS), str(MAX_WIDTH)]
+    argv += ["0", str(span_s), str(GIF_MAX_FPS), str(GIF_MAX_WIDTH_PX)]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -56,7 +54,7 @@ def test_the_gif_op_at_its_maximum_stays_flat_and_under_its_bound(
     # It ran under its RLIMIT_AS and made the whole GIF.
     assert longest["children_maxrss_bytes"] < longest["memory_bound_bytes"]
     gif = probe(tmp_path / "long.gif")
-    assert (gif["format"], gif["width"]) == ("gif", MAX_WIDTH)
+    assert (gif["format"], gif["width"]) == ("gif", GIF_MAX_WIDTH_PX)
     assert float(gif["duration_s"]) == pytest.approx(MAX_SPAN_S, abs=0.5)
     # Ten times the frames, about the same memory (buffering them: 1,800 x 3.7 MB).
     assert longest["children_maxrss_bytes"] < short["children_maxrss_bytes"] + 64 * MiB

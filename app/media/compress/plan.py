@@ -1,7 +1,7 @@
 """Deciding how to compress one input, from its probe: encoder, preset, audio, metric.
 
 Pure: no FFmpeg runs here. The CRF itself is not decided here but searched for on
-samples of the input (crf_search.py); this module gives the search its bounds, its
+samples of the input (search_policy.py); this module gives the search its bounds, its
 first guess and its prior for how fast quality falls as the CRF rises.
 """
 
