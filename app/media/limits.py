@@ -31,8 +31,8 @@ DEFAULT_MAX_DECODED_FRAMES: Final = 432_000
 
 # FFmpeg's address space: a base for the program, its threads and codecs, plus room per
 # input pixel for the frames an encoder holds (x264's look-ahead, the metric's queue).
-# x264 medium peaked at 961 MiB at 720p and 7,960 MiB at 8K (bench/media_memory.py):
-# these give 2.3 GiB and 11.9 GiB, the 8K peak at 65 % of its limit.
+# x264 medium peaked at 961 MiB at 720p and 8,060 MiB at 8K (bench/media_memory.py):
+# these give 2.3 GiB and 11.9 GiB, the 8K peak at 66 % of its limit.
 DEFAULT_FFMPEG_MEMORY_BASE: Final = 2 * GiB
 DEFAULT_FFMPEG_MEMORY_PER_PIXEL: Final = 320
 DEFAULT_FFMPEG_PROCESSES: Final = 512  # threads count: x265 alone starts dozens
