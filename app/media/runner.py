@@ -43,6 +43,26 @@ _CRASH_SIGNALS: Final = frozenset(
 )
 
 
+class StderrWatch:
+    """FFmpeg's stderr: the last lines for the error message, and whether it said, at any
+    point, that an allocation failed or the input's format was refused (those lines
+    come first and can scroll out of the tail behind each thread's goodbye)."""
+
+    def __init__(self) -> None:
+        self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
+        self.out_of_memory = False
+        self.format_refused = False
+
+    def line(self, text: str) -> None:
+        self.tail.append(text)
+        self.out_of_memory = self.out_of_memory or any(s in text for s in _OUT_OF_MEMORY)
+        self.format_refused = self.format_refused or REFUSED_MESSAGE in text
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.tail)
+
+
 @dataclass(frozen=True, slots=True)
 class Box:
     """What one FFmpeg run may touch: files it reads, files it writes, and its limits."""
@@ -110,7 +130,7 @@ async def run_ffmpeg(
     """
     check_input_args(list(argv))
     confinement = await trio.to_thread.run_sync(ffmpeg_confinement, argv[0])
-    stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
+    stderr = StderrWatch()
     parser = ProgressParser()
     started = time.monotonic()
 
@@ -134,13 +154,15 @@ async def run_ffmpeg(
         async with trio.open_nursery() as nursery:
             process = await launch.start(nursery)
             assert process.stdout is not None and process.stderr is not None
-            nursery.start_soon(_read_lines, process.stderr, stderr_tail.append)
+            nursery.start_soon(_read_lines, process.stderr, stderr.line)
             await _read_lines(process.stdout, on_stdout)
     if process.returncode != 0:
-        raise _failure(process.returncode or -1, "\n".join(stderr_tail), box, confinement)
+        raise run_failure(process.returncode or -1, stderr, box, confinement)
 
 
-def _failure(returncode: int, stderr_tail: str, box: Box, confinement: Confinement) -> VcsError:
+def run_failure(
+    returncode: int, stderr: StderrWatch, box: Box, confinement: Confinement
+) -> VcsError:
     """The error of a failed run: the limit it hit, or FFmpeg's own complaint."""
     signal_number: int | None = None
     if returncode < 0:
@@ -148,7 +170,7 @@ def _failure(returncode: int, stderr_tail: str, box: Box, confinement: Confineme
     elif (
         confinement.bwrap is not None
         and returncode - 128 in _CRASH_SIGNALS
-        and not stderr_tail.strip()
+        and not stderr.text.strip()
     ):
         signal_number = returncode - 128
     for path in box.writes:
@@ -164,9 +186,9 @@ def _failure(returncode: int, stderr_tail: str, box: Box, confinement: Confineme
                 "Pick settings that make a smaller result (a shorter span, a smaller size, "
                 "a container that copies the streams).",
             )
-    if REFUSED_MESSAGE in stderr_tail:
+    if stderr.format_refused:
         return format_not_allowed("in a format this server does not read")
-    if any(sign in stderr_tail for sign in _OUT_OF_MEMORY):
+    if stderr.out_of_memory:
         return media_too_large(
             f"FFmpeg needed more than {box.limits.memory_bytes // MiB} MiB of memory for "
             "this input and was stopped.",
@@ -179,4 +201,4 @@ def _failure(returncode: int, stderr_tail: str, box: Box, confinement: Confineme
             f"FFmpeg used its {box.limits.cpu_s} s of CPU time and was stopped.",
             "Try a shorter clip, or ask the operator to raise --job-timeout.",
         )
-    return FFmpegFailed(returncode, stderr_tail, signal_number)
+    return FFmpegFailed(returncode, stderr.text, signal_number)
