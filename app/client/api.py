@@ -21,14 +21,14 @@ from app.client.address import ServerAddress
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
 from app.client.secure_channel import open_secure_channel
-from app.protocol import ErrorCode, ErrorInfo, MessageEnd, PayloadChunk, RemoteProtocolError
+from app.protocol import ErrorCode, ErrorInfo, RemoteProtocolError
 from app.protocol.media_type import is_valid_media_type
 from app.protocol.secure import Cipher
+from app.wire.atomic_write import AtomicFile
 from app.wire.exception_groups import sole_exception
-from app.wire.payload_splice import buffered_payload, splice_rest_of_payload, worth_splicing
+from app.wire.payload_receive import receive_payload
 from app.wire.sockets import connect
 from app.wire.stream import MessageStream
-from app.wire.wait_guard import IdleGuard
 
 ProgressCallback = Callable[[int], None]
 
@@ -205,8 +205,8 @@ class VcsClient:
     ) -> Download:
         """Fetch a result into `output` (a file, or a directory for the server's name).
 
-        Written to a hidden temp name and renamed only once size and SHA-256 match:
-        a cancelled or broken download leaves no file behind.
+        Written to a hidden temp name and renamed only once size and SHA-256 match
+        (app/wire/atomic_write.py): a cancelled or broken download leaves no file behind.
         """
         async with self._connection() as ms:
             await ms.send_message({"op": "download", "job_id": job_id})
@@ -225,52 +225,12 @@ class VcsClient:
                 target = target / name
             if on_start is not None:
                 on_start(answer)
-            partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-            digest = hashlib.sha256()
-            try:
-                fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-                try:
-                    await _receive_payload(ms, fd, digest, progress)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            with AtomicFile(target.parent, hash_it=True, mode=0o666) as partial:
+                await receive_payload(ms, partial, progress)
                 expected = answer.get("sha256")
-                if isinstance(expected, str) and digest.hexdigest() != expected:
+                if isinstance(expected, str) and partial.hexdigest() != expected:
                     raise TransferCorrupted(
                         f"The downloaded file's SHA-256 differs from the server's ({expected})."
                     )
-                os.replace(partial, target)
-            finally:
-                partial.unlink(missing_ok=True)
+                await partial.commit(target)
             return Download(target, answer)
-
-
-async def _receive_payload(
-    ms: MessageStream, fd: int, digest: hashlib._Hash, progress: ProgressCallback | None
-) -> None:
-    """The current message's payload into `fd`, hashed: spliced on plain TCP (the bytes
-    never enter Python), else chunk by chunk as the (sealed) stream opens them."""
-    sock = worth_splicing(ms, ms.stream)
-    if sock is not None:
-        for chunk in buffered_payload(ms):
-            _write_chunk(fd, chunk, digest, progress)
-        guard = IdleGuard(ms.idle_timeout_s)
-        await splice_rest_of_payload(ms, sock, fd, digest, guard, progress=progress)
-        return
-    while True:
-        event = await ms.next_event()
-        if isinstance(event, MessageEnd):
-            return
-        assert isinstance(event, PayloadChunk)
-        _write_chunk(fd, event.data, digest, progress)
-
-
-def _write_chunk(
-    fd: int, chunk: bytes, digest: hashlib._Hash, progress: ProgressCallback | None
-) -> None:
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(fd, view) :]
-    digest.update(chunk)
-    if progress is not None:
-        progress(len(chunk))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
 import re
 import secrets
 import time
@@ -18,6 +17,7 @@ import trio
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
 from app.server.quota import Reservation
 from app.server.storage import Storage
+from app.wire.atomic_write import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -242,15 +242,13 @@ class JobRegistry:
 
     def persist(self, job: Job) -> None:
         """Write the job's record atomically (a reader sees the old or the new one)."""
-        path = self._storage.record_path(job.id)
-        tmp = path.with_name(f".{job.id}.json.part")
         try:
-            tmp.write_text(json.dumps(job.to_record()))
-            os.replace(tmp, path)
+            record = json.dumps(job.to_record()).encode()
+            # Not durable (no fsync) from the event loop: see app/wire/atomic_write.py.
+            atomic_write(self._storage.record_path(job.id), record, durable=False)
         except OSError as exc:
             # A full disk must not take the server (or the job) down: memory holds the
             # truth while we run; only a restart would miss this record.
-            tmp.unlink(missing_ok=True)
             log.error("cannot write the record of job %s: %s", job.id, exc)
 
     def forget(self, job: Job) -> None:

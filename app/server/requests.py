@@ -16,8 +16,8 @@ from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import bad_params
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
-from app.server.upload_sink import store_payload
 from app.server.worker import run_job
+from app.wire.payload_receive import receive_payload
 from app.wire.stream import MessageStream
 
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -82,7 +82,7 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
                 refusing_when_disk_full(),
                 state.storage.partial_upload(hash_it=expected_sha is not None) as partial,
             ):
-                await store_payload(ms, partial)
+                await receive_payload(ms, partial)
                 if expected_sha is not None and partial.hexdigest() != expected_sha:
                     raise VcsError(
                         ErrorCode.HASH_MISMATCH,

@@ -13,7 +13,8 @@ import trio
 
 from app.protocol import limits
 from app.wire.secure_stream import PLAINTEXT_BATCH, SecureStream
-from app.wire.sendfile import can_sendfile, sendfile_all, sendfile_target
+from app.wire.sendfile import can_sendfile, sendfile_all
+from app.wire.transport import socket_below
 
 # Payloads go to the socket in batches of whole 1,400-byte units (SPEC §2).
 UNITS_PER_SEND: Final = 64
@@ -27,10 +28,10 @@ async def send_file(
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Send exactly `size` bytes of `file`; `progress(n)` after each batch."""
-    target = sendfile_target(stream) if isinstance(stream, trio.abc.Stream) else None
-    if target is not None and can_sendfile(file):
-        sock, guard = target
-        await sendfile_all(sock, file, size, progress, guard)  # zero-copy on plain sockets
+    below = socket_below(stream) if isinstance(stream, trio.abc.Stream) else None
+    if below is not None and below.sealed is None and can_sendfile(file):
+        # Zero-copy on plain sockets, under the rules of the wrappers it bypasses.
+        await sendfile_all(below.socket, file, size, progress, below.send_guard())
         return
     # Sealed: batches of whole records, which are whole 1,400-byte units on the wire.
     batch = PLAINTEXT_BATCH if isinstance(stream, SecureStream) else SEND_BATCH

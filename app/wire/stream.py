@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO
 
 import trio
 
@@ -15,38 +15,27 @@ from app.protocol import (
     MessageDecoder,
     MessageEnd,
     MessageHead,
-    NeedData,
     PayloadChunk,
     encode_error,
     encode_message_head,
 )
+from app.wire.event_reader import EventReader
 from app.wire.file_sender import send_file
-
-RECEIVE_SIZE: Final = 256 * 1024
 
 ProgressCallback = Callable[[int], None]
 
 
-class MessageStream:
+class MessageStream(EventReader[Event]):
     """Receive MMP events and send MMP messages on one connection.
 
     `idle_timeout_s` bounds every wait for bytes from the peer; past it
     trio.TooSlowError is raised and the caller decides what to answer.
     """
 
-    def __init__(self, stream: trio.abc.Stream, idle_timeout_s: float = float("inf")) -> None:
-        self.stream = stream
-        self.decoder = MessageDecoder()
-        self.idle_timeout_s = idle_timeout_s
+    decoder: MessageDecoder
 
-    async def next_event(self) -> Event:
-        while True:
-            event = self.decoder.next_event()
-            if not isinstance(event, NeedData):
-                return event
-            with trio.fail_after(self.idle_timeout_s):
-                data = await self.stream.receive_some(RECEIVE_SIZE)
-            self.decoder.feed(bytes(data))
+    def __init__(self, stream: trio.abc.Stream, idle_timeout_s: float = float("inf")) -> None:
+        super().__init__(stream, MessageDecoder(), idle_timeout_s)
 
     async def receive_head(self) -> MessageHead | None:
         """The next message's head, or None when the peer closed between messages."""

@@ -16,9 +16,7 @@ the opener is fed bytes and returns plaintext chunks.
 from __future__ import annotations
 
 import enum
-import itertools
 import struct
-from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from app.protocol import limits
 from app.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from app.protocol.events import NEED_DATA, ConnectionClosed, NeedData
+from app.protocol.receive_buffer import ReceiveBuffer
 
 HEADER_SIZE: Final = 3
 TAG_SIZE: Final = 16
@@ -148,9 +147,9 @@ class RecordSealer:
 class RecordOpener:
     """Opens incoming records in order; `feed(b"")` marks the end of the byte stream.
 
-    Fed chunks are kept as they are: a record inside one chunk is opened from a view of
-    it, and only a record that spans two chunks is copied. Holds what the caller feeds
-    at once plus at most one partial record.
+    A record inside one fed chunk is opened from a view of it; only a record that spans
+    chunks is copied (ReceiveBuffer). Holds what the caller feeds at once plus at most
+    one partial record.
     """
 
     def __init__(self, channel: ChannelKey) -> None:
@@ -158,25 +157,16 @@ class RecordOpener:
         self._nonce_prefix = channel.nonce_prefix()
         self._aad_prefix = channel.aad_prefix()
         self._sequence = 0
-        self._chunks: deque[bytes] = deque()
-        self._offset = 0  # into the first chunk
-        self._available = 0
-        self._eof = False
+        self._buffer = ReceiveBuffer()
         self._closed = False
         self._failed = False
 
     @property
     def buffered(self) -> int:
-        return self._available
+        return len(self._buffer)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        if self._eof:
-            raise LocalProtocolError("feed() after end of stream")
-        if not data:
-            self._eof = True
-            return
-        self._chunks.append(bytes(data))
-        self._available += len(data)
+        self._buffer.feed(data)
 
     def next_record(self) -> bytes | NeedData | ConnectionClosed:
         """The next record's plaintext, NEED_DATA, or ConnectionClosed after CLOSE."""
@@ -189,7 +179,7 @@ class RecordOpener:
             raise
 
     def _need_data(self) -> NeedData:
-        if self._eof:
+        if self._buffer.eof:
             raise RemoteProtocolError(
                 ErrorCode.TRUNCATED,
                 "The encrypted stream ended without its close record: it was cut.",
@@ -197,63 +187,30 @@ class RecordOpener:
             )
         return NEED_DATA
 
-    def _take(self, size: int) -> bytes | memoryview:
-        """Remove `size` buffered bytes (they are there): a view when inside one chunk."""
-        first, offset = self._chunks[0], self._offset
-        self._available -= size
-        end = offset + size
-        if end <= len(first):
-            if end == len(first):
-                self._chunks.popleft()
-                end = 0
-            self._offset = end
-            return memoryview(first)[offset : offset + size]
-        parts = [first[offset:]]
-        self._chunks.popleft()
-        need = size - len(parts[0])
-        while need:
-            chunk = self._chunks.popleft()
-            if len(chunk) > need:
-                self._chunks.appendleft(chunk)
-                self._offset = need
-                parts.append(chunk[:need])
-                break
-            parts.append(chunk)
-            need -= len(chunk)
-        else:
-            self._offset = 0
-        return b"".join(parts)
-
-    def _peek_header(self) -> tuple[int, int]:
-        first, offset = self._chunks[0], self._offset
-        if offset + HEADER_SIZE <= len(first):
-            return _HEADER.unpack_from(first, offset)
-        # Spanning chunks (each at least one byte): three of them hold the header.
-        joined = b"".join(itertools.islice(self._chunks, HEADER_SIZE))
-        return _HEADER.unpack_from(joined, offset)
-
     def _next_record(self) -> bytes | NeedData | ConnectionClosed:
+        buffer = self._buffer
         if self._closed:
-            if self._available:
+            if len(buffer):
                 raise bad_record("Data arrived after the encrypted stream's close record.")
             return ConnectionClosed()
-        if self._available < HEADER_SIZE:
+        header = buffer.peek(HEADER_SIZE)
+        if header is None:
             return self._need_data()
-        length, record_type = self._peek_header()
+        length, record_type = _HEADER.unpack(header)
         if not TAG_SIZE <= length <= _MAX_SEALED_BODY or record_type > RecordType.CLOSE:
             raise bad_record(
                 f"Record {self._sequence} has an impossible header "
                 "(altered in transit, or not an encrypted vcs stream)."
             )
-        if self._available < HEADER_SIZE + length:
+        if len(buffer) < HEADER_SIZE + length:
             return self._need_data()
-        record = self._take(HEADER_SIZE + length)
+        record = buffer.take_view(HEADER_SIZE + length)
         sequence = self._sequence.to_bytes(8, "big")
         try:
             plaintext = self._aead.decrypt(
                 self._nonce_prefix + sequence,
                 record[HEADER_SIZE:],
-                self._aad_prefix + sequence + bytes(record[:HEADER_SIZE]),
+                self._aad_prefix + sequence + header,
             )
         except InvalidTag:
             raise bad_record(
