@@ -10,7 +10,6 @@ clients pinning at once both keep their line, and a crash never tears the file.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -19,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.client.errors import ServerKeyChanged
 from app.protocol.secure import fingerprint
+from app.protocol.secure.keys import FINGERPRINT_RE
 from app.wire.atomic_write import atomic_write, locked
 
-FINGERPRINT_RE: Final = re.compile(r"SHA256:[A-Za-z0-9+/]{43}", re.ASCII)
 _HEADER: Final = "# vcs known servers: HOST:PORT FINGERPRINT, pinned on first use (`vcs keys`)\n"
 
 

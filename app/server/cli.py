@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from functools import partial
 from pathlib import Path
@@ -14,24 +13,24 @@ import trio
 from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
 from app.protocol.secure import fingerprint
 from app.server import config as defaults
+from app.server import keys_command
+from app.server.authorized_keys import AuthorizedKeys, AuthorizedKeysError
 from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
 from app.server.jobs import NODE_ID_RE
+from app.server.key_exchange_limits import KeyExchangeRates
+from app.server.quota import parse_size
 from app.server.service import serve
 from app.wire.key_files import KeyFileError, load_or_create_private_key
 
-_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", re.IGNORECASE)
+_RATES = KeyExchangeRates()
 
 
-def parse_size(text: str) -> int:
-    """'4TB', '500G', '10MiB', '1048576' → bytes (decimal units; 'i' for binary)."""
-    match = _SIZE_RE.fullmatch(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 4TB, 500GB, 10MiB)")
-    number, unit, binary = match.groups()
-    base = 1024 if binary else 1000
-    power = " kmgtp".index(unit.lower()) if unit else 0
-    return int(float(number) * base**power)
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _node_id(text: str) -> str:
@@ -43,9 +42,9 @@ def _node_id(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vcs-serve",
-        description="Video Compressor Service daemon: takes uploads over MMP (SPEC §2.1) "
-        "and raw MP4 uploads (§2.2), "
-        "runs FFmpeg on them and sends the results back.",
+        description="Video Compressor Service daemon: takes uploads over MMP "
+        "(docs/protocol.md) and raw MP4 uploads, runs FFmpeg on them and sends the results "
+        "back. `vcs-serve keys add|list|remove` edits an --authorized-keys file.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
@@ -57,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where uploads, results and the job index live",
     )
     p.add_argument(
-        "--quota", type=parse_size, default=defaults.DEFAULT_QUOTA_BYTES, help="storage quota"
+        "--quota", type=_size, default=defaults.DEFAULT_QUOTA_BYTES, help="storage quota"
     )
     p.add_argument(
         "--max-jobs",
@@ -93,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--raw-port",
         type=int,
         default=defaults.DEFAULT_RAW_PORT,
-        help="raw upload port (SPEC §2.2; 0: any)",
+        help="raw upload port (docs/protocol.md#raw-upload-port-9001; 0: any)",
     )
     p.add_argument(
         "--raw-retention",
@@ -136,7 +135,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--require-encryption",
         action="store_true",
-        help="refuse plaintext MMP clients (SPEC §6; see docs/security.md)",
+        help="refuse plaintext MMP clients (see docs/security.md)",
+    )
+    p.add_argument(
+        "--authorized-keys",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="admit only the client keys listed in FILE (one per line, with optional name "
+        "and limits; edit it with `vcs-serve keys`), and refuse plaintext clients; without "
+        "it any client may connect",
+    )
+    p.add_argument(
+        "--key-exchange-rate",
+        type=float,
+        default=_RATES.per_address_per_s,
+        metavar="N",
+        help="key exchanges per second from one address, after a burst of "
+        "--key-exchange-burst (0: no cap)",
+    )
+    p.add_argument(
+        "--key-exchange-burst",
+        type=int,
+        default=_RATES.per_address_burst,
+        metavar="N",
+        help="key exchanges one address may make at once",
+    )
+    p.add_argument(
+        "--key-exchange-total-rate",
+        type=float,
+        default=_RATES.total_per_s,
+        metavar="N",
+        help="key exchanges per second from all addresses together (0: no cap)",
     )
     p.add_argument(
         "--show-fingerprint",
@@ -169,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        return keys_command.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -190,6 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"vcs-serve: --trusted-proxy: {exc}", file=sys.stderr)
         return 2
+    if min(args.key_exchange_rate, args.key_exchange_total_rate) < 0 or args.key_exchange_burst < 1:
+        print(
+            "vcs-serve: --key-exchange-rate and --key-exchange-total-rate must be ≥ 0, "
+            "--key-exchange-burst ≥ 1",
+            file=sys.stderr,
+        )
+        return 2
+    authorized_keys = args.authorized_keys.expanduser() if args.authorized_keys else None
+    if authorized_keys is not None:
+        try:
+            AuthorizedKeys(authorized_keys).load()
+        except (OSError, AuthorizedKeysError) as exc:
+            print(f"vcs-serve: --authorized-keys: {exc}", file=sys.stderr)
+            return 1
     if args.proxy_protocol and not trusted:
         print("vcs-serve: --proxy-protocol needs at least one --trusted-proxy", file=sys.stderr)
         return 2
@@ -207,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
         node_id=args.node_id,
         key_file=args.key_file.expanduser() if args.key_file else None,
         require_encryption=args.require_encryption,
+        authorized_keys_file=authorized_keys,
+        key_exchange_rates=KeyExchangeRates(
+            args.key_exchange_rate,
+            args.key_exchange_burst,
+            args.key_exchange_total_rate,
+            max(args.key_exchange_burst, 2 * int(args.key_exchange_total_rate)),
+        ),
         proxy_protocol=args.proxy_protocol,
         drain_timeout_s=args.drain_timeout,
         trusted_proxies=trusted,
@@ -241,10 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                 config.max_jobs,
             )
             logging.getLogger("vcs-serve").info(
-                "server key %s (%s)%s",
-                key_fingerprint,
-                config.key_path,
-                "; plaintext clients refused" if config.require_encryption else "",
+                "server key %s (%s); %s", key_fingerprint, config.key_path, _access(config)
             )
 
     try:
@@ -256,6 +307,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vcs-serve: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _access(config: ServerConfig) -> str:
+    """Whether the server is open, said at start (docs/security.md "Who may connect")."""
+    if config.authorized_keys_file is not None:
+        count = len(AuthorizedKeys(config.authorized_keys_file).entries_now())
+        return (
+            f"access: only the {count} client key(s) in {config.authorized_keys_file} "
+            "(`vcs-serve keys`), plaintext refused"
+        )
+    plaintext = "plaintext refused" if config.require_encryption else "plaintext allowed"
+    return (
+        f"access: OPEN to any client that reaches {config.host}:{config.port}, {plaintext} "
+        "(--authorized-keys FILE restricts it)"
+    )
 
 
 if __name__ == "__main__":

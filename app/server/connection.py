@@ -121,7 +121,7 @@ async def handle_connection(
                 opens_encryption = first_message and is_key_exchange(head.json)
                 first_message = False
                 if opens_encryption:
-                    ms = await accept_encryption(head, ms, state)
+                    ms = await accept_encryption(head, ms, state, ip)
                     continue
                 refuse_plaintext(ms, state)
                 await _dispatch(head, ms, ip, state)

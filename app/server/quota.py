@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from app.protocol.errors import ErrorCode, VcsError
+
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'4TB', '500G', '10MiB', '1048576' → bytes (decimal units; 'i' for binary)."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"not a size: {text!r} (try 4TB, 500GB, 10MiB)")
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    power = " kmgtp".index(unit.lower()) if unit else 0
+    return int(float(number) * base**power)
 
 
 def format_bytes(n: int) -> str:

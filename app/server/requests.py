@@ -21,6 +21,8 @@ from app.wire.payload_receive import receive_payload
 from app.wire.stream import MessageStream
 
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
+# An upload's JSON may announce that the payload's SHA-256 follows it (docs/protocol.md).
+TRAILER_SHA256: Final = "sha256"
 # Long-polling `status` answers early once progress moved this much.
 STATUS_PROGRESS_STEP: Final = 0.01
 
@@ -43,23 +45,57 @@ def _display_name(raw: object, media_type: str) -> str:
     return name.strip(". ") or f"upload.{media_type}"
 
 
-def _expected_sha256(doc: dict[str, Any]) -> str | None:
+def _sha256_field(doc: dict[str, Any], where: str) -> str | None:
     value = doc.get("sha256")
     if value is None:
         return None
     if not isinstance(value, str) or not _SHA256_RE.fullmatch(value.lower()):
         raise bad_params(
-            "'sha256' must be 64 hexadecimal digits.",
+            f"'sha256' {where} must be 64 hexadecimal digits.",
             "Send the SHA-256 of the payload in hex, or leave the field out.",
         )
     return value.lower()
+
+
+def _wants_trailer(doc: dict[str, Any]) -> bool:
+    """`"trailer": "sha256"`: the payload's SHA-256 follows it, in a message of its own."""
+    value = doc.get("trailer")
+    if value is None:
+        return False
+    if value != TRAILER_SHA256 or "sha256" in doc:
+        raise bad_params(
+            "'trailer' may only be \"sha256\", and only without a 'sha256' field.",
+            "Send the hash in the request ('sha256') or after the payload "
+            '(\'"trailer": "sha256"\' and a trailer message), not both.',
+        )
+    return True
+
+
+async def _receive_trailer(ms: MessageStream) -> str:
+    """The message after the payload that carries its SHA-256 (docs/protocol.md)."""
+    doc = await ms.receive_message()
+    if doc is None:
+        raise VcsError(
+            ErrorCode.TRUNCATED,
+            "The connection ended before the upload's trailer.",
+            'Send {"sha256": HEX} right after the payload when the request says '
+            '"trailer": "sha256".',
+        )
+    digest = _sha256_field(doc, "in the trailer")
+    if digest is None or set(doc) != {"sha256"}:
+        raise bad_params(
+            'The upload\'s trailer must be exactly {"sha256": HEX}.',
+            "Send the payload's SHA-256 as the only field of the message after it.",
+        )
+    return digest
 
 
 async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: ServerState) -> None:
     """Check, reserve, store atomically, then start the job and answer `accepted`."""
     op = UPLOAD_OPS[str(head.json["op"])]
     params = op.check_params(head.json)
-    expected_sha = _expected_sha256(head.json)
+    expected_sha = _sha256_field(head.json, "in the request")
+    trailer = _wants_trailer(head.json)
     if head.payload_size == 0:
         raise VcsError(
             ErrorCode.PAYLOAD_REQUIRED,
@@ -80,9 +116,13 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
             job_id = new_job_id(state.jobs.node_id)
             with (
                 refusing_when_disk_full(),
-                state.storage.partial_upload(hash_it=expected_sha is not None) as partial,
+                state.storage.partial_upload(
+                    hash_it=expected_sha is not None or trailer
+                ) as partial,
             ):
                 await receive_payload(ms, partial)
+                if trailer:
+                    expected_sha = await _receive_trailer(ms)
                 if expected_sha is not None and partial.hexdigest() != expected_sha:
                     raise VcsError(
                         ErrorCode.HASH_MISMATCH,

@@ -13,10 +13,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.protocol import ErrorInfo, encode_error
 from app.server.admission import ConnectionLimits, serve_listener
+from app.server.authorized_keys import AuthorizedKeys
 from app.server.client_address import is_trusted
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
 from app.server.jobs import JobRegistry, JobState
+from app.server.key_exchange_limits import KeyExchangeLimits
 from app.server.ops import prepare_ops
 from app.server.quota import Quota
 from app.server.raw_listener import handle_raw_connection, refuse_raw_connection
@@ -92,6 +94,10 @@ def open_state(
     raw_store = RawStore(storage.root / "raw", quota, config.raw_retention_s)
     if swept_raw := raw_store.prepare():
         log.info("swept %d partial raw upload(s) left by an earlier run", swept_raw)
+    authorized = None
+    if config.authorized_keys_file is not None:
+        authorized = AuthorizedKeys(config.authorized_keys_file)
+        authorized.load()  # a missing or malformed file stops the start (cli.py says why)
     return ServerState(
         config=config,
         storage=storage,
@@ -102,6 +108,8 @@ def open_state(
         ffmpeg_limiter=trio.CapacityLimiter(config.max_jobs),
         server_key=server_key or load_or_create_private_key(config.key_path),
         raw_store=raw_store,
+        authorized_keys=authorized,
+        key_exchanges=KeyExchangeLimits(config.key_exchange_rates),
     )
 
 

@@ -2,12 +2,14 @@
 
 Server uploads (both ports) and client downloads end the same way once a head is read:
 the first chunk is taken the usual way (for a raw upload it is the one whose ftyp box
-the decoder checks before any byte may be stored), then
+the decoder checks before any byte may be stored), then, with 1 MiB or more left,
 
-- **plain TCP, 1 MiB or more left**: the bytes read along with the head are written,
-  then the rest is spliced from the socket into the file by a worker thread
-  (splice_receive.py) and hashed, when asked, by a second thread reading it back from
-  the page cache (hash_follower.py); the payload never becomes Python objects;
+- **plain TCP**: the bytes read along with the head are written, then the rest is
+  spliced from the socket into the file by a worker thread (splice_receive.py) and
+  hashed, when asked, by a second thread reading it back from the page cache
+  (hash_follower.py); the payload never becomes Python objects;
+- **sealed**: the bytes read and opened along with the head are written, then one
+  worker thread receives, opens, writes and hashes the rest (sealed_pump.py);
 - **otherwise** (a small payload, an unknown wrapper): the event loop receives and a
   worker thread writes and hashes batches of chunks (os.writev and hashlib release the
   GIL), with a small bound on chunks in flight so memory stays flat whatever the size.
@@ -27,23 +29,17 @@ from app.protocol.receive_buffer import PayloadDecoder
 from app.wire.atomic_write import AtomicFile
 from app.wire.event_reader import EventReader
 from app.wire.exception_groups import sole_exception
-from app.wire.hash_follower import HashFollower
-from app.wire.splice_receive import PeerClosed, run_limiter, splice_available, splice_into_file
+from app.wire.hash_follower import HashFollower, follow
+from app.wire.sealed_pump import receive_sealed_into
+from app.wire.secure_stream import SecureStream
+from app.wire.splice_receive import splice_available, splice_into_file
+from app.wire.thread_pump import BULK_MIN_BYTES, PeerClosed, ProgressRelay
 from app.wire.transport import SocketBelow, socket_below
 
 ProgressCallback = Callable[[int], None]
 
-# Below this, a payload is not worth the worker threads: receive it in the event loop.
-SPLICE_MIN_BYTES: Final = 1024 * 1024
-PROGRESS_INTERVAL_S: Final = 0.1
 # Chunks (up to RECEIVE_SIZE each) waiting for the writer thread, per transfer.
 MAX_CHUNKS_IN_FLIGHT: Final = 4
-# Hash followers have their own threads: one waits on its transfer's pump, so sharing
-# the pumps' (or trio's default) limiter could leave every token with a waiting follower.
-MAX_FOLLOWERS: Final = 256
-_FOLLOWERS: Final[trio.lowlevel.RunVar[trio.CapacityLimiter]] = trio.lowlevel.RunVar(
-    "hash_followers"
-)
 
 
 async def receive_payload(
@@ -60,16 +56,17 @@ async def receive_payload(
     assert isinstance(first, PayloadChunk), first
     _write(sink, first.data, progress)
     below = socket_below(reader.stream)
-    if (
-        below is not None
-        and below.sealed is None
-        and splice_available()
-        and reader.decoder.payload.left >= SPLICE_MIN_BYTES
-    ):
-        for chunk in buffered_payload(reader.decoder):
-            _write(sink, chunk, progress)
-        await _splice_rest(reader, below, sink, progress)
-        return
+    if below is not None and reader.decoder.payload.left >= BULK_MIN_BYTES:
+        if below.sealed is None and splice_available():
+            for chunk in buffered_payload(reader.decoder):
+                _write(sink, chunk, progress)
+            await _splice_rest(reader, below, sink, progress)
+            return
+        if below.sealed is reader.stream:
+            for chunk in buffered_payload(reader.decoder):
+                _write(sink, chunk, progress)
+            if await _open_rest(reader, below.sealed, below, sink, progress):
+                return
     await _receive_in_loop(reader, sink, progress)
 
 
@@ -137,35 +134,21 @@ async def _splice_rest(
     assert fd is not None
     digest = sink.digest
     follower = HashFollower(fd, sink.size, digest) if digest is not None else None
-    landed = [0]  # written by the worker thread, read by the progress task
+    relay = ProgressRelay(progress)
 
     def written(nbytes: int) -> None:
         sink.written_elsewhere(nbytes)
-        landed[0] += nbytes
+        relay.add(nbytes)
         if follower is not None:
             follower.advance(nbytes)
-
-    async def report_progress() -> None:
-        assert progress is not None
-        reported = 0
-        try:
-            while True:
-                await trio.sleep(PROGRESS_INTERVAL_S)
-                now = landed[0]
-                progress(now - reported)
-                reported = now
-        finally:
-            if landed[0] > reported:
-                progress(landed[0] - reported)
 
     guard = below.receive_guard(reader.idle_timeout_s)
     try:
         try:
             async with trio.open_nursery() as nursery:
                 if follower is not None:
-                    nursery.start_soon(_follow, follower)
-                if progress is not None:
-                    nursery.start_soon(report_progress)
+                    nursery.start_soon(follow, follower)
+                nursery.start_soon(relay.report)
                 try:
                     await splice_into_file(below.socket, fd, left, guard, written)
                 except BaseException:
@@ -189,5 +172,41 @@ async def _splice_rest(
     assert isinstance(end, MessageEnd), end  # the raw decoder ends with one too
 
 
-async def _follow(follower: HashFollower) -> None:
-    await trio.to_thread.run_sync(follower.run, limiter=run_limiter(_FOLLOWERS, MAX_FOLLOWERS))
+async def _open_rest(
+    reader: EventReader[Any],
+    secure: SecureStream,
+    below: SocketBelow,
+    sink: AtomicFile,
+    progress: ProgressCallback | None,
+) -> bool:
+    """Open the rest of the payload into `sink` in a worker thread; False when the
+    sealed stream cannot hand over (the caller then reads it the usual way)."""
+    payload = reader.decoder.payload
+    opened = secure.take_opened(payload.left)  # what came with the head: no I/O
+    if opened:
+        _write(sink, opened, progress)
+        payload.skip(len(opened))
+    if payload.left == 0:
+        return False  # the usual path ends the message
+    fd = sink.fd
+    assert fd is not None
+    received = await receive_sealed_into(
+        secure,
+        below,
+        fd,
+        payload.left,
+        below.receive_guard(reader.idle_timeout_s),
+        sink.written_elsewhere,
+        progress,
+        sink.digest,
+    )
+    if received is None:
+        return False  # the stream cannot hand over: the usual path tells why
+    payload.skip(received.payload_bytes)
+    if received.plaintext_after:  # the next message's first bytes, opened with the last
+        reader.decoder.feed(received.plaintext_after)
+    if payload.left:
+        return False  # cut short (close record, end of stream): the usual path says so
+    end = await reader.next_event()
+    assert isinstance(end, MessageEnd), end
+    return True

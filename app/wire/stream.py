@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -83,10 +84,15 @@ class MessageStream(EventReader[Event]):
         await self.stream.send_all(encode_error(info, dialect))
 
     async def send_file(
-        self, file: BinaryIO, size: int, progress: ProgressCallback | None = None
+        self,
+        file: BinaryIO,
+        size: int,
+        progress: ProgressCallback | None = None,
+        digest: hashlib._Hash | None = None,
     ) -> None:
-        """Stream exactly `size` bytes of `file` in batches of whole 1,400-byte units."""
-        await send_file(self.stream, file, size, progress)
+        """Stream exactly `size` bytes of `file` in batches of whole 1,400-byte units,
+        feeding `digest` (when given) what was sent."""
+        await send_file(self.stream, file, size, progress, digest)
 
     async def aclose(self) -> None:
         await self.stream.aclose()

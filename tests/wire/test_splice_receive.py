@@ -15,8 +15,9 @@ from app.wire import payload_receive
 from app.wire.atomic_write import AtomicFile
 from app.wire.hash_follower import HashFollower
 from app.wire.payload_receive import receive_payload
-from app.wire.splice_receive import PeerClosed, splice_available, splice_into_file
+from app.wire.splice_receive import splice_available, splice_into_file
 from app.wire.stream import MessageStream
+from app.wire.thread_pump import PeerClosed
 from app.wire.wait_guard import IdleGuard
 
 pytestmark = pytest.mark.skipif(not splice_available(), reason="needs Linux splice(2)")

@@ -10,7 +10,10 @@ to another connection fails to open. A CLOSE record ends the stream, so a cut
 (truncation) is told apart from a close. See docs/security.md.
 
 Sans-IO, in the style of app.protocol.decoder: the sealer turns bytes into records,
-the opener is fed bytes and returns plaintext chunks.
+the opener is fed bytes and returns plaintext chunks. For bulk payloads both also work
+between caller-owned buffers (`seal_into`, `open_into`: AEAD `encrypt_into` /
+`decrypt_into`, no per-record allocation), which the worker-thread pumps of
+app/wire/sealed_pump.py reuse for a whole transfer.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from app.protocol.receive_buffer import ReceiveBuffer
 HEADER_SIZE: Final = 3
 TAG_SIZE: Final = 16
 RECORD_OVERHEAD: Final = HEADER_SIZE + TAG_SIZE
-# A full record is exactly 12 packets of SPEC §2 (16,800 bytes, close to TLS's 16 KiB):
-# a batch of full records is a whole number of 1,400-byte units, and the 19 bytes of
-# overhead cost 0.1 %. bench/crypto.py measures other sizes (one unit per record: 3x the
-# CPU per byte to seal, 7x to open); bigger records gain little, and every connection
-# may hold one partial record.
-RECORD_UNITS: Final = 12
+# A full record is exactly 46 packets of SPEC §2 (64,400 bytes, the most units a 2-byte
+# length can count): a batch of full records is a whole number of 1,400-byte units and
+# the 19 bytes of overhead cost 0.03 %. Per-record work (a Python call, a nonce, the
+# associated data) is what costs at this size, not the cipher: bench/crypto.py measures
+# the sizes (12 units were used before; 1 unit costs several times the CPU per byte).
+# Every connection may hold one partial record: 64 KB, only while a transfer runs.
+RECORD_UNITS: Final = 46
 MAX_RECORD_SIZE: Final = RECORD_UNITS * limits.PACKET_SIZE
 MAX_PLAINTEXT: Final = MAX_RECORD_SIZE - RECORD_OVERHEAD
 MAX_SEQUENCE: Final = 2**64 - 1
@@ -111,37 +115,56 @@ class RecordSealer:
     def records_sealed(self) -> int:
         return self._sequence
 
+    @staticmethod
+    def sealed_size(plaintext_size: int) -> int:
+        """The bytes `seal` makes of `plaintext_size` bytes."""
+        records = -(-plaintext_size // MAX_PLAINTEXT)
+        return plaintext_size + records * RECORD_OVERHEAD
+
     def seal(self, data: bytes | bytearray | memoryview) -> bytes:
         """DATA records for `data`: full ones of MAX_PLAINTEXT bytes, then the rest."""
-        view = memoryview(data).cast("B")
-        parts: list[bytes] = []
-        for start in range(0, len(view), MAX_PLAINTEXT):
-            self._seal_one(RecordType.DATA, view[start : start + MAX_PLAINTEXT], parts)
-        return b"".join(parts)
+        out = bytearray(self.sealed_size(len(data)))
+        self.seal_into(memoryview(data).cast("B"), memoryview(out))
+        return bytes(out)
+
+    def seal_into(self, data: memoryview, out: memoryview) -> int:
+        """Seal `data` as `seal` does, into `out` (at least `sealed_size` bytes); returns
+        the bytes written. The hot path of every sealed payload: no allocation but the
+        nonce and associated data."""
+        if self._closed:
+            raise LocalProtocolError("sealing after the close record")
+        position = 0
+        for start in range(0, len(data), MAX_PLAINTEXT):
+            chunk = data[start : start + MAX_PLAINTEXT]
+            position = self._seal_one(RecordType.DATA, chunk, out, position)
+        return position
 
     def seal_close(self) -> bytes:
         """The CLOSE record; nothing can be sealed after it."""
-        parts: list[bytes] = []
-        self._seal_one(RecordType.CLOSE, b"", parts)
-        self._closed = True
-        return b"".join(parts)
-
-    def _seal_one(self, record_type: int, chunk: bytes | memoryview, parts: list[bytes]) -> None:
-        # The hot path of every sealed byte: plain ints and few temporaries.
         if self._closed:
             raise LocalProtocolError("sealing after the close record")
+        out = bytearray(RECORD_OVERHEAD)
+        self._seal_one(RecordType.CLOSE, memoryview(b""), memoryview(out), 0)
+        self._closed = True
+        return bytes(out)
+
+    def _seal_one(self, record_type: int, chunk: memoryview, out: memoryview, at: int) -> int:
         sequence_number = self._sequence
         if sequence_number >= MAX_SEQUENCE:
             raise LocalProtocolError("record sequence exhausted; open a new connection")
-        header = _HEADER.pack(len(chunk) + TAG_SIZE, record_type)
+        body = len(chunk) + TAG_SIZE
+        header = _HEADER.pack(body, record_type)
         sequence = sequence_number.to_bytes(8, "big")
-        parts.append(header)
-        parts.append(
-            self._aead.encrypt(
-                self._nonce_prefix + sequence, chunk, self._aad_prefix + sequence + header
-            )
+        out[at : at + HEADER_SIZE] = header
+        at += HEADER_SIZE
+        self._aead.encrypt_into(
+            self._nonce_prefix + sequence,
+            chunk,
+            self._aad_prefix + sequence + header,
+            out[at : at + body],
         )
         self._sequence = sequence_number + 1
+        return at + body
 
 
 class RecordOpener:
@@ -191,26 +214,71 @@ class RecordOpener:
         buffer = self._buffer
         if self._closed:
             if len(buffer):
-                raise bad_record("Data arrived after the encrypted stream's close record.")
+                raise _after_close()
             return ConnectionClosed()
         header = buffer.peek(HEADER_SIZE)
         if header is None:
             return self._need_data()
+        length, record_type = self._check_header(header)
+        if len(buffer) < HEADER_SIZE + length:
+            return self._need_data()
+        record = buffer.take_view(HEADER_SIZE + length)
+        plaintext = bytearray(length - TAG_SIZE)
+        self._open_one(record_type, header, record[HEADER_SIZE:], memoryview(plaintext))
+        if self._closed:
+            return self._next_record()
+        return bytes(plaintext)
+
+    def open_into(self, data: memoryview, out: memoryview) -> tuple[int, int, bool]:
+        """Open the whole records at the start of `data` into `out`, as many as fit.
+
+        For callers that hold the ciphertext themselves (nothing may be buffered here):
+        returns (bytes of `data` used, plaintext bytes written, whether the close record
+        was among them — nothing is opened after it). A partial record is left unused.
+        """
+        if self._failed or len(self._buffer):
+            raise LocalProtocolError("open_into() on a failed opener or with bytes buffered")
+        used = written = 0
+        try:
+            while not self._closed:
+                if len(data) - used < HEADER_SIZE:
+                    break
+                header = bytes(data[used : used + HEADER_SIZE])
+                length, record_type = self._check_header(header)
+                end = used + HEADER_SIZE + length
+                plain_size = length - TAG_SIZE
+                if end > len(data) or written + plain_size > len(out):
+                    break
+                target = out[written : written + plain_size]
+                self._open_one(record_type, header, data[used + HEADER_SIZE : end], target)
+                used, written = end, written + plain_size
+            if self._closed and used < len(data):
+                raise _after_close()
+        except RemoteProtocolError:
+            self._failed = True
+            raise
+        return used, written, self._closed
+
+    def _check_header(self, header: bytes) -> tuple[int, int]:
         length, record_type = _HEADER.unpack(header)
         if not TAG_SIZE <= length <= _MAX_SEALED_BODY or record_type > RecordType.CLOSE:
             raise bad_record(
                 f"Record {self._sequence} has an impossible header "
                 "(altered in transit, or not an encrypted vcs stream)."
             )
-        if len(buffer) < HEADER_SIZE + length:
-            return self._need_data()
-        record = buffer.take_view(HEADER_SIZE + length)
+        if record_type == RecordType.CLOSE and length != TAG_SIZE:
+            raise bad_record("The close record carries data.")
+        if record_type == RecordType.DATA and length == TAG_SIZE:
+            raise bad_record(f"Record {self._sequence} is empty.")
+        return length, record_type
+
+    def _open_one(
+        self, record_type: int, header: bytes, sealed: memoryview | bytes, out: memoryview
+    ) -> None:
         sequence = self._sequence.to_bytes(8, "big")
         try:
-            plaintext = self._aead.decrypt(
-                self._nonce_prefix + sequence,
-                record[HEADER_SIZE:],
-                self._aad_prefix + sequence + header,
+            self._aead.decrypt_into(
+                self._nonce_prefix + sequence, sealed, self._aad_prefix + sequence + header, out
             )
         except InvalidTag:
             raise bad_record(
@@ -219,10 +287,18 @@ class RecordOpener:
             ) from None
         self._sequence += 1
         if record_type == RecordType.CLOSE:
-            if plaintext:
-                raise bad_record("The close record carries data.")
             self._closed = True
-            return self._next_record()
-        if not plaintext:
-            raise bad_record(f"Record {self._sequence - 1} is empty.")
-        return plaintext
+
+    def take_buffered(self) -> bytes:
+        """Hand over the received bytes not yet opened (for a caller that opens them with
+        `open_into`); give back what it did not use with `feed`."""
+        return self._buffer.take_all()
+
+    @property
+    def ended(self) -> bool:
+        """True once `feed(b"")` marked the end of the byte stream."""
+        return self._buffer.eof
+
+
+def _after_close() -> RemoteProtocolError:
+    return bad_record("Data arrived after the encrypted stream's close record.")
