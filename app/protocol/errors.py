@@ -38,6 +38,7 @@ class ErrorCode(enum.StrEnum):
     JOB_LIMIT = "job_limit"
     KEY_QUOTA_EXCEEDED = "key_quota_exceeded"
     BUSY = "busy"
+    QUEUE_FULL = "queue_full"
     SERVER_SHUTTING_DOWN = "shutting_down"
     TIMEOUT = "timeout"
     TOO_SLOW = "too_slow"

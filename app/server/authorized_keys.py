@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from app.protocol.secure.keys import FINGERPRINT_RE, fingerprint, public_key_from_text
-from app.server.quota import format_bytes, parse_size
+from app.server.units import format_bytes, parse_size
 from app.wire.atomic_write import atomic_write, locked
 
 log = logging.getLogger(__name__)

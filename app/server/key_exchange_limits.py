@@ -54,8 +54,8 @@ class TokenBucket:
 class KeyExchangeRates:
     """Per source address and for the whole server; a rate of 0 turns that cap off."""
 
-    per_address_per_s: float = 2.0
-    per_address_burst: int = 16
+    per_address_per_s: float = 4.0
+    per_address_burst: int = 32
     total_per_s: float = 100.0
     total_burst: int = 200
 

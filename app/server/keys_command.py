@@ -24,7 +24,7 @@ from app.server.authorized_keys import (
     read_entries,
     remove,
 )
-from app.server.quota import parse_size
+from app.server.units import parse_size
 
 T = TypeVar("T")
 

@@ -27,6 +27,7 @@ from app.protocol.raw import (
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
+from app.server.upload_accounting import counting_received
 from app.wire.event_reader import RECEIVE_SIZE, EventReader
 from app.wire.payload_receive import receive_payload
 
@@ -42,7 +43,9 @@ async def refuse_raw_connection(stream: trio.SocketStream, info: ErrorInfo) -> N
     await stream.send_all(encode_status(status_for_error(info.code)))
 
 
-async def _receive_upload(reader: EventReader[RawEvent], state: ServerState) -> RawStatus | None:
+async def _receive_upload(
+    reader: EventReader[RawEvent], state: ServerState, ip: str
+) -> RawStatus | None:
     event = await reader.next_event()
     if isinstance(event, ConnectionClosed):
         return None  # connected and left without a byte
@@ -52,15 +55,18 @@ async def _receive_upload(reader: EventReader[RawEvent], state: ServerState) -> 
             ErrorCode.SERVER_SHUTTING_DOWN, "The server is shutting down.", "Try again later."
         )
     store = state.raw_store
-    reservation = store.reserve(event.size)
+    reservation = store.reserve(event.size, ip)
     try:
         with refusing_when_disk_full(), store.partial() as partial:
-            await receive_payload(reader, partial)
+            await receive_payload(
+                reader, partial, counting_received(state.metrics, "raw", reservation)
+            )
             path = store.new_path()
             await partial.commit(path)
     except BaseException:
         reservation.release()
         raise
+    reservation.arrived()
     store.add(path, reservation)
     log.info("raw upload of %d bytes (%s) stored as %s", event.size, event.encoding.value, path)
     return STORED
@@ -86,21 +92,25 @@ async def handle_raw_connection(stream: trio.SocketStream, state: ServerState, i
     )
     reader: EventReader[RawEvent] = EventReader(guarded, decoder, config.idle_timeout_s)
     status: RawStatus | None = None
+    refusal: ErrorCode | None = None
     try:
         try:
-            status = await _receive_upload(reader, state)
+            status = await _receive_upload(reader, state, ip)
         except TransferTooSlow:
-            status = status_for_error(ErrorCode.TOO_SLOW)
+            refusal = ErrorCode.TOO_SLOW
         except trio.TooSlowError:
-            status = status_for_error(ErrorCode.TIMEOUT)
+            refusal = ErrorCode.TIMEOUT
         except VcsError as exc:  # includes the decoder's RemoteProtocolError
-            status = status_for_error(exc.code)
+            refusal = exc.code
             log.debug("raw upload from %s refused: %s", ip, exc.info.description)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # the client went away; the partial file is already gone
         except Exception:
             log.exception("internal error on a raw upload from %s", ip)
-            status = status_for_error(ErrorCode.INTERNAL)
+            refusal = ErrorCode.INTERNAL
+        if refusal is not None:
+            state.metrics.count_refusal("raw", refusal)
+            status = status_for_error(refusal)
         if status is not None:
             await _answer(stream, status)
     finally:

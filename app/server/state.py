@@ -9,10 +9,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.server.authorized_keys import AuthorizedKeys
 from app.server.config import ServerConfig
-from app.server.jobs import JobRegistry
 from app.server.key_exchange_limits import KeyExchangeLimits
+from app.server.metrics import Metrics
 from app.server.quota import Quota
 from app.server.raw_store import RawStore
+from app.server.registry import JobRegistry
 from app.server.storage import Storage
 
 
@@ -33,6 +34,7 @@ class ServerState:
     accepting: bool = True
     # The key that proves this server's identity in encrypted handshakes (SPEC §6).
     server_key: rsa.RSAPrivateKey | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     # Who may connect (None: anyone), and how many key exchanges are taken.
     authorized_keys: AuthorizedKeys | None = None
     key_exchanges: KeyExchangeLimits | None = None

@@ -71,9 +71,12 @@ async def send_sealed_file(
             if digest is not None:
                 digest.update(plain_view[:got])
             end = sealer.seal_into(plain_view[:got], sealed_view)
-            waiter.send_all(sealed_view[:end])
+            # Progress by whole records as the socket takes them (a stalled peer shows
+            # where it stalled), and the batch's rest once it is all gone.
+            batch = _RecordProgress(relay, got)
+            waiter.send_all(sealed_view[:end], batch.sent)
+            batch.done()
             left -= got
-            relay.add(got)
 
     try:
         async with trio.open_nursery() as nursery:
@@ -83,6 +86,27 @@ async def send_sealed_file(
     except BaseExceptionGroup as group:
         raise sole_exception(group) from None
     secure.release_sealer()
+
+
+class _RecordProgress:
+    """Plaintext bytes of a sealed batch reported as its whole records leave."""
+
+    def __init__(self, relay: ProgressRelay, plaintext: int) -> None:
+        self._relay = relay
+        self._plaintext = plaintext
+        self._sealed_sent = 0
+        self._reported = 0
+
+    def sent(self, nbytes: int) -> None:
+        self._sealed_sent += nbytes
+        whole = min(self._plaintext, (self._sealed_sent // MAX_RECORD_SIZE) * MAX_PLAINTEXT)
+        if whole > self._reported:
+            self._relay.add(whole - self._reported)
+            self._reported = whole
+
+    def done(self) -> None:
+        self._relay.add(self._plaintext - self._reported)
+        self._reported = self._plaintext
 
 
 @dataclass(frozen=True, slots=True)

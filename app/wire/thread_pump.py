@@ -75,8 +75,9 @@ class SocketWaiter:
             raise _Stopped
         self._guard.waited(time.monotonic() - started, timed_out=not ready)
 
-    def send_all(self, data: memoryview) -> None:
-        """Write all of `data` to the (non-blocking) socket, waiting as it fills."""
+    def send_all(self, data: memoryview, on_sent: Callable[[int], None] | None = None) -> None:
+        """Write all of `data` to the (non-blocking) socket, waiting as it fills;
+        `on_sent(n)` after each write that took `n` bytes."""
         while data:
             try:
                 sent = os.write(self._sock_fd, data)
@@ -89,6 +90,8 @@ class SocketWaiter:
                 raise
             data = data[sent:]
             self.moved(sent)
+            if on_sent is not None:
+                on_sent(sent)
 
     def receive_into(self, buffer: memoryview) -> int:
         """Read what the socket has into `buffer` (waiting for some); 0 at its end."""
