@@ -37,6 +37,13 @@ async def wait_for_job(
     """Poll `status` until the job ends. Uses the long poll (`wait_s`) so a state change
     shows at once; against a server that answers at once it still polls only every
     `poll_interval_s` (SPEC §2.1: default 60 s) while nothing changes."""
+    async with client.session():
+        return await _poll(client, job_id, poll_interval_s, bar)
+
+
+async def _poll(
+    client: VcsClient, job_id: str, poll_interval_s: float, bar: StatusListener | None
+) -> dict[str, Any]:
     last: tuple[object, object] | None = None
     while True:
         asked = time.monotonic()
@@ -55,16 +62,26 @@ async def wait_for_job(
 async def download_with_bar(
     client: VcsClient, job_id: str, output: Path | None, show_progress: bool
 ) -> Download:
-    status = await client.status(job_id)
-    size = int((status.get("result") or {}).get("size") or 0)
-    with transfer_bar("download", size, show_progress) as advance:
-        return await client.download(job_id, output, advance)
+    async with client.session():
+        status = await client.status(job_id)
+        size = int((status.get("result") or {}).get("size") or 0)
+        with transfer_bar("download", size, show_progress) as advance:
+            return await client.download(job_id, output, advance)
 
 
 async def run_op(
     client: VcsClient, op: str, path: Path, params: dict[str, Any], opts: RunOptions
 ) -> tuple[str, dict[str, Any] | None, Download | None]:
-    """Returns (job_id, final status or None with --no-wait, download or None)."""
+    """Returns (job_id, final status or None with --no-wait, download or None).
+
+    The whole job runs on one connection and one key exchange (VcsClient.session)."""
+    async with client.session():
+        return await _run_op(client, op, path, params, opts)
+
+
+async def _run_op(
+    client: VcsClient, op: str, path: Path, params: dict[str, Any], opts: RunOptions
+) -> tuple[str, dict[str, Any] | None, Download | None]:
     size = path.stat().st_size
     with transfer_bar("upload", size, opts.show_progress) as advance:
         accepted = await client.upload(op, path, params, advance)

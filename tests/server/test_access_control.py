@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from app.client.api import VcsClient
 from app.client.errors import ServerError
 from app.client.keyring import Keyring
 from app.protocol.secure import fingerprint
 from app.wire.key_files import load_or_create_private_key
+from tests.key_exchange_flood import flood_key_exchanges
 from tests.server_process import ServerProcess, wait_for
 from tests.spec_client import SpecClient
 
@@ -123,3 +125,35 @@ async def test_key_exchanges_are_limited_per_address(start_server) -> None:
     with pytest.raises(ServerError) as plain:
         await VcsClient(server.address, encrypt=False).status("0" * 32)
     assert plain.value.code == "job_not_found"
+
+
+@pytest.mark.trio
+@pytest.mark.timeout(180)
+async def test_a_key_exchange_flood_does_not_stop_a_normal_clients_job(
+    start_server, clip_mp4: Path, client_key, tmp_path: Path
+) -> None:
+    """4 addresses flood the server with key exchanges (bounded: 8 s) while a client on a
+    fifth address runs a whole job on its one session: the job completes, the flooders
+    are answered with the limit error."""
+    server: ServerProcess = start_server()
+    flooders = [f"127.0.0.{n}" for n in range(2, 6)]
+    client = VcsClient(server.address, source_host="127.0.0.9")
+    results: dict[str, object] = {}
+
+    async def normal_job() -> None:
+        await trio.sleep(1)  # the flood is under way
+        async with client.session():
+            job_id = (await client.upload("convert", clip_mp4, {"format": "mkv"}))["job_id"]
+            for _ in range(60):
+                status = await client.status(job_id, wait_s=5)
+                if status["state"] in ("done", "failed"):
+                    break
+            results["status"] = status
+            results["download"] = await client.download(job_id, tmp_path)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(normal_job)
+        answers = await flood_key_exchanges(server.address, flooders, 8.0, client_key)
+    assert results["status"]["state"] == "done"  # type: ignore[index]
+    assert client.connections_opened == 1
+    assert answers["too_many_key_exchanges"] > answers["key_exchange"] > 0, answers
