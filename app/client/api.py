@@ -2,16 +2,16 @@
 
 Each call opens its own connection, unless it runs inside `async with client.session()`:
 then calls take turns on one connection and one key exchange, reopened (with backoff)
-if the server or the network drops it (app/client/connections.py). `vcs compress` and
-the TUI hold a session per server for a whole job.
+if the server or the network drops it (app/client/connections.py); `vcs compress` and
+the TUI hold a session per server for a whole job. Every answer is checked
+(app/client/answers.py) before it is used; a download never replaces an existing file
+unless asked (app/client/result_files.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +20,20 @@ from typing import Any, Final
 import trio
 
 from app.client.address import ServerAddress
+from app.client.answers import (
+    checked_cancel,
+    checked_download,
+    checked_status,
+    job_id_of,
+    no_payload,
+)
 from app.client.connections import Connector, SharedConnection, one_off, worth_retrying
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
+from app.client.result_files import place_result
 from app.protocol import ErrorInfo, MessageHead
 from app.protocol.media_type import is_valid_media_type
+from app.protocol.ops import safe_base_name
 from app.protocol.secure import Cipher
 from app.wire.atomic_write import AtomicFile
 from app.wire.exception_groups import sole_exception
@@ -35,7 +44,6 @@ ProgressCallback = Callable[[int], None]
 
 # How long an answer may take once the request is sent (status long-polls add wait_s).
 ANSWER_TIMEOUT_S: Final = 120.0
-_SAFE_NAME_RE: Final = re.compile(r"[^\w.\- ()+,=@]", re.UNICODE)
 
 
 def media_type_for(path: Path) -> str:
@@ -45,14 +53,6 @@ def media_type_for(path: Path) -> str:
     """
     ext = path.suffix.lstrip(".").lower()
     return ext if is_valid_media_type(ext) else "bin"
-
-
-def safe_filename(name: object, fallback: str) -> str:
-    """A server-suggested file name reduced to a plain base name."""
-    if not isinstance(name, str):
-        return fallback
-    base = _SAFE_NAME_RE.sub("_", os.path.basename(name.replace("\\", "/"))).strip(". ")
-    return base[:200] or fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +130,13 @@ class VcsClient:
             try:
                 async with self._connection() as (ms, reused):
                     await ms.send_message(doc)
-                    answer = await ms.receive_message()
-                    if answer is None and reused and not last_try:
+                    head = await ms.receive_head()
+                    if head is None and reused and not last_try:
                         raise _Stale
+                    return await _answer(ms, head, str(doc["op"]))
             except (_Stale, ConnectionFailed) as exc:
                 if last_try or not reused or not _stale(exc):
                     raise
-                continue
-            return _raise_if_error(answer)
         raise AssertionError("unreachable")
 
     async def upload(
@@ -178,22 +177,23 @@ class VcsClient:
                     nursery.start_soon(send)
                     # No answer timeout while our own payload is still going out.
                     ms.idle_timeout_s = float("inf")
-                    answer = await ms.receive_message()
+                    answer = await _answer(ms, await ms.receive_head(), op)
                     nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 raise sole_exception(group) from None
             finally:
                 ms.idle_timeout_s = answer_timeout_s
-            return _raise_if_error(answer)
+            job_id_of(answer)
+            return answer
 
     async def status(self, job_id: str, wait_s: float = 0) -> dict[str, Any]:
         doc: dict[str, Any] = {"op": "status", "job_id": job_id}
         if wait_s > 0:
             doc["wait_s"] = wait_s
-        return await self._request(doc)
+        return checked_status(await self._request(doc))
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
-        return await self._request({"op": "cancel", "job_id": job_id})
+        return checked_cancel(await self._request({"op": "cancel", "job_id": job_id}))
 
     async def download(
         self,
@@ -201,11 +201,14 @@ class VcsClient:
         output: Path | None = None,
         progress: ProgressCallback | None = None,
         on_start: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Download:
         """Fetch a result into `output` (a file, or a directory for the server's name).
 
-        Written to a hidden temp name and renamed only once size and SHA-256 match
-        (app/wire/atomic_write.py): a cancelled or broken download leaves no file behind.
+        Written to a hidden temp name and moved into place only once size and SHA-256
+        match: a cancelled or broken download leaves no file behind. A name already
+        taken gets a number (`name (1).ext`) unless `overwrite`.
         """
         for last_try in (False, True):
             reused = got_head = False
@@ -216,7 +219,9 @@ class VcsClient:
                     if head is None and reused and not last_try:
                         raise _Stale
                     got_head = True
-                    return await _save_download(ms, head, job_id, output, progress, on_start)
+                    return await _save_download(
+                        ms, head, job_id, output, progress, on_start, overwrite
+                    )
             except (_Stale, ConnectionFailed) as exc:
                 if last_try or got_head or not reused or not _stale(exc):
                     raise
@@ -231,6 +236,14 @@ def _stale(exc: BaseException) -> bool:
     return isinstance(exc, _Stale) or (isinstance(exc, ConnectionFailed) and worth_retrying(exc))
 
 
+async def _answer(ms: MessageStream, head: MessageHead | None, request: str) -> dict[str, Any]:
+    """The answer to a request, which carries no payload: a refusal raises ServerError."""
+    if head is not None:
+        no_payload(head, request)
+        await ms.receive_end()
+    return _raise_if_error(head.json if head else None)
+
+
 async def _save_download(
     ms: MessageStream,
     head: MessageHead | None,
@@ -238,25 +251,28 @@ async def _save_download(
     output: Path | None,
     progress: ProgressCallback | None,
     on_start: Callable[[dict[str, Any]], None] | None,
+    overwrite: bool,
 ) -> Download:
     if head is None or head.payload_size == 0:
         if head is not None:
-            await ms.next_event()  # its MessageEnd
+            await ms.receive_end()
         _raise_if_error(head.json if head else None)
         raise ConnectionFailed("The server answered the download without a file.", "Try again.")
-    answer = head.json
-    name = safe_filename(answer.get("filename"), f"{job_id}.{head.media_type}")
+    checked = checked_download(head)
+    answer = checked.doc
     target = output if output is not None else Path.cwd()
     if target.is_dir():
-        target = target / name
+        fallback = f"{job_id}.{head.media_type}"
+        target = target / (safe_base_name(checked.filename) or fallback)
     if on_start is not None:
         on_start(answer)
     with AtomicFile(target.parent, hash_it=True, mode=0o666) as partial:
         await receive_payload(ms, partial, progress)
-        expected = answer.get("sha256")
-        if isinstance(expected, str) and partial.hexdigest() != expected:
+        if partial.hexdigest() != checked.sha256:
             raise TransferCorrupted(
-                f"The downloaded file's SHA-256 differs from the server's ({expected})."
+                f"The downloaded file's SHA-256 differs from the server's ({checked.sha256})."
             )
-        await partial.commit(target)
+        target = await trio.to_thread.run_sync(
+            lambda: place_result(partial, target, overwrite=overwrite)
+        )
     return Download(target, answer)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import math
-import re
-from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Final
 
 import trio
 
 from app.protocol import ErrorCode, MessageHead, VcsError
-from app.server.config import MAX_STATUS_WAIT_S
+from app.protocol.ops import FILENAME, SHA256, TRAILER, WAIT_S
+from app.protocol.ops.fields import BadParam
 from app.server.job import JobState
 from app.server.ops import UPLOAD_OPS
-from app.server.ops.base import bad_params
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
 from app.server.upload_accounting import counting_received
@@ -21,9 +18,6 @@ from app.server.worker import run_job
 from app.wire.payload_receive import receive_payload
 from app.wire.stream import MessageStream
 
-_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
-# An upload's JSON may announce that the payload's SHA-256 follows it (docs/protocol.md).
-TRAILER_SHA256: Final = "sha256"
 # Long-polling `status` answers early once progress moved this much.
 STATUS_PROGRESS_STEP: Final = 0.01
 
@@ -37,37 +31,16 @@ def refuse_payload(head: MessageHead) -> None:
         )
 
 
-def _display_name(raw: object, media_type: str) -> str:
-    """The client's file name, reduced to a harmless base name used only in reports."""
-    if not isinstance(raw, str) or not raw:
-        return f"upload.{media_type}"
-    name = PureWindowsPath(PurePosixPath(raw).name).name
-    name = "".join(ch for ch in name if ch.isprintable() and ch not in "\\/:")[:200]
-    return name.strip(". ") or f"upload.{media_type}"
-
-
-def _sha256_field(doc: dict[str, Any], where: str) -> str | None:
-    value = doc.get("sha256")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _SHA256_RE.fullmatch(value.lower()):
-        raise bad_params(
-            f"'sha256' {where} must be 64 hexadecimal digits.",
-            "Send the SHA-256 of the payload in hex, or leave the field out.",
-        )
-    return value.lower()
-
-
 def _wants_trailer(doc: dict[str, Any]) -> bool:
-    """`"trailer": "sha256"`: the payload's SHA-256 follows it, in a message of its own."""
-    value = doc.get("trailer")
-    if value is None:
+    """`"trailer": "sha256"`: the payload's SHA-256 follows it in a message of its own."""
+    if TRAILER.parse(doc) is None:
         return False
-    if value != TRAILER_SHA256 or "sha256" in doc:
-        raise bad_params(
-            "'trailer' may only be \"sha256\", and only without a 'sha256' field.",
-            "Send the hash in the request ('sha256') or after the payload "
-            '(\'"trailer": "sha256"\' and a trailer message), not both.',
+    if doc.get(SHA256.name) is not None:
+        raise BadParam(
+            TRAILER.name,
+            "not with sha256",
+            "The request has both 'sha256' and 'trailer'.",
+            "Send the hash in the request ('sha256') or after the payload ('trailer'), not both.",
         )
     return True
 
@@ -82,9 +55,11 @@ async def _receive_trailer(ms: MessageStream) -> str:
             'Send {"sha256": HEX} right after the payload when the request says '
             '"trailer": "sha256".',
         )
-    digest = _sha256_field(doc, "in the trailer")
-    if digest is None or set(doc) != {"sha256"}:
-        raise bad_params(
+    digest: str | None = SHA256.parse(doc)
+    if digest is None or set(doc) != {SHA256.name}:
+        raise BadParam(
+            TRAILER.name,
+            "exactly {sha256}",
             'The upload\'s trailer must be exactly {"sha256": HEX}.',
             "Send the payload's SHA-256 as the only field of the message after it.",
         )
@@ -95,8 +70,10 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
     """Check, reserve, store atomically, then start the job and answer `accepted`."""
     op = UPLOAD_OPS[str(head.json["op"])]
     params = op.check_params(head.json)
-    expected_sha = _sha256_field(head.json, "in the request")
+    expected_sha: str | None = SHA256.parse(head.json)
     trailer = _wants_trailer(head.json)
+    # Only ever a base name shown in reports and naming the result (never a path).
+    filename = FILENAME.parse(head.json) or f"upload.{head.media_type}"
     if head.payload_size == 0:
         raise VcsError(
             ErrorCode.PAYLOAD_REQUIRED,
@@ -123,8 +100,8 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
             if expected_sha is not None and partial.hexdigest() != expected_sha:
                 raise VcsError(
                     ErrorCode.HASH_MISMATCH,
-                    "The payload's SHA-256 does not match the one it was sent with; "
-                    "nothing was stored.",
+                    "The payload's SHA-256 does not match the one sent with it; nothing was "
+                    "stored.",
                     "The file changed or was damaged in transit: send it again.",
                 )
             input_path = state.storage.input_path(admission.job_id)
@@ -132,7 +109,7 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
         job = admission.accept(
             op=op.name,
             params=params,
-            filename=_display_name(head.json.get("filename"), head.media_type),
+            filename=filename,
             input_path=input_path,
             input_media_type=head.media_type,
         )
@@ -143,17 +120,10 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
     )
 
 
-def _wait_s(doc: dict[str, Any]) -> float:
-    value = doc.get("wait_s", 0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise bad_params("'wait_s' must be a number of seconds.", 'Send e.g. "wait_s": 30.')
-    return min(max(0.0, float(value)), MAX_STATUS_WAIT_S)
-
-
 async def handle_status(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
     """Answer at once, or (with `wait_s`) when the state changes or progress moves 1%."""
     job = state.jobs.get(head.json.get("job_id"))
-    wait_s = _wait_s(head.json)
+    wait_s: float = WAIT_S.parse(head.json)
     start_state, start_progress = job.state, job.progress
     with trio.move_on_after(wait_s):
         while (

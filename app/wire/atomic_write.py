@@ -8,7 +8,8 @@ known_servers, authorized_keys, job records):
    sweep recognises);
 2. fsync the file;
 3. rename it over the final name (`os.replace`), or link it there when an existing file
-   must win (`replace=False`: key files, which are never replaced);
+   must win (`replace=False`: key files, which are never replaced, and downloads, which
+   take a numbered name beside a file of the same name);
 4. fsync the directory, so the new name itself survives a crash.
 
 A reader sees the old file or the new one, never a torn one; a crash before step 4
@@ -26,6 +27,7 @@ then treats it as unfinished (docs/operations.md). They move to SQLite next.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -40,6 +42,8 @@ import trio
 
 PARTIAL_SUFFIX: Final = ".part"
 PARTIAL_PREFIX: Final = "."
+# Where hard links are not possible (some network and FAT file systems).
+_NO_LINKS: Final = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK})
 
 
 def fsync_dir(path: Path) -> None:
@@ -76,6 +80,7 @@ class AtomicFile:
         self.size = 0
         self._hash = hashlib.sha256() if hash_it else None
         self.committed = False
+        self._synced = False
         if mode is not None:
             try:
                 os.fchmod(fd, mode & ~_umask())
@@ -121,20 +126,17 @@ class AtomicFile:
 
     def commit_now(self, final: Path, *, replace: bool = True, durable: bool = True) -> bool:
         """fsync, rename (or link) into place, fsync the directory. With `replace=False`
-        an existing `final` wins: returns False and this file is discarded."""
+        an existing `final` wins: returns False and this file stays uncommitted (the
+        caller may try another name; leaving the block deletes it)."""
         fd = self.fd
         assert fd is not None and not self.committed
-        if durable:
+        if durable and not self._synced:
             os.fsync(fd)
+            self._synced = True
         if replace:
             os.replace(self.path, final)
-        else:
-            try:
-                os.link(self.path, final)
-            except FileExistsError:
-                self.discard()
-                return False
-            self.path.unlink()
+        elif not _link_new(self.path, final):
+            return False
         if durable:
             fsync_dir(final.parent)
         self.committed = True
@@ -165,6 +167,26 @@ class AtomicFile:
         tb: TracebackType | None,
     ) -> None:
         self.discard()
+
+
+def _link_new(path: Path, final: Path) -> bool:
+    """Give `path` the name `final` if that name is free (else False), never replacing
+    a file another process made meanwhile."""
+    try:
+        os.link(path, final, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        try:  # no hard links here: reserve the name, then move onto our own placeholder
+            os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC))
+        except FileExistsError:
+            return False
+        os.replace(path, final)
+        return True
+    path.unlink()
+    return True
 
 
 def atomic_write(

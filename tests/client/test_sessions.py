@@ -54,7 +54,7 @@ def test_vcs_compress_makes_one_connection_and_one_key_exchange(
     by a recording proxy between `vcs` and the server."""
     proxy = TamperProxy((server.host, server.port))
     with running_in_thread(proxy) as port:
-        argv = [sys.executable, "-m", "app.client.cli", "compress", str(clip_mp4)]
+        argv = [sys.executable, "-m", "app.cli", "compress", str(clip_mp4)]
         argv += ["--server", f"127.0.0.1:{port}", "-o", str(tmp_path / "out.mp4")]
         done = subprocess.run(
             [*argv, "--poll-interval", "2", "-q"],
