@@ -19,7 +19,8 @@ Either way the decoder sees every byte accounted for and reports the message's e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 import trio
@@ -121,15 +122,14 @@ async def _receive_in_loop(
         raise sole_exception(group) from None
 
 
-async def _splice_rest(
-    reader: EventReader[Any],
-    below: SocketBelow,
-    sink: AtomicFile,
-    progress: ProgressCallback | None,
-) -> None:
-    """Splice the rest of the payload into `sink`'s end and hash it as it lands."""
-    payload = reader.decoder.payload
-    left = payload.left
+@contextlib.asynccontextmanager
+async def _landing(
+    sink: AtomicFile, progress: ProgressCallback | None
+) -> AsyncIterator[Callable[[int], None]]:
+    """For bytes a worker thread appends to `sink` itself: the callback it calls after
+    each chunk (any thread). The chunks are counted, reported to `progress` from the
+    event loop, and hashed by a second thread reading them back from the page cache
+    (hash_follower.py), so hashing overlaps the transfer instead of following it."""
     fd = sink.fd
     assert fd is not None
     digest = sink.digest
@@ -142,25 +142,40 @@ async def _splice_rest(
         if follower is not None:
             follower.advance(nbytes)
 
+    try:
+        async with trio.open_nursery() as nursery:
+            if follower is not None:
+                nursery.start_soon(follow, follower)
+            nursery.start_soon(relay.report)
+            try:
+                yield written
+            except BaseException:
+                if follower is not None:
+                    follower.abort()
+                raise
+            finally:
+                if follower is not None:
+                    follower.close()
+            nursery.cancel_scope.cancel()  # the progress task; the follower ends itself
+    except BaseExceptionGroup as group:
+        raise sole_exception(group) from None
+
+
+async def _splice_rest(
+    reader: EventReader[Any],
+    below: SocketBelow,
+    sink: AtomicFile,
+    progress: ProgressCallback | None,
+) -> None:
+    """Splice the rest of the payload into `sink`'s end and hash it as it lands."""
+    payload = reader.decoder.payload
+    left = payload.left
+    fd = sink.fd
+    assert fd is not None
     guard = below.receive_guard(reader.idle_timeout_s)
     try:
-        try:
-            async with trio.open_nursery() as nursery:
-                if follower is not None:
-                    nursery.start_soon(follow, follower)
-                nursery.start_soon(relay.report)
-                try:
-                    await splice_into_file(below.socket, fd, left, guard, written)
-                except BaseException:
-                    if follower is not None:
-                        follower.abort()
-                    raise
-                finally:
-                    if follower is not None:
-                        follower.close()
-                nursery.cancel_scope.cancel()  # the progress task; the follower ends itself
-        except BaseExceptionGroup as group:
-            raise sole_exception(group) from None
+        async with _landing(sink, progress) as written:
+            await splice_into_file(below.socket, fd, left, guard, written)
     except PeerClosed as closed:
         # The decoder tells the truncation as it would have seen it byte by byte.
         payload.skip(left - closed.missing)
@@ -190,16 +205,9 @@ async def _open_rest(
         return False  # the usual path ends the message
     fd = sink.fd
     assert fd is not None
-    received = await receive_sealed_into(
-        secure,
-        below,
-        fd,
-        payload.left,
-        below.receive_guard(reader.idle_timeout_s),
-        sink.written_elsewhere,
-        progress,
-        sink.digest,
-    )
+    guard = below.receive_guard(reader.idle_timeout_s)
+    async with _landing(sink, progress) as written:
+        received = await receive_sealed_into(secure, below, fd, payload.left, guard, written)
     if received is None:
         return False  # the stream cannot hand over: the usual path tells why
     payload.skip(received.payload_bytes)

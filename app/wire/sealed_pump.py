@@ -9,8 +9,9 @@ event loop. One worker thread per transfer runs the whole loop with buffers it r
   (RecordSealer.seal_into) and write the batch of whole records to the socket — one
   system call per ~1 MiB, a whole number of 1,400-byte units (SPEC §2);
 - receiving (server uploads, client downloads): read the socket into a buffer, open
-  every whole record in it with `decrypt_into` (RecordOpener.open_into), write the
-  plaintext to the file with one call and hash it.
+  every whole record in it with `decrypt_into` (RecordOpener.open_into) and write the
+  plaintext to the file with one call; the caller's `on_written` lets a second thread
+  hash it from the page cache meanwhile (payload_receive.py).
 
 The thread waits for the socket with poll(2) under the connection's WaitGuard (idle and
 slow-transfer rules) and stops at once when its trio task is cancelled (thread_pump.py).
@@ -126,8 +127,6 @@ async def receive_sealed_into(
     size: int,
     guard: WaitGuard,
     on_written: Callable[[int], None],
-    progress: Callable[[int], None] | None = None,
-    digest: hashlib._Hash | None = None,
 ) -> Received | None:
     """Receive up to `size` payload bytes through the sealed layer into `out_fd`.
 
@@ -140,7 +139,6 @@ async def receive_sealed_into(
     if claimed is None:
         return None
     opener, pending = claimed
-    relay = ProgressRelay(progress)
 
     def pump(waiter: SocketWaiter) -> Received:
         buffer = bytearray(max(RECEIVE_BUFFER, len(pending)))
@@ -155,11 +153,8 @@ async def receive_sealed_into(
             take = min(opened, left)
             if take:
                 _write_all(out_fd, plain_view[:take])
-                if digest is not None:
-                    digest.update(plain_view[:take])
                 left -= take
                 on_written(take)
-                relay.add(take)
             if take < opened or left == 0 or closed:
                 return Received(
                     size - left, bytes(plain_view[take:opened]), bytes(view[start:end]), ended
@@ -176,13 +171,7 @@ async def receive_sealed_into(
             end += got
 
     try:
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(relay.report)
-                received = await run_pump(pump, below.socket, guard, run_limiter(_PUMPS, MAX_PUMPS))
-                nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            raise sole_exception(group) from None
+        received = await run_pump(pump, below.socket, guard, run_limiter(_PUMPS, MAX_PUMPS))
     except BaseException:
         # Refused, cut, timed out or cancelled mid-record: nothing more can be opened.
         secure.break_receive()
