@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import trio
 
@@ -24,25 +23,17 @@ from app.server.job import NODE_ID_RE
 from app.server.key_exchange_limits import KeyExchangeRates
 from app.server.log_format import LOG_FORMATS, setup_logging
 from app.server.service import serve
-from app.server.units import format_bytes, format_duration, parse_duration, parse_size
+from app.server.units import (
+    argument_type,
+    format_bytes,
+    format_duration,
+    parse_duration,
+    parse_size,
+)
 from app.wire.key_files import KeyFileError, load_or_create_private_key
 
-
-def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A parser of ours as an argparse type: its ValueError becomes a usage error."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
-
-
-size = _argument_type(parse_size)
-duration = _argument_type(parse_duration)
+size = argument_type(parse_size)
+duration = argument_type(parse_duration)
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:

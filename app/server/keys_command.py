@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from app.server.authorized_keys import (
     AuthorizedKey,
@@ -24,21 +22,7 @@ from app.server.authorized_keys import (
     read_entries,
     remove,
 )
-from app.server.units import parse_size
-
-T = TypeVar("T")
-
-
-def _arg(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """`parse` as an argparse type: its ValueError becomes the usage message."""
-
-    def convert(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
+from app.server.units import argument_type, parse_size
 
 
 def _positive(text: str) -> int:
@@ -69,13 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
         "add", parents=[file_arg], help="admit a key (or change its name and limits)"
     )
     add_p.add_argument(
-        "key", type=_arg(key_fingerprint), help="fingerprint (SHA256:...) or base64 DER key"
+        "key",
+        type=argument_type(key_fingerprint),
+        help="fingerprint (SHA256:...) or base64 DER key",
     )
-    add_p.add_argument("--name", type=_arg(check_name), default=None, help="who holds it")
+    add_p.add_argument("--name", type=argument_type(check_name), default=None, help="who holds it")
     add_p.add_argument(
-        "--quota", type=_arg(parse_size), default=None, help="bytes its jobs may hold (50GB)"
+        "--quota",
+        type=argument_type(parse_size),
+        default=None,
+        help="bytes its jobs may hold (50GB)",
     )
-    add_p.add_argument("--jobs", type=_arg(_positive), default=None, help="jobs at once")
+    add_p.add_argument("--jobs", type=argument_type(_positive), default=None, help="jobs at once")
     actions.add_parser("list", parents=[file_arg], help="print the keys and their limits")
     remove_p = actions.add_parser(
         "remove", parents=[file_arg], help="refuse a key from the next connection on"

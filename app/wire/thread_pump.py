@@ -15,6 +15,7 @@ import os
 import select
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Final, TypeVar
 
 import trio
@@ -79,15 +80,7 @@ class SocketWaiter:
         """Write all of `data` to the (non-blocking) socket, waiting as it fills;
         `on_sent(n)` after each write that took `n` bytes."""
         while data:
-            try:
-                sent = os.write(self._sock_fd, data)
-            except BlockingIOError:
-                self.wait_writable()
-                continue
-            except OSError as exc:
-                if exc.errno in BROKEN_ERRNOS:
-                    raise trio.BrokenResourceError(str(exc)) from exc
-                raise
+            sent = self._retrying(partial(os.write, self._sock_fd, data), self.wait_writable)
             data = data[sent:]
             self.moved(sent)
             if on_sent is not None:
@@ -95,18 +88,23 @@ class SocketWaiter:
 
     def receive_into(self, buffer: memoryview) -> int:
         """Read what the socket has into `buffer` (waiting for some); 0 at its end."""
+        got = self._retrying(partial(os.readv, self._sock_fd, [buffer]), self.wait_readable)
+        self.moved(got)
+        return got
+
+    @staticmethod
+    def _retrying(call: Callable[[], int], wait: Callable[[], None]) -> int:
+        """`call()` on the non-blocking socket, waiting while it would block; a peer
+        that went away is trio's BrokenResourceError."""
         while True:
             try:
-                got = os.readv(self._sock_fd, [buffer])
+                return call()
             except BlockingIOError:
-                self.wait_readable()
-                continue
+                wait()
             except OSError as exc:
                 if exc.errno in BROKEN_ERRNOS:
                     raise trio.BrokenResourceError(str(exc)) from exc
                 raise
-            self.moved(got)
-            return got
 
 
 async def run_pump(
