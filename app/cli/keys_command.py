@@ -13,8 +13,8 @@ from typing import Any
 from app.cli.display import console
 from app.client.address import ServerAddress
 from app.client.keyring import Keyring, server_name
-from app.client.known_servers import FINGERPRINT_RE
 from app.protocol.secure import fingerprint
+from app.protocol.secure.keys import FINGERPRINT_RE
 
 
 def _address(text: str) -> str:

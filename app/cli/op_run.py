@@ -24,16 +24,26 @@ class RunOptions:
 async def download_with_bar(
     client: VcsClient, job_id: str, output: Path | None, show_progress: bool, overwrite: bool
 ) -> Download:
-    status = await client.status(job_id)
-    size = (status.get("result") or {}).get("size") or 0
-    with transfer_bar("download", int(size), show_progress) as advance:
-        return await client.download(job_id, output, advance, overwrite=overwrite)
+    async with client.session():  # the size, then the file, on one connection
+        status = await client.status(job_id)
+        size = (status.get("result") or {}).get("size") or 0
+        with transfer_bar("download", int(size), show_progress) as advance:
+            return await client.download(job_id, output, advance, overwrite=overwrite)
 
 
 async def run_op(
     client: VcsClient, op: str, path: Path, params: dict[str, Any], opts: RunOptions
 ) -> tuple[str, dict[str, Any] | None, Download | None]:
-    """Returns (job_id, final status or None with --no-wait, download or None)."""
+    """Returns (job_id, final status or None with --no-wait, download or None).
+
+    The whole job runs on one connection and one key exchange (VcsClient.session)."""
+    async with client.session():
+        return await _run_op(client, op, path, params, opts)
+
+
+async def _run_op(
+    client: VcsClient, op: str, path: Path, params: dict[str, Any], opts: RunOptions
+) -> tuple[str, dict[str, Any] | None, Download | None]:
     size = path.stat().st_size
     with transfer_bar("upload", size, opts.show_progress) as advance:
         accepted = await client.upload(op, path, params, advance)

@@ -27,7 +27,15 @@ async def wait_for_job(
 ) -> dict[str, Any]:
     """Poll `status` until the job ends. Uses the long poll (`wait_s`) so a state change
     shows at once; against a server that answers at once it still polls only every
-    `poll_interval_s` (60 s by default) while nothing changes."""
+    `poll_interval_s` (60 s by default) while nothing changes. The polls share one
+    connection (VcsClient.session)."""
+    async with client.session():
+        return await _poll(client, job_id, poll_interval_s, bar)
+
+
+async def _poll(
+    client: VcsClient, job_id: str, poll_interval_s: float, bar: StatusListener | None
+) -> dict[str, Any]:
     last: tuple[object, object] | None = None
     while True:
         asked = time.monotonic()

@@ -22,6 +22,8 @@ class ErrorCode(enum.StrEnum):
     BAD_HANDSHAKE = "bad_handshake"
     BAD_RECORD = "bad_record"
     ENCRYPTION_REQUIRED = "encryption_required"
+    KEY_NOT_AUTHORIZED = "key_not_authorized"
+    TOO_MANY_KEY_EXCHANGES = "too_many_key_exchanges"
     # Client-side only: never sent by a server.
     SERVER_KEY_CHANGED = "server_key_changed"
     BAD_KEY_FILE = "bad_key_file"
@@ -34,6 +36,7 @@ class ErrorCode(enum.StrEnum):
     HASH_MISMATCH = "hash_mismatch"
     QUOTA_EXCEEDED = "quota_exceeded"
     JOB_LIMIT = "job_limit"
+    KEY_QUOTA_EXCEEDED = "key_quota_exceeded"
     BUSY = "busy"
     QUEUE_FULL = "queue_full"
     SERVER_SHUTTING_DOWN = "shutting_down"

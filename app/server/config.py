@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final
 
 from app.media.limits import MediaLimits
+from app.server.key_exchange_limits import KeyExchangeRates
 
 DEFAULT_PORT: Final = 9000
 DEFAULT_QUOTA_BYTES: Final = 4 * 10**12  # SPEC §3: 4 TB
@@ -54,6 +55,10 @@ class ServerConfig:
     # whether plaintext MMP clients are refused.
     key_file: Path | None = None
     require_encryption: bool = False
+    # SPEC §6: only the client keys listed here may connect (and then only encrypted);
+    # None: any client (a local box).
+    authorized_keys_file: Path | None = None
+    key_exchange_rates: KeyExchangeRates = field(default_factory=KeyExchangeRates)
     # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
     # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
     drain_timeout_s: float = 0.0
@@ -90,3 +95,9 @@ class ServerConfig:
     @property
     def key_path(self) -> Path:
         return self.key_file or self.storage_dir / SERVER_KEY_NAME
+
+    @property
+    def plaintext_refused(self) -> bool:
+        """Plaintext MMP is refused: asked for, or implied by an authorized-keys file
+        (a plaintext client proves no key)."""
+        return self.require_encryption or self.authorized_keys_file is not None

@@ -70,6 +70,9 @@ class Job:
     report: dict[str, Any] = field(default_factory=dict)
     finished_at: float | None = None
     downloaded: bool = False
+    # The client key (fingerprint) that created the job over an encrypted session: only
+    # it may see the job (docs/security.md). None: a plaintext job, bound to its address.
+    owner: str | None = None
     # Runtime only: never persisted.
     cancel_scope: trio.CancelScope | None = None
     input_reservation: Reservation | None = None
@@ -145,6 +148,7 @@ class Job:
             "report": self.report,
             "finished_at": self.finished_at,
             "downloaded": self.downloaded,
+            "owner": self.owner,
         }
 
     @classmethod
@@ -167,6 +171,7 @@ class Job:
             report=dict(doc.get("report") or {}),
             finished_at=doc.get("finished_at"),
             downloaded=bool(doc.get("downloaded")),
+            owner=doc.get("owner"),
         )
         if doc.get("error"):
             job.error = ErrorInfo.from_json(doc["error"])

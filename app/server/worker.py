@@ -17,7 +17,7 @@ from app.server.job import Job
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import OpContext
 from app.server.state import ServerState
-from app.server.storage import PartialFile
+from app.wire.atomic_write import AtomicFile
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def sha256_of_open_file(f: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-async def commit_and_hash(partial: PartialFile, final: Path, limiter: trio.CapacityLimiter) -> str:
+async def commit_and_hash(partial: AtomicFile, final: Path, limiter: trio.CapacityLimiter) -> str:
     """Move the result into place and hash it at the same time: the hash reads the pages
     from the cache while fsync waits for the disk. Done one after the other they were most
     of a stream-copy job's time around FFmpeg (bench/processing.py, issue 9 goal 5)."""

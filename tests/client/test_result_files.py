@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from app.client.result_files import place_result
+from app.wire.atomic_write import AtomicFile
 
 
-def finished(folder: Path, data: bytes) -> Path:
-    partial = folder / ".x.part"
-    partial.write_bytes(data)
+def finished(folder: Path, data: bytes) -> AtomicFile:
+    partial = AtomicFile(folder)
+    partial.write(data)
     return partial
 
 
@@ -31,15 +32,17 @@ def test_taken_names_are_kept(
     target.write_bytes(b"mine")
     (tmp_path / "clip (1).mp4").mkdir()  # a folder takes the name too
     os.symlink(tmp_path / "nowhere", tmp_path / "clip (2).mp4")  # and a dangling link
-    placed = place_result(finished(tmp_path, b"new"), target, overwrite=False)
+    with finished(tmp_path, b"new") as partial:
+        placed = place_result(partial, target, overwrite=False)
     assert placed == tmp_path / "clip (3).mp4" and placed.read_bytes() == b"new"
     assert target.read_bytes() == b"mine"
     assert not (tmp_path / "nowhere").exists()
-    assert not (tmp_path / ".x.part").exists()
+    assert not list(tmp_path.glob(".*.part"))
 
 
 def test_overwrite_replaces(tmp_path: Path) -> None:
     target = tmp_path / "clip.mp4"
     target.write_bytes(b"mine")
-    assert place_result(finished(tmp_path, b"new"), target, overwrite=True) == target
-    assert target.read_bytes() == b"new" and not (tmp_path / ".x.part").exists()
+    with finished(tmp_path, b"new") as partial:
+        assert place_result(partial, target, overwrite=True) == target
+    assert target.read_bytes() == b"new" and not list(tmp_path.glob(".*.part"))

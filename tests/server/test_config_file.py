@@ -37,6 +37,13 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
     "node-id": ('"n7"', ["--node-id", "n7"]),
     "key-file": ('"/etc/vcs/key.pem"', ["--key-file", "/etc/vcs/key.pem"]),
     "require-encryption": ("true", ["--require-encryption"]),
+    "authorized-keys": (
+        '"/etc/vcs/authorized_keys"',
+        ["--authorized-keys", "/etc/vcs/authorized_keys"],
+    ),
+    "key-exchange-rate": ("0.5", ["--key-exchange-rate", "0.5"]),
+    "key-exchange-burst": ("4", ["--key-exchange-burst", "4"]),
+    "key-exchange-total-rate": ("20", ["--key-exchange-total-rate", "20"]),
     "proxy-protocol": ("true", ["--proxy-protocol"]),
     "trusted-proxy": (
         '["10.0.0.0/8", "::1"]',

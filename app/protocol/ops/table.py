@@ -356,10 +356,17 @@ SHA256: Final = Sha256(
     label="SHA-256",
     help="the payload's SHA-256; a mismatch is refused and nothing is stored",
 )
+TRAILER: Final = Choice(
+    name="trailer",
+    label="trailer",
+    help='the payload\'s SHA-256 follows it, in a message of its own ({"sha256": HEX}), '
+    "checked before anything is stored: the sender hashes while it sends (not with 'sha256')",
+    options=("sha256",),
+)
 FILENAME: Final = FileName(
     name="filename", label="file name", help="the file's name, used to name the result"
 )
-UPLOAD_FIELDS: Final = (SHA256, FILENAME)
+UPLOAD_FIELDS: Final = (SHA256, TRAILER, FILENAME)
 
 JOB_ID: Final = JobId(
     name="job_id",
