@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -227,10 +228,8 @@ def _video_info(container: Any, stream: Any) -> VideoInfo:
         )
 
     bit_depth = 8
-    try:
+    with contextlib.suppress(ValueError, IndexError):
         bit_depth = int(av.VideoFormat(ctx.pix_fmt).components[0].bits) if ctx.pix_fmt else 8
-    except (ValueError, IndexError):
-        pass
     colour = ColourInfo(
         primaries=tag(PRIMARIES, "color_primaries"),
         transfer=tag(TRANSFERS, "color_trc"),
@@ -240,9 +239,7 @@ def _video_info(container: Any, stream: Any) -> VideoInfo:
         mastering=parse_mastering_display(side_data.get("MASTERING_DISPLAY_METADATA", b"")),
         light_level=parse_content_light(side_data.get("CONTENT_LIGHT_LEVEL", b"")),
         dolby_vision=(
-            parse_dolby_vision(side_data["DOVI_METADATA"])
-            if "DOVI_METADATA" in side_data
-            else None
+            parse_dolby_vision(side_data["DOVI_METADATA"]) if "DOVI_METADATA" in side_data else None
         ),
     )
     return VideoInfo(

@@ -49,6 +49,7 @@ class ErrorCode(enum.StrEnum):
     SERVER_RESTARTED = "server_restarted"
     # Media.
     UNREADABLE_MEDIA = "unreadable_media"
+    UNSUPPORTED_MEDIA = "unsupported_media"
     NO_VIDEO = "no_video"
     NO_AUDIO = "no_audio"
     FFMPEG_FAILED = "ffmpeg_failed"

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from app.media.argv import OutputSpec, gif_argv
+from app.media.colour_args import tonemap_to_sdr
+from app.media.containers import ContainerRule, Encoder
 from app.media.geometry import clip_size
+from app.media.stream_plan import Fate, StreamDecision, plan_output_streams
+from app.media.video_treatment import dolby_vision_profile_5
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB, encode
@@ -34,21 +38,45 @@ class GifOp:
 
     async def run(self, ctx: OpContext) -> OpOutcome:
         require_video(ctx.info)
-        assert ctx.info.video is not None
+        video = ctx.info.video
+        assert video is not None
+        if video.colour.dolby_vision_without_base_layer:
+            raise dolby_vision_profile_5(video.colour)
         span = params.resolve_span(ctx.params, ctx.info)
-        size = clip_size(ctx.info.video, ctx.params["width"], DEFAULT_WIDTH, even_sides=False)
+        size = clip_size(video, ctx.params["width"], DEFAULT_WIDTH, even_sides=False)
         fps = float(ctx.params["fps"])
+        # GIF is 8-bit SDR: HDR is always tone-mapped (SPEC §3.1).
+        tonemap = tonemap_to_sdr(video.colour)
         argv = gif_argv(
-            ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "gif"), span, size, fps
+            ctx.ffmpeg,
+            ctx.input_path,
+            OutputSpec(ctx.output_path, "gif"),
+            span,
+            size,
+            fps,
+            video_index=video.index,
+            tonemap=tonemap,
         )
         await encode(ctx, argv, span.length_s, "Pick a shorter span, a smaller width or fewer fps.")
-        return OpOutcome(
-            media_type="gif",
-            report={
-                "start": span.start_s,
-                "end": span.end_s,
-                "fps": fps,
-                "width": size.width,
-                "height": size.height,
-            },
+        streams = plan_output_streams(
+            ctx.info,
+            GIF_RULE,
+            "gif",
+            lambda stream: StreamDecision(stream, Fate.ENCODED, GIF_ENCODER),
+            None,
+            subtitles=False,
+            dropped_reason=GIF_HOLDS,
         )
+        report = params.span_report(ctx.params, span)
+        report.update(fps=fps, width=size.width, height=size.height)
+        if tonemap:
+            report["hdr"] = "tone-mapped"
+            kind = video.colour.describe()
+            report["hdr_note"] = f"{kind} tone-mapped to SDR BT.709 (GIF is SDR)."
+        report["streams"] = streams.report()
+        return OpOutcome(media_type="gif", report=report)
+
+
+GIF_HOLDS: Final = "a GIF holds only pictures"
+GIF_ENCODER: Final = Encoder("gif")
+GIF_RULE: Final = ContainerRule(None, None, GIF_ENCODER, None)

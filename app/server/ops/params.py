@@ -115,20 +115,34 @@ def span(doc: dict[str, Any]) -> dict[str, float | None]:
     return {"start": start, "end": end}
 
 
+# A range may end this far past the probed duration and be clamped: containers round
+# durations (to ms, or to the last packet's end) differently from what a player shows.
+DURATION_ROUNDING_S: Final = 0.005
+
+
 def resolve_span(params: dict[str, Any], info: MediaInfo) -> Span:
-    """The requested range against the input's duration (refusals say what would fit)."""
+    """The requested range against the input's duration (refusals say what would fit).
+
+    An end past the duration by less than one frame (or the probe's rounding) is
+    clamped to it, and a start at the very end moves back to the last frame: players
+    show such times as the end of the video (SPEC §3.1)."""
     duration = math.floor(info.duration_s * 1000) / 1000
     if duration <= 0:
         raise bad_params(
             "The file does not say how long it is, so a time range cannot be checked.",
             "Remux the file (e.g. convert it to mp4) and try again.",
         )
+    fps = info.video.fps if info.video is not None and info.video.fps > 0 else 0.0
+    slack = max(DURATION_ROUNDING_S, 1 / fps if fps else 0.0)
+    frame = round(1 / fps, 3) if fps else DURATION_ROUNDING_S
     start = float(params["start"])
     if start >= duration:
-        raise bad_params(
-            f"start {start:g} is at or past the end of the video ({duration:g} s).",
-            f"Pick start < {duration:g}.",
-        )
+        if start > duration + slack:
+            raise bad_params(
+                f"start {start:g} is at or past the end of the video ({duration:g} s).",
+                f"Pick start < {duration:g}.",
+            )
+        start = max(0.0, round(duration - frame, 3))
     end = params.get("end")
     if end is None:
         end = min(duration, start + MAX_SPAN_S)
@@ -139,11 +153,40 @@ def resolve_span(params: dict[str, Any], info: MediaInfo) -> Span:
                 f"Give an end, e.g. end {end:g}.",
             )
     elif float(end) > duration:
-        raise bad_params(
-            f"end {float(end):g} is past the video's {duration:g} s duration.",
-            f"Pick end ≤ {duration:g}.",
-        )
+        if float(end) > duration + slack:
+            raise bad_params(
+                f"end {float(end):g} is past the video's {duration:g} s duration.",
+                f"Pick end ≤ {duration:g}.",
+            )
+        end = duration
+    if float(end) <= start:  # a start clamped to the end
+        end = duration
     return Span(start, float(end))
+
+
+def span_report(params: dict[str, Any], span: Span) -> dict[str, Any]:
+    """The range used, and a note when it is not the one asked (clamped to the video)."""
+    doc: dict[str, Any] = {"start": span.start_s, "end": span.end_s}
+    asked_start, asked_end = float(params["start"]), params.get("end")
+    if asked_start != span.start_s or (asked_end is not None and float(asked_end) != span.end_s):
+        asked = f"{asked_start:g}..{'end' if asked_end is None else f'{float(asked_end):g}'}"
+        doc["note"] = (
+            f"The range {asked} s reaches past the video's end by less than a frame; "
+            f"used {span.start_s:g}..{span.end_s:g} s."
+        )
+    return doc
+
+
+def flag(doc: dict[str, Any], key: str) -> bool:
+    """A JSON boolean (absent: false)."""
+    value = doc.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise bad_params(
+            f"'{key}' must be true or false; got {_shown(value)}.", f'Send "{key}": true.'
+        )
+    return value
 
 
 def preset(doc: dict[str, Any]) -> int | None:
