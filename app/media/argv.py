@@ -65,15 +65,20 @@ def stream_args(
     treatment: VideoTreatment | None = None,
     video_chain: str = "",
     audio_chain: str = "",
+    *,
+    video_codec_args: bool = True,
 ) -> list[str]:
     """`-map` for every kept stream, then its codec options, by output index (`-c:3`).
 
     An encoded video runs `treatment`'s tone map (if any) then `video_chain` (or the
-    encoder's own filter); encoded audio runs `audio_chain`."""
+    encoder's own filter); encoded audio runs `audio_chain`. `video_codec_args` False:
+    the caller gives the video's codec options itself."""
     kept = plan.kept
     args = [arg for d in kept for arg in ("-map", f"0:{d.source.index}")]
     for n, decision in enumerate(kept):
         spec, source = str(n), decision.source
+        if source.kind == "video" and not video_codec_args:
+            continue
         if decision.fate is Fate.COPIED:
             args += [f"-c:{spec}", "copy"]
             for codec, option, value in rule.copy_options:

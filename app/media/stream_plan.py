@@ -81,6 +81,8 @@ class StreamPlan:
         return tuple(d for d in self.decisions if not d.kept)
 
 
+NO_STREAMS: Final = StreamPlan(())
+
 # How an op treats its main video and each audio track: None means copy when the
 # container holds the codec (else the rule's encoder).
 VideoChoice = Callable[[StreamInfo], StreamDecision]

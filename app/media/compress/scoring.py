@@ -15,6 +15,7 @@ import trio
 
 from app.media.compress.argv import quality_argv
 from app.media.compress.metric import Metric, QualityScore, read_score
+from app.media.compress.picture import PLAIN_PICTURE, SourcePicture
 from app.media.compress.search_policy import SampleWindow
 from app.media.runner import run_ffmpeg
 from app.protocol.errors import ErrorCode, VcsError
@@ -34,13 +35,14 @@ async def measure_quality(
     duration_s: float,
     on_progress: Callable[[float], None] | None = None,
     expected_s: float | None = None,
+    picture: SourcePicture = PLAIN_PICTURE,
 ) -> QualityScore:
     """Score `distorted` against `src` (its samples when `windows` are given).
 
     libvmaf holds frames back, so FFmpeg's own progress may sit still until the end;
     with `expected_s` the progress also moves with the clock (never past 95 %).
     """
-    argv = quality_argv(ffmpeg, distorted, src, windows, metric, log_path, subsample)
+    argv = quality_argv(ffmpeg, distorted, src, windows, metric, log_path, subsample, picture)
     log_path.unlink(missing_ok=True)
     shown = 0.0
 

@@ -38,7 +38,8 @@ class CompressOp:
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
         return {
-            "codec": choice_param(doc, "codec", CODECS, "h264"),
+            # Absent: chosen from the input (h264; h265 for HDR, which keeps it).
+            "codec": (None if doc.get("codec") is None else choice_param(doc, "codec", CODECS, "")),
             "target_vmaf": target_vmaf_param(doc),
         }
 
@@ -52,7 +53,7 @@ class CompressOp:
             ffmpeg=ctx.ffmpeg,
             src=ctx.input_path,
             info=ctx.info,
-            codec=str(ctx.params.get("codec", "h264")),
+            codec=ctx.params.get("codec"),
             target_vmaf=float(ctx.params.get("target_vmaf", DEFAULT_TARGET_VMAF)),
             output=ctx.output_path,
             limit_bytes=ctx.output_limit_bytes,

@@ -16,6 +16,7 @@ from app.media.argv import OutputSpec, convert_argv
 from app.media.capabilities import muxer_details_of, muxers_of
 from app.media.containers import ContainerRule, rule_for
 from app.media.ffmpeg_exe import find_ffmpeg
+from app.media.fidelity_report import fidelity_report
 from app.media.probe import MediaInfo
 from app.media.stream_info import StreamInfo
 from app.media.stream_plan import (
@@ -29,7 +30,6 @@ from app.media.video_treatment import VideoTreatment, treat_video
 from app.protocol.media_type import is_valid_media_type
 from app.server.ops.base import OpContext, OpOutcome, bad_params
 from app.server.ops.encoding import MiB, encode
-from app.server.ops.video_output import fidelity_report
 
 # What users type → FFmpeg's muxer name (names FFmpeg already knows need no entry).
 FRIENDLY_NAMES: Final = {

@@ -12,6 +12,7 @@ from typing import Any
 
 from app.media.argv import OutputSpec, video_result_argv
 from app.media.containers import X264
+from app.media.fidelity_report import fidelity_report
 from app.media.probe import MediaInfo
 from app.media.stream_plan import (
     Fate,
@@ -47,25 +48,6 @@ def plan_video_result(info: MediaInfo, why: str) -> tuple[VideoResult, StreamPla
         copy_or_encode(rule.audio_copy, rule.audio_encoder, result.container),
     )
     return result, plan, treatment
-
-
-def fidelity_report(
-    info: MediaInfo, result: VideoResult | None, plan: StreamPlan, treatment: VideoTreatment | None
-) -> dict[str, Any]:
-    """What the report says about what was kept: streams, chapters, HDR, orientation."""
-    doc: dict[str, Any] = {}
-    if result is not None:
-        doc["container"] = result.container
-        if result.reason:
-            doc["container_note"] = result.reason
-    if info.video is not None:
-        doc["source_orientation"] = info.video.orientation.describe()
-        doc["source_colour"] = info.video.colour.describe()
-    if treatment is not None:
-        doc.update(treatment.report())
-    doc["chapters"] = info.chapters
-    doc["streams"] = plan.report()
-    return doc
 
 
 async def encode_video_result(

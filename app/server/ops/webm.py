@@ -6,13 +6,13 @@ from typing import Any, Final
 
 from app.media.argv import OutputSpec, webm_argv
 from app.media.containers import OPUS, VP9, WEBM_RULE
+from app.media.fidelity_report import fidelity_report
 from app.media.geometry import clip_size
 from app.media.stream_plan import Fate, StreamDecision, plan_output_streams
 from app.media.video_treatment import treat_video
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB, encode
-from app.server.ops.video_output import fidelity_report
 
 # Without a width the clip keeps the video's size up to this (VP9 on 4K is slow).
 DEFAULT_MAX_WIDTH: Final = 1920
