@@ -18,11 +18,13 @@ from app.media.containers import (
     MATROSKA_RULE,
     MP4_RULE,
     TEXT_SUBTITLES,
+    X264,
     ContainerRule,
     Encoder,
 )
 from app.media.probe import MediaInfo
 from app.media.stream_info import StreamInfo
+from app.media.video_treatment import X265_HDR, VideoTreatment, treat_video
 
 
 class Fate(enum.StrEnum):
@@ -205,3 +207,25 @@ def video_result_for(streams: Sequence[StreamInfo]) -> VideoResult:
         f"The input has {' and '.join(held)}, which MP4 cannot hold: the result is MKV "
         "so that nothing is lost.",
     )
+
+
+def plan_video_result(info: MediaInfo, why: str) -> tuple[VideoResult, StreamPlan, VideoTreatment]:
+    """The container, every stream's fate, and how the video is encoded (`why`: the
+    op's reason for encoding it, for the report)."""
+    assert info.video is not None
+    colour = info.video.colour
+    treatment = treat_video(colour, X265_HDR if colour.is_hdr else X264)
+    result = video_result_for(info.streams)
+    rule = result.rule
+
+    def video(stream: StreamInfo) -> StreamDecision:
+        return StreamDecision(stream, Fate.ENCODED, treatment.encoder, why)
+
+    plan = plan_output_streams(
+        info,
+        rule,
+        result.container,
+        video,
+        copy_or_encode(rule.audio_copy, rule.audio_encoder, result.container),
+    )
+    return result, plan, treatment

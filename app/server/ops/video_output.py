@@ -11,43 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from app.media.argv import OutputSpec, video_result_argv
-from app.media.containers import X264
 from app.media.fidelity_report import fidelity_report
-from app.media.probe import MediaInfo
-from app.media.stream_plan import (
-    Fate,
-    StreamDecision,
-    StreamPlan,
-    VideoResult,
-    copy_or_encode,
-    plan_output_streams,
-    video_result_for,
-)
-from app.media.video_treatment import X265_HDR, VideoTreatment, treat_video
+from app.media.stream_plan import VideoResult, plan_video_result
 from app.server.ops.base import OpContext
 from app.server.ops.encoding import encode
-
-
-def plan_video_result(info: MediaInfo, why: str) -> tuple[VideoResult, StreamPlan, VideoTreatment]:
-    """The container, every stream's fate, and how the video is encoded (`why`: the
-    op's reason for encoding it, for the report)."""
-    assert info.video is not None
-    colour = info.video.colour
-    treatment = treat_video(colour, X265_HDR if colour.is_hdr else X264)
-    result = video_result_for(info.streams)
-    rule = result.rule
-
-    def video(stream: Any) -> StreamDecision:
-        return StreamDecision(stream, Fate.ENCODED, treatment.encoder, why)
-
-    plan = plan_output_streams(
-        info,
-        rule,
-        result.container,
-        video,
-        copy_or_encode(rule.audio_copy, rule.audio_encoder, result.container),
-    )
-    return result, plan, treatment
 
 
 async def encode_video_result(
