@@ -72,8 +72,10 @@ def add_media_commands(sub: Any, add_upload_command: AddUploadCommand) -> None:
         sub,
         "resize",
         "scale a video to a new size (result: MP4)",
-        "Upload FILE and get it back at a new size as MP4 (H.264; sound copied or AAC). "
-        "Give --width and/or --height, or --preset. With only one side the other follows the "
+        "Upload FILE and get it back at a new size as MP4 (H.264, or HEVC 10-bit for HDR; "
+        "every sound and subtitle track kept; MKV when it has picture subtitles or fonts). "
+        "Give --width and/or --height, or --preset. Sizes are as the video is shown (a "
+        "portrait phone clip is portrait). With only one side the other follows the "
         "picture's shape; with both the picture is scaled to exactly that size.",
     )
     p.add_argument("--width", type=int, help="width in pixels: even, 16..7680")
@@ -84,7 +86,16 @@ def add_media_commands(sub: Any, add_upload_command: AddUploadCommand) -> None:
         help="a standard size by its short side: 720p makes a 16:9 video 1280x720 and a "
         "portrait one 720x1280 (not with --width/--height)",
     )
-    p.set_defaults(params=lambda a: _given(width=a.width, height=a.height, preset=a.preset))
+    p.add_argument(
+        "--upscale",
+        action="store_true",
+        default=None,
+        help="let --preset enlarge a video smaller than it (without, such a video keeps its "
+        "size and the report says so); --width/--height are always honoured",
+    )
+    p.set_defaults(
+        params=lambda a: _given(width=a.width, height=a.height, preset=a.preset, upscale=a.upscale)
+    )
 
     p = add_upload_command(
         sub,
@@ -111,7 +122,7 @@ def add_media_commands(sub: Any, add_upload_command: AddUploadCommand) -> None:
         sub,
         "audio",
         "extract the sound track as MP3",
-        "Upload FILE and get its first audio track back as MP3 (LAME). "
+        "Upload FILE and get its default (else first) audio track back as MP3 (LAME). "
         "A file without sound is refused with no_audio.",
     )
     p.add_argument(
@@ -154,16 +165,26 @@ def add_media_commands(sub: Any, add_upload_command: AddUploadCommand) -> None:
         help="width in pixels: even, 16..7680, not wider than the video (default: the "
         "video's own, up to 1920); the height follows",
     )
-    p.set_defaults(params=lambda a: _given(start=a.start, end=a.end, width=a.width))
+    p.add_argument(
+        "--keep-hdr",
+        action="store_true",
+        default=None,
+        help="keep HDR video HDR (VP9 profile 2, 10-bit; not every browser shows it "
+        "right); by default it is tone-mapped to SDR",
+    )
+    p.set_defaults(
+        params=lambda a: _given(start=a.start, end=a.end, width=a.width, keep_hdr=a.keep_hdr)
+    )
 
     p = add_upload_command(
         sub,
         "convert",
         "put a video in another container (mkv, mov, avi, webm, mp4, ...)",
         "Upload FILE and get it back in the container --format. Streams the container can "
-        "hold are copied untouched (fast, lossless); only the others are re-encoded (e.g. "
-        "AAC becomes MP3 in AVI; WEBM takes only VP8/VP9/AV1 and Opus/Vorbis). Subtitles "
-        "and data streams are not carried over.",
+        "hold are copied untouched (fast, lossless; a copied video keeps its rotation tag); "
+        "only the others are re-encoded (e.g. AAC becomes MP3 in AVI; WEBM takes only "
+        "VP8/VP9/AV1 and Opus/Vorbis). Every audio and subtitle track is kept where the "
+        "container can hold it (text subtitles converted); the report lists what was not.",
     )
     p.add_argument(
         "--format",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-ParamKind = Literal["int", "float", "choice", "ratio", "format"]
+ParamKind = Literal["int", "float", "choice", "ratio", "format", "flag"]
 
 RESOLUTION_PRESETS: Final = ("480p", "720p", "1080p", "1440p", "2160p")
 ASPECT_RATIOS: Final = ("16:9", "4:3", "1:1", "9:16", "21:9")
@@ -23,6 +23,7 @@ ASPECT_MODES: Final = ("pad", "crop", "stretch")
 OUTPUT_FORMATS: Final = ("mkv", "mp4", "mov", "webm", "avi", "ts", "flv")
 AUDIO_BITRATES: Final = ("64k", "96k", "128k", "160k", "192k", "256k", "320k")
 VIDEO_CODECS: Final = ("h264", "h265", "av1")
+FLAG_CHOICES: Final = ("yes", "no")
 MAX_CLIP_SPAN_S: Final = 60.0  # SPEC §2.1: gif and webm ranges span at most 60 s
 MIN_SIDE_PX: Final = 16
 MAX_SIDE_PX: Final = 7680
@@ -153,9 +154,17 @@ OPS: Final[dict[str, OpSpec]] = {
                     "preset",
                     "preset",
                     "choice",
-                    "a standard height",
+                    "the short side (portrait stays portrait)",
                     choices=RESOLUTION_PRESETS,
                     default_text="none",
+                ),
+                ParamSpec(
+                    "upscale",
+                    "upscale",
+                    "flag",
+                    "yes: a preset may enlarge",
+                    choices=FLAG_CHOICES,
+                    default_text="no: a smaller video keeps its size",
                 ),
             ),
             _check_resize,
@@ -214,6 +223,14 @@ OPS: Final[dict[str, OpSpec]] = {
             (
                 *_range_params(),
                 _side("width", "width (px)"),
+                ParamSpec(
+                    "keep_hdr",
+                    "keep HDR",
+                    "flag",
+                    "yes: VP9 10-bit HDR",
+                    choices=FLAG_CHOICES,
+                    default_text="no: tone-mapped to SDR",
+                ),
             ),
             _check_range,
         ),
@@ -258,6 +275,11 @@ def parse_field(spec: ParamSpec, text: str) -> tuple[Any, str | None]:
         return None, "required" if spec.required else None
     if spec.kind in ("int", "float"):
         return _parse_number(spec, text)
+    if spec.kind == "flag":
+        answer = text.lower()
+        if answer not in ("yes", "no", "true", "false", "y", "n"):
+            return None, "yes or no"
+        return answer in ("yes", "true", "y"), None
     if spec.kind == "choice":
         value = text.lower()
         if value not in spec.choices:

@@ -192,9 +192,20 @@ def _stream_info(stream: Any) -> StreamInfo:
     )
 
 
+# Matroska attachments have no codec context; FFmpeg names fonts by their MIME type.
+_ATTACHMENT_CODECS: Final = {
+    "application/x-truetype-font": "ttf",
+    "application/x-font-ttf": "ttf",
+    "font/ttf": "ttf",
+    "application/vnd.ms-opentype": "otf",
+    "application/x-font-opentype": "otf",
+    "font/otf": "otf",
+}
+
+
 def _attachment_codec(stream: Any) -> str:
-    codec = getattr(stream, "codec", None)
-    return str(getattr(codec, "name", None) or "none")
+    mimetype = str((stream.metadata or {}).get("mimetype", "")).lower()
+    return _ATTACHMENT_CODECS.get(mimetype, "bin_data")
 
 
 def _main_video(container: Any, streams: tuple[StreamInfo, ...]) -> StreamInfo | None:

@@ -23,10 +23,10 @@ from app.media.argv import (
     webm_argv,
 )
 from app.media.capabilities import MuxerDetails
-from app.media.colour import ColourInfo, ContentLight, MasteringDisplay
+from app.media.colour import UNTAGGED, ColourInfo, ContentLight, MasteringDisplay
 from app.media.containers import KNOWN_RULES, OPUS, VP9, WEBM_RULE, rule_for
 from app.media.geometry import AspectMode, Size, aspect_plan
-from app.media.orientation import Orientation
+from app.media.orientation import UPRIGHT, Orientation
 from app.media.probe import AudioInfo, MediaInfo, VideoInfo
 from app.media.stream_info import StreamInfo
 from app.media.stream_plan import Fate, StreamDecision, plan_output_streams, plan_video_result
@@ -53,8 +53,8 @@ def media(
     channels: int = 2,
     subtitles: tuple[str, ...] = (),
     attachments: int = 0,
-    colour: ColourInfo = ColourInfo(),
-    orientation: Orientation = Orientation(),
+    colour: ColourInfo = UNTAGGED,
+    orientation: Orientation = UPRIGHT,
 ) -> MediaInfo:
     streams: list[StreamInfo] = []
     if video_codec:
