@@ -105,8 +105,9 @@ def tags(stream: dict[str, Any]) -> dict[str, str]:
 
 
 def title(stream: dict[str, Any]) -> str | None:
+    """Matroska's title; in MP4 the track name, which ffprobe 5 reads as the handler's."""
     found = tags(stream)
-    return found.get("title") or found.get("name")
+    return found.get("title") or found.get("name") or found.get("handler_name")
 
 
 def dispositions(stream: dict[str, Any]) -> set[str]:

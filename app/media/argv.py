@@ -77,6 +77,8 @@ def stream_args(
     args = [arg for d in kept for arg in ("-map", f"0:{d.source.index}")]
     for n, decision in enumerate(kept):
         spec, source = str(n), decision.source
+        if rule.title_as_handler and source.title:
+            args += [f"-metadata:s:{spec}", f"handler_name={source.title}"]
         if source.kind == "video" and not video_codec_args:
             continue
         if decision.fate is Fate.COPIED:

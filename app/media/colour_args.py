@@ -26,15 +26,20 @@ _X265_LUMA_UNIT: Final = 10000
 def tonemap_to_sdr(colour: ColourInfo) -> str:
     """A filter chain turning HDR frames into SDR BT.709 (8-bit 4:2:0); "" for SDR.
 
-    The input's own tags are given to zscale (a stream may lack them on some frames)."""
+    The frames are tagged with the input's colour first (`setparams`): a file we wrote
+    ourselves (the compress op's raw samples) carries no tags, and zscale needs them."""
     if not colour.is_hdr:
         return ""
     transfer = "smpte2084" if colour.dynamic_range is DynamicRange.PQ else "arib-std-b67"
-    source = f"tin={transfer}:pin={colour.primaries or 'bt2020'}:min={colour.matrix or 'bt2020nc'}"
-    source += f":rin={'full' if colour.range == 'pc' else 'limited'}"
+    tags = (
+        f"setparams=range={'pc' if colour.range == 'pc' else 'tv'}"
+        f":color_primaries={colour.primaries or 'bt2020'}:color_trc={transfer}"
+        f":colorspace={colour.matrix or 'bt2020nc'}"
+    )
     return ",".join(
         [
-            f"zscale={source}:t=linear:npl={TONEMAP_NOMINAL_PEAK_NITS}",
+            tags,
+            f"zscale=t=linear:npl={TONEMAP_NOMINAL_PEAK_NITS}",
             "format=gbrpf32le",
             "zscale=p=bt709",
             "tonemap=tonemap=hable:desat=0",

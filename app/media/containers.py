@@ -83,6 +83,9 @@ class ContainerRule:
     attachments: bool = False  # fonts and other files (Matroska only)
     # A copied video keeps its display matrix (rotation tag) here.
     rotation_tag: bool = False
+    # MP4/MOV: a track's title also as its handler name, which more players show (FFmpeg
+    # before 6 and many players read the `hdlr` name, not the `udta` name).
+    title_as_handler: bool = False
 
 
 # Subtitles FFmpeg decodes to text (any of them converts to any text format) and to
@@ -109,6 +112,7 @@ MP4_RULE: Final = ContainerRule(
     subtitle_copy=frozenset({"mov_text"}),
     text_subtitles="mov_text",
     rotation_tag=True,
+    title_as_handler=True,
 )
 # Matroska holds nearly every codec: copy all.
 MATROSKA_RULE: Final = ContainerRule(
@@ -145,6 +149,7 @@ KNOWN_RULES: Final[dict[str, ContainerRule]] = {
         subtitle_copy=frozenset({"mov_text"}),
         text_subtitles="mov_text",
         rotation_tag=True,
+        title_as_handler=True,
     ),
     "matroska": MATROSKA_RULE,
     "webm": WEBM_RULE,

@@ -118,14 +118,17 @@ def span(doc: dict[str, Any]) -> dict[str, float | None]:
 # A range may end this far past the probed duration and be clamped: containers round
 # durations (to ms, or to the last packet's end) differently from what a player shows.
 DURATION_ROUNDING_S: Final = 0.005
+# A start clamped back from the very end keeps this much: a GIF at a low rate needs a
+# frame's worth of its own to show anything.
+CLAMPED_START_TAIL_S: Final = 0.1
 
 
 def resolve_span(params: dict[str, Any], info: MediaInfo) -> Span:
     """The requested range against the input's duration (refusals say what would fit).
 
     An end past the duration by less than one frame (or the probe's rounding) is
-    clamped to it, and a start at the very end moves back to the last frame: players
-    show such times as the end of the video (SPEC §3.1)."""
+    clamped to it, and a start at the very end moves back to the video's last moments
+    (a frame, at least 0.1 s): players show such times as the end (SPEC §3.1)."""
     duration = math.floor(info.duration_s * 1000) / 1000
     if duration <= 0:
         raise bad_params(
@@ -134,7 +137,7 @@ def resolve_span(params: dict[str, Any], info: MediaInfo) -> Span:
         )
     fps = info.video.fps if info.video is not None and info.video.fps > 0 else 0.0
     slack = max(DURATION_ROUNDING_S, 1 / fps if fps else 0.0)
-    frame = round(1 / fps, 3) if fps else DURATION_ROUNDING_S
+    tail = max(CLAMPED_START_TAIL_S, round(1 / fps, 3) if fps else 0.0)
     start = float(params["start"])
     if start >= duration:
         if start > duration + slack:
@@ -142,7 +145,7 @@ def resolve_span(params: dict[str, Any], info: MediaInfo) -> Span:
                 f"start {start:g} is at or past the end of the video ({duration:g} s).",
                 f"Pick start < {duration:g}.",
             )
-        start = max(0.0, round(duration - frame, 3))
+        start = max(0.0, round(duration - tail, 3))
     end = params.get("end")
     if end is None:
         end = min(duration, start + MAX_SPAN_S)
