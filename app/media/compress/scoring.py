@@ -52,11 +52,19 @@ async def measure_quality(
             shown = fraction
             on_progress(fraction)
 
+    # A failing FFmpeg is raised as itself, not wrapped in the nursery's exception group
+    # (which the job would report as an internal error instead of ffmpeg_failed).
+    failure: VcsError | None = None
     async with trio.open_nursery() as nursery:
         if on_progress is not None and expected_s is not None and expected_s > 0:
             nursery.start_soon(_move_with_clock, expected_s, report)
-        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
+        try:
+            await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
+        except VcsError as exc:
+            failure = exc
         nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return score_from_log(metric, log_path, subsample)
 
 
