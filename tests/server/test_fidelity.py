@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,13 @@ from tests.server_process import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, server_key_file: Path
-) -> Iterator[ServerProcess]:
-    storage = tmp_path_factory.mktemp("fidelity-storage")
-    server = ServerProcess(storage, ("--key-file", str(server_key_file))).start()
-    yield server
-    server.stop()
+def server(ops_server: ServerProcess) -> ServerProcess:
+    return ops_server
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("fidelity-media")
+def clips(media: Path) -> Path:
+    return media
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,6 @@ from tests.spec_client import SpecClient, header64
 
 CLIP_S = 3.0
 CLIP_FPS = 25
-
-
-@pytest.fixture(scope="module")
-def ops_server(
-    tmp_path_factory: pytest.TempPathFactory, server_key_file: Path
-) -> Iterator[ServerProcess]:
-    """One server for the module: jobs run one after another, so the per-IP rule holds."""
-    storage = tmp_path_factory.mktemp("ops-storage")
-    server = ServerProcess(storage, ("--key-file", str(server_key_file))).start()
-    yield server
-    server.stop()
 
 
 def run_job(
