@@ -6,20 +6,19 @@ from typing import Any
 
 from app.media.argv import aspect_chain
 from app.media.geometry import AspectMode, aspect_plan
+from app.protocol.ops import ratio_fraction
 from app.server.ops import params
-from app.server.ops.base import OpContext, OpOutcome, choice_param, require_video
+from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB
 from app.server.ops.resize import GROWTH
 from app.server.ops.video_output import encode_video_result
-
-MODES = tuple(str(mode) for mode in AspectMode)
 
 
 class AspectOp:
     name = "aspect"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {"ratio": params.ratio(doc), "mode": choice_param(doc, "mode", MODES, "pad")}
+        return params.static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         return GROWTH * input_size + 64 * MiB
@@ -27,7 +26,7 @@ class AspectOp:
     async def run(self, ctx: OpContext) -> OpOutcome:
         require_video(ctx.info)
         assert ctx.info.video is not None
-        ratio = params.ratio_fraction(ctx.params["ratio"])
+        ratio = ratio_fraction(ctx.params["ratio"])
         plan = aspect_plan(ctx.info.video, ratio, AspectMode(ctx.params["mode"]))
         result, kept = await encode_video_result(
             ctx,

@@ -10,14 +10,11 @@ from app.media.containers import ContainerRule, Encoder
 from app.media.geometry import clip_size
 from app.media.stream_plan import Fate, StreamDecision, plan_output_streams
 from app.media.video_treatment import dolby_vision_profile_5
+from app.protocol.ops.table import GIF_DEFAULT_WIDTH_PX
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB, encode
 
-DEFAULT_FPS: Final = 12.0
-MAX_FPS: Final = 30.0
-DEFAULT_WIDTH: Final = 480
-MAX_WIDTH: Final = 1280
 # GIF is lossless per frame: 60 s at 30 fps and 1280 px can pass 100 MB. Bigger is refused.
 MAX_GIF_BYTES: Final = 256 * MiB
 
@@ -26,12 +23,7 @@ class GifOp:
     name = "gif"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        fps = params.number(doc, "fps", 1, MAX_FPS, DEFAULT_FPS)
-        return {
-            **params.span(doc),
-            "fps": fps if fps is not None else DEFAULT_FPS,
-            "width": params.whole_number(doc, "width", 16, MAX_WIDTH, DEFAULT_WIDTH),
-        }
+        return params.static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         return MAX_GIF_BYTES
@@ -43,7 +35,7 @@ class GifOp:
         if video.colour.dolby_vision_without_base_layer:
             raise dolby_vision_profile_5(video.colour)
         span = params.resolve_span(ctx.params, ctx.info)
-        size = clip_size(video, ctx.params["width"], DEFAULT_WIDTH, even_sides=False)
+        size = clip_size(video, ctx.params["width"], GIF_DEFAULT_WIDTH_PX, even_sides=False)
         fps = float(ctx.params["fps"])
         # GIF is 8-bit SDR: HDR is always tone-mapped (SPEC §3.1).
         tonemap = tonemap_to_sdr(video.colour)

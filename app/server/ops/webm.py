@@ -10,12 +10,11 @@ from app.media.fidelity_report import fidelity_report
 from app.media.geometry import clip_size
 from app.media.stream_plan import Fate, StreamDecision, plan_output_streams
 from app.media.video_treatment import treat_video
+from app.protocol.ops.table import WEBM_DEFAULT_MAX_WIDTH_PX
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB, encode
 
-# Without a width the clip keeps the video's size up to this (VP9 on 4K is slow).
-DEFAULT_MAX_WIDTH: Final = 1920
 # At most 60 s of VP9 (CRF 32): tens of MB even at 4K.
 MAX_WEBM_BYTES: Final = 512 * MiB
 
@@ -24,11 +23,7 @@ class WebmOp:
     name = "webm"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {
-            **params.span(doc),
-            "width": params.dimension(doc, "width"),
-            "keep_hdr": params.flag(doc, "keep_hdr"),
-        }
+        return params.static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         return MAX_WEBM_BYTES
@@ -38,7 +33,7 @@ class WebmOp:
         video = ctx.info.video
         assert video is not None
         span = params.resolve_span(ctx.params, ctx.info)
-        size = clip_size(video, ctx.params["width"], DEFAULT_MAX_WIDTH, even_sides=True)
+        size = clip_size(video, ctx.params["width"], WEBM_DEFAULT_MAX_WIDTH_PX, even_sides=True)
         # Tone-mapped to SDR unless asked (VP9 profile 2 keeps HDR; not every browser
         # shows it right).
         treatment = treat_video(video.colour, VP9, keep_hdr=bool(ctx.params.get("keep_hdr")))

@@ -32,6 +32,7 @@ class LocalMedia:
     has_audio: bool
     orientation: str = "upright"
     colour: str = "SDR"
+    fps: float = 0.0
 
     def describe(self) -> str:
         parts = []
@@ -71,4 +72,5 @@ def probe_local(path: Path) -> LocalMedia | None:
         has_audio=info.has_audio,
         orientation=video.orientation.describe() if video is not None else "upright",
         colour=video.colour.describe() if video is not None else "SDR",
+        fps=video.fps if video is not None else 0.0,
     )
