@@ -58,13 +58,16 @@ def add_op_commands(sub: Any, add_upload_command: AddUploadCommand) -> None:
         p = add_upload_command(sub, spec.name, spec.summary, spec.description)
         group = p.add_argument_group(f"{spec.name} parameters (docs/parameters.md)")
         for field in spec.fields:
-            if isinstance(field, Flag):  # a bare --flag sends true
+            if isinstance(field, Flag):  # a bare --flag sends true; --flag no, false
                 group.add_argument(
                     field.flag,
                     dest=field.name,
-                    action="store_true",
+                    type=typed(field),
+                    nargs="?",
+                    const=True,
                     default=None,
-                    help=field.help.replace("%", "%%"),
+                    metavar="yes|no",
+                    help=flag_help(field),
                 )
                 continue
             group.add_argument(
