@@ -94,12 +94,10 @@ TEXT_SUBTITLES: Final = frozenset(
     {"subrip", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd", "subviewer"}
     | {"subviewer1", "sami", "realtext", "jacosub", "mpl2", "pjs", "vplayer", "stl", "ttml"}
 )
-BITMAP_SUBTITLES: Final = frozenset(
-    {"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub", "dvb_teletext"}
-)
+BITMAP_SUBTITLES: Final = frozenset({"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub"})
 MKV_SUBTITLES: Final = frozenset(
     {"subrip", "ass", "ssa", "webvtt", "text", "hdmv_pgs_subtitle", "dvd_subtitle"}
-    | {"dvb_subtitle", "arib_caption"}
+    | {"dvb_subtitle"}
 )
 _MP4_AUDIO: Final = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"})
 MP4_RULE: Final = ContainerRule(

@@ -37,7 +37,7 @@ from app.protocol.errors import ErrorCode, VcsError
 @dataclass(frozen=True, slots=True)
 class VideoInfo:
     """The main video stream. `width`/`height` are the coded picture's; what a viewer
-    sees is `display_width` x `display_height` (orientation and sample aspect applied)."""
+    sees is geometry.square_size (orientation and sample aspect applied)."""
 
     codec: str
     width: int
