@@ -107,10 +107,19 @@ def treat_video(colour: ColourInfo, encoder: Encoder, *, keep_hdr: bool = True) 
         elif encoder.name == "libvpx-vp9":
             extra = (("profile", "2"),)
         kept = _with(encoder, ("pix_fmt", HDR_PIXEL_FORMAT), *tags, *extra)
+        carried = [
+            name
+            for name, present in (
+                ("mastering display", colour.mastering is not None),
+                ("content light level", colour.light_level is not None),
+            )
+            if present and encoder.name in ("libx265", "libsvtav1")
+        ]
+        metadata = f" and its {' and '.join(carried)}" if carried else ""
         return VideoTreatment(
             kept,
             hdr="kept",
-            note=f"{kind} kept: 10-bit {encoder.name} with its colour and light metadata.{dolby}",
+            note=f"{kind} kept: 10-bit {encoder.name} with its colour tags{metadata}.{dolby}",
             codec_params=params,
         )
     toned = _with(encoder, ("pix_fmt", "yuv420p"), *_sdr_options())
