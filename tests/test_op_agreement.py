@@ -54,6 +54,8 @@ CANDIDATES = [
 ]
 # Values the other fields of an op need for a request to pass (required fields).
 BASE = {"aspect": {"ratio": "16:9"}, "convert": {"format": "mkv"}}
+# Fields that mean something only beside another (a flag about the preset).
+FIELD_BASE = {("resize", "upscale"): {"preset": "720p"}}
 # The server decides whether a well-shaped format name exists; these say it did.
 MUXER_REFUSALS = ("cannot write the format", "animated image format")
 
@@ -149,7 +151,7 @@ def check_text_field(form: Form, op: str, field: Field) -> None:
 
 
 def check_select_field(form: Form, op: str, field: Field) -> None:
-    base = BASE.get(op, {})
+    base = {**BASE.get(op, {}), **FIELD_BASE.get((op, field.name), {})}
     reachable = set()  # what the server makes of every value it takes (its own terms)
     for text in dict.fromkeys([*CANDIDATES, *field.choices, *(c.upper() for c in field.choices)]):
         if not text:

@@ -113,12 +113,23 @@ def print_report(report: dict[str, Any]) -> None:
     if report.get("width") and report.get("height"):  # resize, aspect, gif, webm
         parts.append(f"{shown(report['width'])}x{shown(report['height'])}")
     streams = report.get("streams")
-    for stream in streams if isinstance(streams, list) else []:  # convert
-        if isinstance(stream, dict):
-            how = f"→ {stream['encoder']}" if stream.get("encoder") else stream.get("action")
-            parts.append(shown(f"{stream.get('kind')} {stream.get('codec')} {how}"))
+    dropped = []
+    for stream in streams if isinstance(streams, list) else []:  # what became of each
+        if not isinstance(stream, dict):
+            continue
+        what = f"{stream.get('kind')} {stream.get('codec')}"
+        if stream.get("action") == "dropped":
+            dropped.append(shown(f"{what} ({stream.get('reason')})"))
+            continue
+        how = f"→ {stream['encoder']}" if stream.get("encoder") else stream.get("action")
+        parts.append(shown(f"{what} {how}"))
     if parts:
         console.print("  " + ", ".join(parts))
+    if dropped:
+        console.print("  not kept: " + "; ".join(dropped))
+    for key in ("container_note", "hdr_note"):
+        if report.get(key):
+            console.print(f"  {shown(report[key])}")
     if report.get("quality_measured_on"):
         target = figure(report.get("target_vmaf"))
         aim = f" (target VMAF {target:g})" if target is not None else ""

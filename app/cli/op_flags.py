@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.protocol import VcsError
-from app.protocol.ops import UPLOAD_OPS, BadParam, Choice, Field, OpSpec
+from app.protocol.ops import UPLOAD_OPS, BadParam, Choice, Field, Flag, OpSpec
 
 AddUploadCommand = Callable[[Any, str, str, str], argparse.ArgumentParser]
 
@@ -58,6 +58,18 @@ def add_op_commands(sub: Any, add_upload_command: AddUploadCommand) -> None:
         p = add_upload_command(sub, spec.name, spec.summary, spec.description)
         group = p.add_argument_group(f"{spec.name} parameters (docs/parameters.md)")
         for field in spec.fields:
+            if isinstance(field, Flag):  # a bare --flag sends true; --flag no, false
+                group.add_argument(
+                    field.flag,
+                    dest=field.name,
+                    type=typed(field),
+                    nargs="?",
+                    const=True,
+                    default=None,
+                    metavar="yes|no",
+                    help=flag_help(field),
+                )
+                continue
             group.add_argument(
                 field.flag,
                 dest=field.name,

@@ -9,11 +9,21 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
+
+from app.media.colour import UNTAGGED, ColourInfo, ContentLight, DolbyVision, MasteringDisplay
+from app.media.orientation import UPRIGHT, Orientation
+from app.media.stream_info import StreamInfo
+
+# Bounds on what a probe of one file may list (a file with more is not one we read).
+MAX_STREAMS: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class VideoInfo:
+    """The main video stream. `width`/`height` are the coded picture's; what a viewer
+    sees is geometry.square_size (orientation and sample aspect applied)."""
+
     codec: str
     width: int
     height: int
@@ -24,6 +34,10 @@ class VideoInfo:
     frames: int | None
     # FFmpeg's name of the codec (`codec` is the decoder's: libdav1d for av1).
     codec_id: str = ""
+    # The stream's index in the file (`-map 0:INDEX`, `[0:INDEX]` in a filter graph).
+    index: int = 0
+    orientation: Orientation = UPRIGHT
+    colour: ColourInfo = UNTAGGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,9 @@ class MediaInfo:
     subtitle_streams: int = 0
     # FFmpeg's codec name of every audio stream, in order (mp3, not the decoder mp3float).
     audio_codecs: tuple[str, ...] = ()
+    # Every stream of the file, in order (what the ops keep, convert or drop).
+    streams: tuple[StreamInfo, ...] = ()
+    chapters: int = 0
 
     @property
     def has_video(self) -> bool:
@@ -64,8 +81,17 @@ def media_info_to_json(info: MediaInfo) -> dict[str, Any]:
     if info.video is not None and info.video.display_aspect is not None:
         dar = info.video.display_aspect
         doc["video"]["display_aspect"] = [dar.numerator, dar.denominator]
-    doc["audio_codecs"] = list(info.audio_codecs)
-    return doc
+    # asdict keeps tuples; JSON has lists (and reads them back as lists).
+    converted: dict[str, Any] = json_compatible(doc)
+    return converted
+
+
+def json_compatible(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: json_compatible(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_compatible(item) for item in value]
+    return value
 
 
 def media_info_from_json(doc: object) -> MediaInfo:
@@ -84,6 +110,8 @@ def media_info_from_json(doc: object) -> MediaInfo:
         video_streams=_count(d, "video_streams"),
         subtitle_streams=_count(d, "subtitle_streams"),
         audio_codecs=tuple(_texts(d, "audio_codecs")),
+        streams=tuple(_stream(_object(item)) for item in _list(d, "streams", MAX_STREAMS)),
+        chapters=_count(d, "chapters"),
     )
 
 
@@ -106,6 +134,70 @@ def _video(d: dict[str, Any]) -> VideoInfo:
         display_aspect=aspect,
         frames=_count_or_none(d, "frames"),
         codec_id=_text(d, "codec_id"),
+        index=_count(d, "index"),
+        orientation=_orientation(_object(d.get("orientation"))),
+        colour=_colour(_object(d.get("colour"))),
+    )
+
+
+def _orientation(d: dict[str, Any]) -> Orientation:
+    rotation = _count(d, "rotation")
+    if rotation not in (0, 90, 180, 270):
+        raise ValueError("rotation")
+    return Orientation(rotation, _flag(d, "mirrored"))
+
+
+def _colour(d: dict[str, Any]) -> ColourInfo:
+    mastering, light, dovi = d.get("mastering"), d.get("light_level"), d.get("dolby_vision")
+    return ColourInfo(
+        primaries=_text(d, "primaries"),
+        transfer=_text(d, "transfer"),
+        matrix=_text(d, "matrix"),
+        range=_text(d, "range"),
+        bit_depth=_count(d, "bit_depth"),
+        mastering=None if mastering is None else _mastering(_object(mastering)),
+        light_level=None if light is None else _light(_object(light)),
+        dolby_vision=None if dovi is None else DolbyVision(_count(_object(dovi), "profile")),
+    )
+
+
+def _mastering(d: dict[str, Any]) -> MasteringDisplay:
+    def point(key: str) -> tuple[float, float]:
+        values = _list(d, key, 2)
+        if len(values) != 2:
+            raise ValueError(key)
+        x, y = (_number({"v": v}, "v") for v in values)
+        return (x, y)
+
+    return MasteringDisplay(
+        red=point("red"),
+        green=point("green"),
+        blue=point("blue"),
+        white=point("white"),
+        min_nits=_number(d, "min_nits"),
+        max_nits=_number(d, "max_nits"),
+    )
+
+
+def _light(d: dict[str, Any]) -> ContentLight:
+    return ContentLight(max_cll=_count(d, "max_cll"), max_fall=_count(d, "max_fall"))
+
+
+def _stream(d: dict[str, Any]) -> StreamInfo:
+    return StreamInfo(
+        index=_count(d, "index"),
+        kind=_text(d, "kind"),
+        codec=_text(d, "codec"),
+        language=_text(d, "language"),
+        title=_text(d, "title"),
+        dispositions=tuple(_texts(d, "dispositions")),
+        channels=_count(d, "channels"),
+        sample_rate=_count(d, "sample_rate"),
+        bit_rate=_count_or_none(d, "bit_rate"),
+        width=_count(d, "width"),
+        height=_count(d, "height"),
+        filename=_text(d, "filename"),
+        mimetype=_text(d, "mimetype"),
     )
 
 
@@ -156,8 +248,19 @@ def _text(d: dict[str, Any], key: str) -> str:
     return value
 
 
-def _texts(d: dict[str, Any], key: str) -> list[str]:
-    values = d.get(key)
-    if not isinstance(values, list) or len(values) > 1024:
+def _flag(d: dict[str, Any], key: str) -> bool:
+    value = d.get(key)
+    if not isinstance(value, bool):
         raise ValueError(key)
-    return [_text({"v": v}, "v") for v in values]
+    return value
+
+
+def _list(d: dict[str, Any], key: str, most: int) -> list[Any]:
+    values = d.get(key)
+    if not isinstance(values, list) or len(values) > most:
+        raise ValueError(key)
+    return values
+
+
+def _texts(d: dict[str, Any], key: str) -> list[str]:
+    return [_text({"v": v}, "v") for v in _list(d, key, 1024)]

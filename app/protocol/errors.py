@@ -54,6 +54,7 @@ class ErrorCode(enum.StrEnum):
     UNREADABLE_MEDIA = "unreadable_media"
     FORMAT_NOT_ALLOWED = "format_not_allowed"
     MEDIA_TOO_LARGE = "media_too_large"
+    UNSUPPORTED_MEDIA = "unsupported_media"
     NO_VIDEO = "no_video"
     NO_AUDIO = "no_audio"
     FFMPEG_FAILED = "ffmpeg_failed"

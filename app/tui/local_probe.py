@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from app.media.demuxers import pyav_container_options
-from app.media.limits import MAX_FRAME_PIXELS
-
 # Highlighted in file pickers; the server identifies media by probing, not by name.
 VIDEO_EXTENSIONS: Final = frozenset(
     {"3gp", "avi", "flv", "m2ts", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "mxf"}
@@ -29,10 +26,15 @@ def looks_like_video(path: Path) -> bool:
 @dataclass(frozen=True, slots=True)
 class LocalMedia:
     duration_s: float | None
+    # As the video is shown: display matrix and sample aspect applied (a portrait phone
+    # clip is 1080x1920 here, though its pixels are stored 1920x1080).
     width: int | None
     height: int | None
     video_codec: str | None
     has_audio: bool
+    orientation: str = "upright"
+    colour: str = "SDR"
+    fps: float = 0.0
 
     def describe(self) -> str:
         parts = []
@@ -40,35 +42,37 @@ class LocalMedia:
             parts.append(f"{self.duration_s:.1f} s")
         if self.width and self.height:
             parts.append(f"{self.width}x{self.height}")
+        if self.orientation != "upright":
+            parts.append(self.orientation)
         if self.video_codec:
             parts.append(self.video_codec)
+        if self.colour != "SDR":
+            parts.append(self.colour)
         if not self.has_audio:
             parts.append("no audio")
         return ", ".join(parts) or "no video or audio found"
 
 
 def probe_local(path: Path) -> LocalMedia | None:
-    """The file's duration and first video stream, or None if FFmpeg cannot read it (or
-    the server would not: a playlist or list is refused by the same allowlist there)."""
-    import av  # loading FFmpeg's libraries takes a moment: only when first needed
+    """The file's duration and main video stream as a player shows it, or None if FFmpeg
+    cannot read it (the server's own probe, app/media/probe.py, run here)."""
+    from app.media.geometry import square_size
+    from app.media.probe import probe_media
+    from app.protocol.errors import VcsError
 
     try:
-        with av.open(
-            str(path),
-            mode="r",
-            metadata_errors="ignore",
-            options={"max_pixels": str(MAX_FRAME_PIXELS)},
-            container_options=pyav_container_options(),
-        ) as container:
-            duration_s = container.duration / 1_000_000 if container.duration else None
-            video = next(iter(container.streams.video), None)
-            ctx = video.codec_context if video is not None else None
-            return LocalMedia(
-                duration_s=duration_s,
-                width=int(ctx.width) if ctx is not None and ctx.width else None,
-                height=int(ctx.height) if ctx is not None and ctx.height else None,
-                video_codec=ctx.name if ctx is not None else None,
-                has_audio=bool(container.streams.audio),
-            )
-    except (av.error.FFmpegError, ValueError, OSError):
+        info = probe_media(path)
+    except (VcsError, OSError):
         return None
+    video = info.video
+    shown = square_size(video) if video is not None else None
+    return LocalMedia(
+        duration_s=info.duration_s or None,
+        width=shown.width if shown else None,
+        height=shown.height if shown else None,
+        video_codec=video.codec if video is not None else None,
+        has_audio=info.has_audio,
+        orientation=video.orientation.describe() if video is not None else "upright",
+        colour=video.colour.describe() if video is not None else "SDR",
+        fps=video.fps if video is not None else 0.0,
+    )

@@ -55,14 +55,17 @@ def request_of(op: str, texts: Mapping[str, str]) -> dict[str, Any]:
     return doc
 
 
-def validate(op: str, texts: Mapping[str, str], duration_s: float | None = None) -> Validated:
-    """The request parameters for `op` from the texts a user typed, or the problems."""
+def validate(
+    op: str, texts: Mapping[str, str], duration_s: float | None = None, frame_s: float = 0.0
+) -> Validated:
+    """The request parameters for `op` from the texts a user typed, or the problems
+    (a range fitted to `duration_s` as the server fits it, within a `frame_s` frame)."""
     doc = request_of(op, texts)
     checked = UPLOAD_OPS[op].check(doc)
     problems = list(checked.problems)
     if not problems and duration_s is not None and "start" in checked.values:
         try:
-            fit_span(checked.values["start"], checked.values["end"], duration_s)
+            fit_span(checked.values["start"], checked.values["end"], duration_s, frame_s)
         except BadParam as problem:
             problems.append(problem)
     if problems:

@@ -16,7 +16,7 @@ import trio
 
 from app.media.argv import OutputSpec, convert_argv
 from app.media.capabilities import muxer_details_of
-from app.media.containers import plan_streams, rule_for
+from app.media.containers import rule_for
 from app.media.demuxers import check_input_args, own_input_args, upload_input_args
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.limits import DEFAULT_LIMITS, MiB, RunLimits
@@ -24,6 +24,7 @@ from app.media.probe import probe_media
 from app.media.runner import Box, StderrWatch, run_failure, run_ffmpeg
 from app.media.sandbox import BOX_USER, boxed, ffmpeg_confinement
 from app.protocol.errors import ErrorCode, VcsError
+from app.server.ops.convert import plan_convert
 from tests.media_files import make_clip, probe
 from tests.server_process import wait_for
 from tests.support.hostile_media import Secret, hls_vod
@@ -228,9 +229,8 @@ async def test_ffmpeg_refuses_a_playlist_even_without_the_probe(
     out.unlink()
     info = probe_media(secret.path)  # what a probe lied into accepting would describe
     rule = rule_for(muxer_details_of(find_ffmpeg(), "matroska"))
-    argv = convert_argv(
-        find_ffmpeg(), playlist, OutputSpec(out, "matroska"), plan_streams(rule, info), rule
-    )
+    plan, treatment = plan_convert(info, rule, "matroska")
+    argv = convert_argv(find_ffmpeg(), playlist, OutputSpec(out, "matroska"), plan, rule, treatment)
     check_input_args(argv)
     with pytest.raises(VcsError) as caught:
         await run_ffmpeg(argv, 2.0, box=Box((playlist,), (out,), LIMITS))

@@ -18,7 +18,12 @@ def test_gif_range_is_checked_against_the_clip() -> None:
     assert ok.ok and ok.params == {"start": 1, "end": 2.5, "fps": 12.5}
     assert validate("gif", {"start": "3", "end": "2"}, 4.0).errors == {"end": "must be after start"}
     assert "4 s" in validate("gif", {"start": "1", "end": "9"}, 4.0).errors["end"]
-    assert "start" in validate("gif", {"start": "4", "end": "5"}, 4.0).errors
+    assert "start" in validate("gif", {"start": "4.5", "end": "5"}, 4.0).errors
+    # At the very end, or less than a frame past it, the range is clamped as the server
+    # clamps it (so the form does not refuse what the server takes).
+    assert validate("gif", {"start": "4"}, 4.0).ok
+    assert validate("gif", {"start": "1", "end": "4.03"}, 4.0, frame_s=1 / 25).ok
+    assert not validate("gif", {"start": "1", "end": "4.03"}, 4.0).ok
     assert validate("gif", {"start": "1", "end": "9"}, None).ok  # unknown length: server checks
     long = validate("gif", {"start": "0", "end": str(MAX_SPAN_S + 1)}, 600.0)
     assert "60 s" in long.errors["end"]

@@ -27,8 +27,11 @@ HELD_FRAMES_WHILE_SCORING: Final = 250
 MAX_HELD_BYTES: Final = 1 << 30
 
 
-def can_score_while_encoding(info: MediaInfo, loopback_decoder: bool) -> bool:
-    return loopback_decoder and frame_bytes(info) * HELD_FRAMES_WHILE_SCORING <= MAX_HELD_BYTES
+def can_score_while_encoding(
+    info: MediaInfo, loopback_decoder: bool, bytes_per_sample: int = 1
+) -> bool:
+    held = frame_bytes(info, bytes_per_sample) * HELD_FRAMES_WHILE_SCORING
+    return loopback_decoder and held <= MAX_HELD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,7 @@ async def encode_final(
         await run_ffmpeg(argv, info.duration_s, on_progress, box=Box((src,), (out,), limits))
         return None
     metric, log_path, subsample = plan.target.metric, score_along.log_path, score_along.subsample
-    argv += scored_while_encoding(metric, log_path, subsample)
+    argv += scored_while_encoding(metric, log_path, subsample, plan.picture)
     log_path.unlink(missing_ok=True)
     await run_ffmpeg(argv, info.duration_s, on_progress, box=Box((src,), (out, log_path), limits))
     return score_from_log(metric, log_path, subsample)

@@ -31,6 +31,7 @@ from app.media.compress.report import (
 from app.media.compress.scoring import measure_quality
 from app.media.compress.search import ScratchFiles, SearchResult, search_crf
 from app.media.compress.search_policy import budget_factor, search_share_of_job
+from app.media.fidelity_report import fidelity_report
 from app.media.limits import DEFAULT_LIMITS, MediaLimits, check_decoded_frames
 from app.media.media_info import MediaInfo
 
@@ -51,7 +52,7 @@ class CompressRequest:
     ffmpeg: str
     src: Path
     info: MediaInfo
-    codec: str
+    codec: str | None  # None: chosen from the input (h264; h265 for HDR)
     target_vmaf: float
     output: Path
     limit_bytes: int
@@ -74,7 +75,7 @@ async def compress_file(request: CompressRequest, on_progress: PhaseReport) -> C
     plan = plan_compress(info, request.codec, request.target_vmaf, caps)
     progress = CompressProgress(on_progress, search_share_of_job(info.duration_s))
     scratch = ScratchFiles.beside(request.output)
-    fused = can_score_while_encoding(info, caps.loopback_decoder)
+    fused = can_score_while_encoding(info, caps.loopback_decoder, plan.picture.bytes_per_sample)
     try:
         search = await search_crf(
             request.ffmpeg,
@@ -91,6 +92,7 @@ async def compress_file(request: CompressRequest, on_progress: PhaseReport) -> C
             **settings_fields(plan, search),
             "audio": plan.audio.describe(),
             "search": search_fields(plan, search),
+            **fidelity_report(info, plan.result, plan.streams, plan.treatment),
         }
         predicted = None
         if search.predicted_video_bytes is not None:
@@ -153,9 +155,10 @@ async def _measure_after(
         subsample=search.final_subsample,
         duration_s=request.info.duration_s,
         limits=request.limits.for_ffmpeg(request.info, request.limit_bytes),
-        distorted_format=plan.media_type,
+        distorted_format=plan.result.muxer,
         on_progress=progress.measuring,
         expected_s=search.final_measure_s,
+        picture=plan.picture,
     )
 
 

@@ -15,6 +15,7 @@ import trio
 
 from app.media.compress.argv import quality_argv
 from app.media.compress.metric import Metric, QualityScore, read_score
+from app.media.compress.picture import PLAIN_PICTURE, SourcePicture
 from app.media.compress.search_policy import SampleWindow
 from app.media.limits import RunLimits
 from app.media.runner import Box, run_ffmpeg
@@ -38,6 +39,7 @@ async def measure_quality(
     src_format: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     expected_s: float | None = None,
+    picture: SourcePicture = PLAIN_PICTURE,
 ) -> QualityScore:
     """Score `distorted` (a file we wrote as `distorted_format`) against `src` (its
     samples when `windows` are given; `src_format` when we wrote it, None for the upload).
@@ -53,6 +55,7 @@ async def measure_quality(
         metric,
         log_path,
         subsample,
+        picture,
         distorted_format=distorted_format,
         src_format=src_format,
     )
@@ -65,12 +68,20 @@ async def measure_quality(
             shown = fraction
             on_progress(fraction)
 
+    # A failing FFmpeg is raised as itself, not wrapped in the nursery's exception group
+    # (which the job would report as an internal error instead of ffmpeg_failed).
+    failure: VcsError | None = None
     async with trio.open_nursery() as nursery:
         if on_progress is not None and expected_s is not None and expected_s > 0:
             nursery.start_soon(_move_with_clock, expected_s, report)
         box = Box(reads=(distorted, src), writes=(log_path,), limits=limits)
-        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction), box=box)
+        try:
+            await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction), box=box)
+        except VcsError as exc:
+            failure = exc
         nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return score_from_log(metric, log_path, subsample)
 
 

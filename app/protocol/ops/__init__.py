@@ -1,6 +1,6 @@
 """The op table (sans-IO): every request field declared once, for server, CLI and TUI."""
 
-from app.protocol.ops.fields import BadParam, Choice, Field, Number
+from app.protocol.ops.fields import BadParam, Choice, Field, Flag, Number
 from app.protocol.ops.request_fields import JOB_ID_RE, job_not_found, safe_base_name
 from app.protocol.ops.shapes import FormatName, Mp3Bitrate, Ratio, Time, ratio_fraction
 from app.protocol.ops.table import (
@@ -14,8 +14,8 @@ from app.protocol.ops.table import (
     WAIT_S,
     Checked,
     OpSpec,
-    fit_span,
 )
+from app.protocol.ops.time_range import fit_span
 
 __all__ = [
     "FILENAME",
@@ -31,6 +31,7 @@ __all__ = [
     "Checked",
     "Choice",
     "Field",
+    "Flag",
     "FormatName",
     "Mp3Bitrate",
     "Number",

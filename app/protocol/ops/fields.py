@@ -210,3 +210,32 @@ class Choice(Field):
                 f"Pick {self.name} from: {', '.join(self.options)}.",
             )
         return value.lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flag(Field):
+    """A JSON true or false (absent: false). The CLI gives it as a bare `--flag`, the TUI
+    as a yes/no select."""
+
+    default: object = False
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return ("yes", "no")
+
+    @property
+    def range_text(self) -> str:
+        return "true or false"
+
+    def from_text(self, text: str) -> object:
+        answer = text.strip().lower()
+        return {"yes": True, "true": True, "no": False, "false": False}.get(answer, text)
+
+    def check(self, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise self.refuse(
+                "yes or no",
+                f"'{self.name}' must be true or false; got {shown(value)}.",
+                f'Send "{self.name}": true, or leave it out.',
+            )
+        return value

@@ -8,12 +8,11 @@ range against a known duration is `fit_span`, used by the server and by the TUI 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from app.protocol.ops.fields import BadParam, Choice, Field, Number
+from app.protocol.ops.fields import BadParam, Choice, Field, Flag, Number
 from app.protocol.ops.request_fields import (
     MAX_STATUS_WAIT_S,
     FileName,
@@ -22,10 +21,10 @@ from app.protocol.ops.request_fields import (
     WaitSeconds,
 )
 from app.protocol.ops.shapes import FormatName, Mp3Bitrate, Ratio, Time
+from app.protocol.ops.time_range import MAX_SPAN_S
 
 MIN_SIDE_PX: Final = 16
 MAX_SIDE_PX: Final = 7680
-MAX_SPAN_S: Final = 60.0  # gif and webm ranges span at most a minute
 PRESET_LINES: Final = {"480p": 480, "720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160}
 VIDEO_CODECS: Final = ("h264", "h265", "av1")
 # VMAF below 60 is visibly poor; above 99 costs bits no eye sees.
@@ -135,44 +134,6 @@ def _span_rule(values: dict[str, Any]) -> None:
         )
 
 
-def fit_span(start: float, end: float | None, duration_s: float) -> tuple[float, float]:
-    """The range against the input's duration (floored to the millisecond), with `end`
-    defaulted: refusals say what would fit."""
-    duration = math.floor(duration_s * 1000) / 1000
-    if duration <= 0:
-        raise BadParam(
-            "",
-            "the clip's length is unknown",
-            "The file does not say how long it is, so a time range cannot be checked.",
-            "Remux the file (e.g. convert it to mp4) and try again.",
-        )
-    if start >= duration:
-        raise BadParam(
-            "start",
-            f"must be before the clip's end, {duration:g} s",
-            f"start {start:g} is at or past the end of the video ({duration:g} s).",
-            f"Pick start < {duration:g}.",
-        )
-    if end is None:
-        end = min(duration, start + MAX_SPAN_S)
-        if round(duration - start, 3) > MAX_SPAN_S:
-            raise BadParam(
-                "end",
-                f"needed: the rest is over {MAX_SPAN_S:g} s",
-                f"From start {start:g} to the end of the video is {duration - start:g} s; "
-                f"at most {MAX_SPAN_S:g} s are allowed.",
-                f"Give an end, e.g. end {end:g}.",
-            )
-    elif end > duration:
-        raise BadParam(
-            "end",
-            f"must be ≤ the clip's length, {duration:g} s",
-            f"end {end:g} is past the video's {duration:g} s duration.",
-            f"Pick end ≤ {duration:g}.",
-        )
-    return start, end
-
-
 def _resize_rule(values: dict[str, Any]) -> None:
     has_size = values["width"] is not None or values["height"] is not None
     if values["preset"] is not None and has_size:
@@ -198,15 +159,17 @@ UPLOAD_OPS: Final[dict[str, OpSpec]] = {
             "compress",
             "make a video smaller while it looks the same",
             "Upload FILE, let the server pick the encoder settings, download the smaller "
-            "result. If the input is already well compressed it comes back unchanged. "
-            "How the server chooses: docs/compression.md.",
+            "result. Every sound and subtitle track, chapters and tags are kept; HDR stays "
+            "HDR unless you ask for h264. If the input is already well compressed it comes "
+            "back unchanged. How the server chooses: docs/compression.md.",
             (
                 Choice(
                     name="codec",
                     label="codec",
-                    help="video codec of the result (h264 plays everywhere)",
+                    help="video codec of the result (h264 plays everywhere; h265 and av1 "
+                    "keep HDR, h264 tone-maps it to SDR)",
                     options=VIDEO_CODECS,
-                    default="h264",
+                    default_text="h264, or h265 for HDR input",
                 ),
                 Number(
                     name="target_vmaf",
@@ -224,8 +187,10 @@ UPLOAD_OPS: Final[dict[str, OpSpec]] = {
         OpSpec(
             "resize",
             "scale a video to a new size (result: MP4)",
-            "Upload FILE and get it back at a new size as MP4 (H.264; sound copied or AAC). "
-            "Give --width and/or --height, or --preset. With only one side the other "
+            "Upload FILE and get it back at a new size as MP4 (H.264, or HEVC 10-bit for "
+            "HDR; every sound and subtitle track kept; MKV when it has picture subtitles "
+            "or fonts). Give --width and/or --height, or --preset. Sizes are as the video "
+            "is shown (a portrait phone clip is portrait). With only one side the other "
             "follows the picture's shape; with both the picture is scaled to exactly that "
             "size.",
             (
@@ -238,6 +203,12 @@ UPLOAD_OPS: Final[dict[str, OpSpec]] = {
                     "1280x720 and a portrait one 720x1280 (not with width/height)",
                     options=tuple(PRESET_LINES),
                     default_text="none",
+                ),
+                Flag(
+                    name="upscale",
+                    label="upscale",
+                    help="let a preset enlarge a video smaller than it (without, such a "
+                    "video keeps its size and the report says so)",
                 ),
             ),
             (_resize_rule,),
@@ -268,7 +239,7 @@ UPLOAD_OPS: Final[dict[str, OpSpec]] = {
         OpSpec(
             "audio",
             "extract the sound track as MP3",
-            "Upload FILE and get its first audio track back as MP3 (LAME). "
+            "Upload FILE and get its default (else first) audio track back as MP3 (LAME). "
             "A file without sound is refused with no_audio.",
             (
                 Mp3Bitrate(
@@ -316,8 +287,9 @@ UPLOAD_OPS: Final[dict[str, OpSpec]] = {
         OpSpec(
             "webm",
             "cut a part of a video as WEBM (VP9 + Opus)",
-            "Upload FILE and get the part --start..--end back as WEBM: VP9 video, Opus "
-            f"sound (when the input has sound). Spans are at most {MAX_SPAN_S:g} s.",
+            "Upload FILE and get the part --start..--end back as WEBM: VP9 video, every "
+            "sound track as Opus, text subtitles as WebVTT. HDR is tone-mapped to SDR "
+            f"unless --keep-hdr. Spans are at most {MAX_SPAN_S:g} s.",
             (
                 START,
                 END,
@@ -326,6 +298,12 @@ UPLOAD_OPS: Final[dict[str, OpSpec]] = {
                     "width (px)",
                     f"the video's, up to {WEBM_DEFAULT_MAX_WIDTH_PX}",
                 ),
+                Flag(
+                    name="keep_hdr",
+                    label="keep HDR",
+                    help="keep HDR video HDR (VP9 profile 2, 10-bit; not every browser shows "
+                    "it right) instead of tone-mapping it to SDR",
+                ),
             ),
             (_span_rule,),
         ),
@@ -333,9 +311,11 @@ UPLOAD_OPS: Final[dict[str, OpSpec]] = {
             "convert",
             "put a video in another container (mkv, mov, avi, webm, mp4, ...)",
             "Upload FILE and get it back in the container --format. Streams the container "
-            "can hold are copied untouched (fast, lossless); only the others are re-encoded "
-            "(e.g. AAC becomes MP3 in AVI; WEBM takes only VP8/VP9/AV1 and Opus/Vorbis). "
-            "Subtitles and data streams are not carried over.",
+            "can hold are copied untouched (fast, lossless; a copied video keeps its "
+            "rotation tag); only the others are re-encoded (e.g. AAC becomes MP3 in AVI; "
+            "WEBM takes only VP8/VP9/AV1 and Opus/Vorbis). Every sound and subtitle track "
+            "is kept where the container can hold it (text subtitles converted); the "
+            "report lists what was not.",
             (
                 FormatName(
                     name="format",

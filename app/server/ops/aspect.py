@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.media.argv import OutputSpec, aspect_argv
+from app.media.argv import aspect_chain
 from app.media.geometry import AspectMode, aspect_plan
 from app.protocol.ops import ratio_fraction
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
-from app.server.ops.encoding import MiB, encode
+from app.server.ops.encoding import MiB
 from app.server.ops.resize import GROWTH
+from app.server.ops.video_output import encode_video_result
 
 
 class AspectOp:
@@ -27,16 +28,20 @@ class AspectOp:
         assert ctx.info.video is not None
         ratio = ratio_fraction(ctx.params["ratio"])
         plan = aspect_plan(ctx.info.video, ratio, AspectMode(ctx.params["mode"]))
-        argv = aspect_argv(
-            ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "mp4"), ctx.info, plan
+        result, kept = await encode_video_result(
+            ctx,
+            aspect_chain(plan),
+            f"{plan.mode} to {ctx.params['ratio']}",
+            "Use mode crop, which makes a smaller frame.",
         )
-        await encode(ctx, argv, ctx.info.duration_s, "Use mode crop, which makes a smaller frame.")
         return OpOutcome(
-            media_type="mp4",
+            media_type=result.media_type,
             report={
                 "ratio": ctx.params["ratio"],
                 "mode": ctx.params["mode"],
                 "width": plan.out.width,
                 "height": plan.out.height,
+                "codec": "h265" if kept.get("hdr") == "kept" else "h264",
+                **kept,
             },
         )

@@ -1,6 +1,7 @@
 """`compress`: a smaller file that looks like the original, settings chosen per file (SPEC §4).
 
-The parameters are checked here; the job itself is app/media/compress/ (pipeline.py).
+The parameters are the op table's (app/protocol/ops); the job itself is
+app/media/compress/ (pipeline.py).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ class CompressOp:
 
     async def run(self, ctx: OpContext) -> OpOutcome:
         require_video(ctx.info)
+        target = ctx.params.get("target_vmaf")
         request = CompressRequest(
             ffmpeg=ctx.ffmpeg,
             src=ctx.input_path,
             info=ctx.info,
-            codec=str(ctx.params.get("codec", "h264")),
-            target_vmaf=float(ctx.params.get("target_vmaf", DEFAULT_TARGET_VMAF)),
+            # None: chosen from the input (h264; h265 for HDR, which keeps it).
+            codec=ctx.params.get("codec"),
+            target_vmaf=float(DEFAULT_TARGET_VMAF if target is None else target),
             output=ctx.output_path,
             limit_bytes=ctx.output_limit_bytes,
             limits=ctx.limits,

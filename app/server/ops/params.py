@@ -20,6 +20,22 @@ def static_check(op: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_span(params: dict[str, Any], info: MediaInfo) -> Span:
-    """The requested range against the input's duration (refusals say what would fit)."""
-    start, end = fit_span(float(params["start"]), params.get("end"), info.duration_s)
+    """The requested range against the input's duration (refusals say what would fit;
+    an end within a frame past it is clamped, see fit_span)."""
+    fps = info.video.fps if info.video is not None else 0.0
+    frame_s = 1 / fps if fps > 0 else 0.0
+    start, end = fit_span(float(params["start"]), params.get("end"), info.duration_s, frame_s)
     return Span(start, end)
+
+
+def span_report(params: dict[str, Any], span: Span) -> dict[str, Any]:
+    """The range used, and a note when it is not the one asked (clamped to the video)."""
+    doc: dict[str, Any] = {"start": span.start_s, "end": span.end_s}
+    asked_start, asked_end = float(params["start"]), params.get("end")
+    if asked_start != span.start_s or (asked_end is not None and float(asked_end) != span.end_s):
+        asked = f"{asked_start:g}..{'end' if asked_end is None else f'{float(asked_end):g}'}"
+        doc["note"] = (
+            f"The range {asked} s reaches past the video's end by less than a frame; "
+            f"used {span.start_s:g}..{span.end_s:g} s."
+        )
+    return doc

@@ -114,6 +114,13 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
         durations = [m.duration_s for m in self.probes or [] if m and m.duration_s]
         return min(durations) if durations else None
 
+    @property
+    def frame_s(self) -> float:
+        """The shortest frame of the selected clips: how far past its end a range may
+        reach and be clamped (as the server does)."""
+        rates = [m.fps for m in self.probes or [] if m and m.fps > 0]
+        return 1 / max(rates) if rates else 0.0
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="op-dialog"):
             yield Label("Run an operation", classes="dialog-title")
@@ -158,7 +165,7 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
 
     def check(self) -> Validated:
         """Validate the whole form and show each field's problem next to it."""
-        result = validate(self.op, self.raw(), self.duration_s)
+        result = validate(self.op, self.raw(), self.duration_s, self.frame_s)
         for row in self.query(ParamRow):
             row.show_error(result.errors.get(row.spec.name))
         self.query_one("#op-error", Label).update(result.errors.get("", ""))

@@ -151,7 +151,7 @@ async def test_a_try_on_the_raw_samples_scores_as_one_on_the_source(
         box=box((pristine,), (from_source,)),
     )
     await run_ffmpeg(
-        sample_encode_argv(ff, raw, (), video, 30, from_raw, RAW_SAMPLES_MUXER),
+        sample_encode_argv(ff, raw, (), video, 30, from_raw, own_format=RAW_SAMPLES_MUXER),
         1.8,
         box=box((raw,), (from_raw,)),
     )
