@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.cli.display import figure
 from app.cli.op_run import FileRun, Phase
+from app.client.byte_sizes import figure
 from app.protocol import ErrorInfo
 
 

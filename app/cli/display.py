@@ -22,7 +22,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from app.client.byte_sizes import human_bytes
+from app.client.byte_sizes import figure, human_bytes
 from app.protocol import ErrorInfo
 
 console = Console(stderr=True, highlight=False)
@@ -31,13 +31,6 @@ console = Console(stderr=True, highlight=False)
 def shown(value: object) -> str:
     """A value from the server, as plain text (never markup)."""
     return escape(str(value))
-
-
-def figure(value: object) -> float | None:
-    """A number from the server that formats as one (not a bool, NaN or a huge int)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if abs(value) < 1e15 else None
 
 
 class Bars:

@@ -16,7 +16,7 @@ import trio
 
 from app.cli.batch import run_batch_command
 from app.cli.batch_outcome import interrupted_outcome
-from app.cli.display import Bars, JobBar, console, figure, print_error, print_report, shown
+from app.cli.display import Bars, JobBar, console, print_error, print_report, shown
 from app.cli.exit_codes import (
     EXIT_CONNECTION,
     EXIT_INTERRUPTED,
@@ -33,6 +33,7 @@ from app.cli.op_run import FileRun, RunOptions, download_with_bar, run_op
 from app.cli.upload_command import add_upload_command, run_upload_command
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
+from app.client.byte_sizes import figure
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
 from app.client.workflow import DEFAULT_POLL_INTERVAL_S, wait_for_job
