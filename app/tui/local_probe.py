@@ -78,6 +78,12 @@ class LocalMedia:
     tracks: tuple[Track, ...] = ()
 
     @property
+    def turn_text(self) -> str:
+        """How a player turns the stored picture: `turned 90° left`; "" when upright."""
+        turns = {90: "turned 90° right", 180: "upside down", 270: "turned 90° left"}
+        return turns.get(self.rotation, f"turned {self.rotation}°") if self.rotation else ""
+
+    @property
     def is_hdr(self) -> bool:
         return self.dynamic_range != "SDR"
 
@@ -96,7 +102,7 @@ class LocalMedia:
         if self.width and self.height:
             parts.append(f"{self.width}x{self.height}")
         if self.rotation:
-            parts.append(f"rotated {self.rotation}°")
+            parts.append(self.turn_text)
         if self.video_codec:
             parts.append(self.video_codec)
         if self.is_hdr:

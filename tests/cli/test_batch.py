@@ -18,7 +18,7 @@ from tests.cli.test_cli import vcs
 from tests.media_files import probe
 from tests.server_process import ServerProcess, wait_for
 from tests.spec_client import SpecClient
-from tests.tamper_proxy import TamperProxy, running_in_thread, stall_after
+from tests.tamper_proxy import Action, Stall, TamperProxy, running_in_thread
 
 
 @pytest.fixture
@@ -221,6 +221,21 @@ def interrupt(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, stdout, stderr
 
 
+def stall_in_a_payload(big_units: int = 2) -> Action:
+    """Pass the server's bytes until `big_units` large records went by (a download's head
+    and first payload: answers to other requests are small), then pass nothing more."""
+    passed = 0
+
+    def action(index: int, unit: bytes) -> list[bytes]:
+        nonlocal passed
+        if passed >= big_units:
+            raise Stall
+        passed += len(unit) > 4096
+        return [unit]
+
+    return action
+
+
 def test_ctrl_c_during_a_download_leaves_no_partial_file(
     server: ServerProcess, clip_mp4: Path, tmp_path: Path
 ) -> None:
@@ -232,7 +247,7 @@ def test_ctrl_c_during_a_download_leaves_no_partial_file(
     for name in ("one.mp4", "two.mp4"):
         shutil.copyfile(clip_mp4, inputs / name)
     out = tmp_path / "out"
-    proxy = TamperProxy((server.host, server.port), server_to_client=stall_after(8))
+    proxy = TamperProxy((server.host, server.port), server_to_client=stall_in_a_payload())
     with running_in_thread(proxy) as port:
         files = [str(inputs / "one.mp4"), str(inputs / "two.mp4")]
         args = ("convert", *files, "--format", "mkv", "-o", str(out), "--json")

@@ -45,12 +45,9 @@ def _tracks(tracks: tuple[Track, ...]) -> str:
 
 
 def turned(media: LocalMedia) -> str:
-    """How a player turns the stored picture (the size above is as shown)."""
-    how = {90: "turned 90° right", 180: "upside down", 270: "turned 90° left"}
-    stored = f"{media.height}x{media.width}" if media.rotation != 180 else ""
-    return how.get(media.rotation, f"turned {media.rotation}°") + (
-        f" (stored {stored})" if stored else ""
-    )
+    """The turn, and the stored size (the Picture row is the size as shown)."""
+    stored = f" (stored {media.height}x{media.width})" if media.rotation in (90, 270) else ""
+    return media.turn_text + stored
 
 
 def media_rows(media: LocalMedia) -> Rows:
