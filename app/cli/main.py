@@ -57,7 +57,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="speak plaintext MMP (only on a trusted network; see docs/security.md)",
     )
-    p.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the server's answer as JSON on stdout (a batch: one line per file)",
+    )
 
 
 def _add_output(p: argparse.ArgumentParser) -> None:
@@ -320,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         args.files[0] if hasattr(args, "op_spec") and not args.batch else None
     )
     if single is not None and not single.is_file():
-        console.print(f"[bold red]error[/]: {shown(single)} is not a file")
+        hint = f"; use --recursive {single}" if single.is_dir() and hasattr(args, "op_spec") else ""
+        console.print(f"[bold red]error[/]: {shown(single)} is not a file{shown(hint)}")
         return EXIT_USAGE
     try:
         if args.command == "keys":
