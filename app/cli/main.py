@@ -92,7 +92,7 @@ def _add_upload_command(
         description=description,
         epilog="Several files, or --recursive DIR, run as a batch: one after another, a "
         "line per file and a summary table (exit 1 if any failed); results of earlier "
-        "runs (*.compress.mp4, ...) are skipped. README.md, 'Batches'.",
+        "runs (*.compress.mp4, ...) are skipped. The rules: docs/clients.md.",
     )
     p.add_argument(
         "files", type=Path, nargs="*", metavar="FILE", help="the videos to upload, in order"
