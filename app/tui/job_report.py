@@ -31,7 +31,12 @@ _ENCODING_KEYS: Final = frozenset(
     | {"width", "height", "ratio", "mode", "start", "end", "fps", "tried", "predicted_size"}
 )
 _OTHER_KNOWN: Final = frozenset({"reduction", "search", "streams", "time_s", "note"})
-_KNOWN: Final = _FILE_KEYS | _QUALITY_KEYS | _ENCODING_KEYS | _OTHER_KNOWN
+# What the result kept of the source (issue 16's reports): container, picture, HDR.
+_FIDELITY_KEYS: Final = frozenset(
+    {"container", "container_note", "source_orientation", "source_colour", "hdr", "hdr_note"}
+    | {"chapters"}
+)
+_KNOWN: Final = _FILE_KEYS | _QUALITY_KEYS | _ENCODING_KEYS | _OTHER_KNOWN | _FIDELITY_KEYS
 
 
 def _seconds(value: object) -> str:
@@ -73,8 +78,10 @@ def _quality(r: dict[str, Any]) -> Row | None:
 
 
 def _encoding(r: dict[str, Any]) -> Iterable[Row]:
-    if r.get("codec") or r.get("codecs"):
-        codec = str(r.get("codec") or " + ".join(map(str, r.get("codecs") or [])))
+    codecs = r.get("codecs")
+    listed = " + ".join(map(str, codecs)) if isinstance(codecs, list) else ""
+    if r.get("codec") or listed:
+        codec = str(r.get("codec") or listed)
         how = ", ".join(str(r[k]) for k in ("encoder", "preset") if r.get(k))
         text = codec + (f" ({how})" if how else "")
         if figure(r.get("crf")) is not None:
@@ -106,7 +113,8 @@ def _search(r: dict[str, Any]) -> Row | None:
     search = r.get("search")
     if not isinstance(search, dict):
         return None
-    trials = [t for t in search.get("trials") or [] if isinstance(t, dict)]
+    tried = search.get("trials")
+    trials = [t for t in tried if isinstance(t, dict)] if isinstance(tried, list) else []
     tries = ", ".join(
         f"CRF {t['crf']:g} → {t['score']:.1f}"
         for t in trials
@@ -114,15 +122,30 @@ def _search(r: dict[str, Any]) -> Row | None:
     )
     text = f"{len(trials)} tr{'ies' if len(trials) != 1 else 'y'}" + (f": {tries}" if tries else "")
     if figure(search.get("sample_s")) is not None:
-        parts = search.get("sample_windows") or 1
+        windows = search.get("sample_windows")
+        parts = windows if isinstance(windows, int) and not isinstance(windows, bool) else 1
         text += f" (samples: {search['sample_s']:g} s in {parts} part{'s' if parts != 1 else ''})"
     if figure(r.get("predicted_size")) is not None:
         text += f"; predicted size {human_bytes(r['predicted_size'])}"
     return "CRF search", text
 
 
+def _fidelity(r: dict[str, Any]) -> Iterable[Row]:
+    if r.get("container"):
+        note = f" ({r['container_note']})" if r.get("container_note") else ""
+        yield "Container", f"{r['container']}{note}"
+    source = [str(r[k]) for k in ("source_orientation", "source_colour") if r.get(k)]
+    if source:
+        yield "Source", ", ".join(source)
+    if r.get("hdr") or r.get("hdr_note"):
+        yield "HDR", "; ".join(str(r[k]) for k in ("hdr", "hdr_note") if r.get(k))
+    if isinstance(r.get("chapters"), int) and not isinstance(r["chapters"], bool):
+        yield "Chapters", str(r["chapters"])
+
+
 def _stream(s: dict[str, Any]) -> str:
-    head = f"#{s['index']} " if isinstance(s.get("index"), int) else ""
+    index = s.get("index")
+    head = f"#{index} " if isinstance(index, int) and not isinstance(index, bool) else ""
     head += " ".join(str(s[k]) for k in ("kind", "codec") if s.get(k))
     tags = [str(s[k]) for k in ("language", "title") if s.get(k)]
     if tags:
@@ -130,8 +153,9 @@ def _stream(s: dict[str, Any]) -> str:
     action = str(s.get("action") or "")
     if s.get("encoder"):
         action = f"{action or 'encoded'} with {s['encoder']}"
-    if isinstance(s.get("output_index"), int):
-        action += f" as #{s['output_index']}"
+    out = s.get("output_index")
+    if isinstance(out, int) and not isinstance(out, bool):
+        action += f" as #{out}"
     text = f"{head} → {action}" if action else head
     return text + (f": {s['reason']}" if s.get("reason") else "")
 
@@ -193,7 +217,7 @@ def report_rows(job: TrackedJob) -> list[Row]:
     if job.job_id:
         rows.append(("Job", f"{job.job_id}" + (f" on {job.server}" if job.server else "")))
     candidates: list[Row | None] = [_sizes(job), _quality(r), *_encoding(r), _search(r)]
-    candidates += [_streams(r), *_phases(job, r)]
+    candidates += [*_fidelity(r), _streams(r), *_phases(job, r)]
     rows += [row for row in candidates if row is not None]
     if job.saved_path is not None:
         rows.append(("Saved to", display_path(job.saved_path)))

@@ -122,7 +122,7 @@ def probe_local(path: Path) -> LocalMedia | None:
             str(path), mode="r", metadata_errors="ignore", options={"protocol_whitelist": "file"}
         ) as container:
             return _describe(container, path)
-    except (av.error.FFmpegError, ValueError, OSError, ZeroDivisionError):
+    except (av.error.FFmpegError, ValueError, OSError, ArithmeticError):
         return None
 
 

@@ -116,7 +116,12 @@ class FileDetails(VerticalScroll, can_focus=False):
 
     async def _probe(self, path: Path, size: tuple[str, str]) -> None:
         await asyncio.sleep(PROBE_AFTER_S)  # cancelled (exclusive) when the cursor moves on
-        media = await asyncio.to_thread(self._probes.probe, path)
+        try:
+            media = await asyncio.to_thread(self._probes.probe, path)
+        except Exception as exc:  # an odd file must not end the app; say what happened
+            if path == self.path:
+                self._fill("not-media", [size], f"Could not be read ({type(exc).__name__}).")
+            return
         if path == self.path:
             self._render_media(size, media)
 
