@@ -33,6 +33,8 @@ async def shoot(server: ServerProcess, home: Path) -> None:
         await wait_until(pilot, lambda: job.step is Step.DONE, "the compress job")
         app.main.files.focus()
         await pilot.press("down", "space", "down", "space")  # mark interview.mkv, talk.mov
+        await pilot.press("home", "down", "down")  # holiday.mp4's details beside the tree
+        await wait_until(pilot, lambda: app.main.details.shown == "media", "the details")
         app.main.jobs.focus()
         await pilot.pause(0.3)
         app.action_screenshot(filename="tui.svg", path=str(DOCS))

@@ -42,6 +42,27 @@ def make_clip(
     return path
 
 
+def ffmpeg(*args: str) -> None:
+    """Run the project's FFmpeg (quiet, overwriting) with `args`."""
+    argv = [find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    subprocess.run(argv, check=True, timeout=300)
+
+
+def with_rotation(source: Path, path: Path, degrees_counterclockwise: int) -> Path:
+    """`source` with a display matrix, streams copied: how phones store portrait video
+    (FFmpeg's -display_rotation 90 turns the picture a quarter turn counter-clockwise)."""
+    ffmpeg(
+        "-display_rotation",
+        str(degrees_counterclockwise),
+        "-i",
+        str(source),
+        "-c",
+        "copy",
+        str(path),
+    )
+    return path
+
+
 def probe(path: Path) -> dict[str, object]:
     """What ffprobe would tell: container, duration, codecs, dimensions (via FFmpeg's libs)."""
     import av

@@ -22,7 +22,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from app.client.byte_sizes import human_bytes
+from app.client.byte_sizes import figure, human_bytes
 from app.protocol import ErrorInfo
 
 console = Console(stderr=True, highlight=False)
@@ -33,37 +33,43 @@ def shown(value: object) -> str:
     return escape(str(value))
 
 
-def figure(value: object) -> float | None:
-    """A number from the server that formats as one (not a bool, NaN or a huge int)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if abs(value) < 1e15 else None
+class Bars:
+    """Where progress bars are drawn. rich draws one live display at a time: alone, each
+    bar runs its own (and stays on screen when done); a batch's bars join its live area
+    under the overall line instead (app/cli/batch_display.py)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    @contextlib.contextmanager
+    def showing(self, progress: Progress) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        with progress:
+            yield
 
 
 @contextlib.contextmanager
-def transfer_bar(label: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+def transfer_bar(label: str, total: int, bars: Bars) -> Iterator[Callable[[int], None]]:
     """A byte progress bar with rate and ETA; yields the `advance(n)` callback."""
-    if not enabled:
-        yield lambda n: None
-        return
-    with Progress(
+    progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+    )
+    task = progress.add_task(label, total=total)
+    with bars.showing(progress):
+        yield lambda n: progress.advance(task, n)
 
 
 class JobBar:
     """Processing progress (0..1 fraction from `status`) with the server's ETA."""
 
-    def __init__(self, label: str, enabled: bool = True) -> None:
-        self._enabled = enabled
+    def __init__(self, label: str, bars: Bars) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -71,17 +77,15 @@ class JobBar:
             TextColumn("{task.fields[detail]}"),
             console=console,
         )
-        self._label = label
         self._task = self._progress.add_task(label, total=1.0, detail="queued")
+        self._shown = bars.showing(self._progress)
 
     def __enter__(self) -> JobBar:
-        if self._enabled:
-            self._progress.start()
+        self._shown.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._enabled:
-            self._progress.stop()
+    def __exit__(self, *exc: Any) -> None:
+        self._shown.__exit__(*exc)
 
     def update(self, status: dict[str, Any]) -> None:
         phase = shown(status.get("phase") or status.get("state") or "")

@@ -1,14 +1,6 @@
 """`vcs`: the command-line client, on top of the client library and the TUI.
 
-Exit codes scripts can rely on:
-  0  success
-  1  the job failed or was cancelled
-  2  bad command line (also: an output file that exists, without --force)
-  3  the server refused the request (its error JSON is printed)
-  4  the server could not be reached, the transfer broke, the server's answer was
-     malformed, or the result could not be written
-  5  the server's key differs from the pinned one, or a key file is unusable
-  130 interrupted (Ctrl-C)
+Exit codes scripts can rely on are in app/cli/exit_codes.py (and README.md).
 """
 
 from __future__ import annotations
@@ -18,33 +10,37 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import trio
 
-from app.cli.display import JobBar, console, figure, print_error, print_report, shown
+from app.cli.batch import run_batch_command
+from app.cli.batch_outcome import interrupted_outcome
+from app.cli.display import Bars, JobBar, console, print_error, print_report, shown
+from app.cli.exit_codes import (
+    EXIT_CONNECTION,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    exit_for_unusable_server,
+)
+from app.cli.interruption import until_interrupted
 from app.cli.keys_command import add_keys_parser, run_keys
 from app.cli.op_flags import add_op_commands, flag_help, op_params, typed
-from app.cli.op_run import RunOptions, download_with_bar, run_op
+from app.cli.op_run import FileRun, RunOptions, download_with_bar, run_op
 from app.cli.upload_command import add_upload_command, run_upload_command
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
+from app.client.byte_sizes import figure
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
 from app.client.workflow import DEFAULT_POLL_INTERVAL_S, wait_for_job
-from app.protocol import ErrorCode, ErrorInfo
+from app.protocol import ErrorInfo
 from app.protocol.ops import JOB_ID, BadParam
 from app.tui.launch import add_tui_options, poll_interval_arg, run_tui, server_arg
 from app.wire.key_files import KeyFileError
-
-EXIT_OK: Final = 0
-EXIT_JOB_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_REFUSED: Final = 3
-EXIT_CONNECTION: Final = 4
-EXIT_UNTRUSTED: Final = 5
-_UNTRUSTED_CODES: Final = (ErrorCode.SERVER_KEY_CHANGED, ErrorCode.BAD_KEY_FILE)
-EXIT_INTERRUPTED: Final = 130
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -61,7 +57,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="speak plaintext MMP (only on a trusted network; see docs/security.md)",
     )
-    p.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the server's answer as JSON on stdout (a batch: one line per file)",
+    )
 
 
 def _add_output(p: argparse.ArgumentParser) -> None:
@@ -71,7 +71,8 @@ def _add_output(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="where to save the result: a file name or a folder (default: here, under the "
-        "server's name; a name already taken gets a number, as in 'clip (1).mp4')",
+        "server's name; a name already taken gets a number, as in 'clip (1).mp4'); with "
+        "several files, a folder (created if missing)",
     )
     p.add_argument(
         "--force", action="store_true", help="replace an existing file instead of keeping it"
@@ -85,8 +86,31 @@ def _add_job_id(p: argparse.ArgumentParser) -> None:
 def _add_upload_command(
     sub: Any, name: str, help_text: str, description: str
 ) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=description)
-    p.add_argument("file", type=Path, help="the video to upload")
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog="Several files, or --recursive DIR, run as a batch: one after another, a "
+        "line per file and a summary table (exit 1 if any failed); results of earlier "
+        "runs (*.compress.mp4, ...) are skipped. The rules: docs/clients.md.",
+    )
+    p.add_argument(
+        "files", type=Path, nargs="*", metavar="FILE", help="the videos to upload, in order"
+    )
+    p.add_argument(
+        "--recursive",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also every video file under DIR (by extension; hidden files left out), "
+        "results saved beside each, or at the same place under -o (repeatable)",
+    )
+    p.add_argument(
+        "--include-results",
+        action="store_true",
+        help="in a batch, also run on results of earlier runs (clip.compress.mp4, ...)",
+    )
     _add_common(p)
     p.add_argument(
         "--poll-interval",
@@ -159,8 +183,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.params = op_params(args)
         except BadParam as problem:
             parser.error(f"{problem.description} {problem.solution}")
+        if not args.files and not args.recursive:
+            parser.error("name a FILE to upload, or a folder with --recursive DIR")
+        args.batch = len(args.files) > 1 or bool(args.recursive)
+        if args.batch and args.no_wait:
+            parser.error(
+                "--no-wait sends a single file: the server runs one job per address at a "
+                "time, so a batch waits for each job before sending the next"
+            )
     output: Path | None = getattr(args, "output", None)
-    if output is not None and not args.force and output.exists() and not output.is_dir():
+    batch = getattr(args, "batch", False)
+    if (
+        output is not None
+        and not batch
+        and not args.force
+        and output.exists()
+        and not output.is_dir()
+    ):
         parser.error(f"{output} exists; pick another name, or pass --force to replace it")
     return args
 
@@ -203,6 +242,35 @@ def _keyring() -> Keyring:
     return Keyring.default(on_pin=notice)
 
 
+async def _op_cmd(
+    client: VcsClient,
+    args: argparse.Namespace,
+    show: bool,
+    emit: Callable[[dict[str, Any]], None],
+) -> int:
+    """`vcs OP FILE`: one upload → job → download; several files (or --recursive): a batch."""
+    if args.batch:
+        return await run_batch_command(client, args, show)
+    run = FileRun(args.files[0])
+    opts = RunOptions(args.poll_interval, not args.no_wait, args.output, Bars(show), args.force)
+    ended = await until_interrupted(lambda: run_op(client, args.command, run, args.params, opts))
+    if ended.exit_code is not None:
+        note = interrupted_outcome(run, 0).note
+        console.print(f"\ninterrupted: {shown(note)}")
+        return ended.exit_code
+    if args.json:
+        emit(
+            {
+                "job_id": run.job_id,
+                "status": run.status,
+                "path": str(run.download.path) if run.download else None,
+            }
+        )
+    elif args.no_wait:
+        print(run.job_id)
+    return _exit_for_status(run.status)
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "upload":  # the raw protocol: its own port and client
         return await run_upload_command(args)
@@ -215,23 +283,11 @@ async def _run(args: argparse.Namespace) -> int:
     emit: Callable[[dict[str, Any]], None] = lambda doc: print(json.dumps(doc, indent=2))  # noqa: E731
 
     if hasattr(args, "op_spec"):
-        opts = RunOptions(args.poll_interval, not args.no_wait, args.output, show, args.force)
-        job_id, status, download = await run_op(client, args.command, args.file, args.params, opts)
-        if args.json:
-            emit(
-                {
-                    "job_id": job_id,
-                    "status": status,
-                    "path": str(download.path) if download else None,
-                }
-            )
-        elif args.no_wait:
-            print(job_id)
-        return _exit_for_status(status)
+        return await _op_cmd(client, args, show, emit)
 
     async def status_cmd() -> int:
         if args.wait:
-            with JobBar("job", show) as bar:
+            with JobBar("job", Bars(show)) as bar:
                 status = await wait_for_job(client, args.job_id, args.poll_interval, bar)
         else:
             status = await client.status(args.job_id)
@@ -239,7 +295,7 @@ async def _run(args: argparse.Namespace) -> int:
         return _exit_for_status(status) if args.wait else EXIT_OK
 
     async def download_cmd() -> int:
-        download = await download_with_bar(client, args.job_id, args.output, show, args.force)
+        download = await download_with_bar(client, args.job_id, args.output, Bars(show), args.force)
         if args.json:
             emit({**download.answer, "path": str(download.path)})
         else:
@@ -264,8 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "tui":
         return run_tui(args.server, args.poll_interval)
-    if hasattr(args, "file") and not args.file.is_file():
-        console.print(f"[bold red]error[/]: {shown(args.file)} is not a file")
+    single = getattr(args, "file", None) or (
+        args.files[0] if hasattr(args, "op_spec") and not args.batch else None
+    )
+    if single is not None and not single.is_file():
+        hint = f"; use --recursive {single}" if single.is_dir() and hasattr(args, "op_spec") else ""
+        console.print(f"[bold red]error[/]: {shown(single)} is not a file{shown(hint)}")
         return EXIT_USAGE
     try:
         if args.command == "keys":
@@ -276,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     except (ConnectionFailed, TransferCorrupted, KeyFileError) as exc:
         print_error(exc.info)
-        return EXIT_UNTRUSTED if exc.code in _UNTRUSTED_CODES else EXIT_CONNECTION
+        return exit_for_unusable_server(exc)
     except OSError as exc:  # a local file: the input vanished, or the result cannot be saved
         where = f" {exc.filename}" if exc.filename else ""
         console.print(f"[bold red]error[/]: cannot use{shown(where)}: {shown(exc.strerror or exc)}")

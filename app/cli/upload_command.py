@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from app.cli.display import console, print_error, transfer_bar
+from app.cli.display import Bars, console, print_error, transfer_bar
 from app.client.address import ServerAddress
 from app.client.raw_upload import (
     DEFAULT_RAW_PORT,
@@ -58,7 +58,7 @@ async def run_upload_command(args: argparse.Namespace) -> int:
     except LocalFileRefused as exc:
         print_error(exc.info)
         return EXIT_USAGE
-    with transfer_bar("upload", size, not args.quiet and not args.json) as advance:
+    with transfer_bar("upload", size, Bars(not args.quiet and not args.json)) as advance:
         status = await upload_raw(address, path, advance)
     if args.json:
         print(json.dumps({"status": status.code, "reason": status.reason, "size": size}))

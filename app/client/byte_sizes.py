@@ -1,6 +1,14 @@
-"""Byte counts as people read them (kB, MB: powers of 1000, as file managers show)."""
+"""Figures from a server as people read them: byte counts (kB, MB: powers of 1000, as
+file managers show), and numbers that are safe to format."""
 
 from __future__ import annotations
+
+
+def figure(value: object) -> float | None:
+    """A number from the server that formats as one (not a bool, NaN or a huge int)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value) if abs(value) < 1e15 else None
 
 
 def human_bytes(n: object) -> str:

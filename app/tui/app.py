@@ -18,6 +18,8 @@ from app.client.workflow import DEFAULT_POLL_INTERVAL_S
 from app.protocol import ErrorCode, ErrorInfo
 from app.tui.job_runner import JobRunner
 from app.tui.jobs import TrackedJob
+from app.tui.probe_cache import ProbeCache
+from app.tui.screens.job_report import JobReportScreen
 from app.tui.screens.main import MainScreen
 from app.tui.screens.operation import OperationRequest
 from app.tui.settings import TuiSettings, settings_path
@@ -71,7 +73,9 @@ class VcsTui(App[None]):
         self.runner = JobRunner(VcsClient(self.address), poll_interval_s, self)
         remembered = Path(self.settings.folder) if self.settings.folder else None
         start = folder or (remembered if remembered and remembered.is_dir() else Path.cwd())
-        self.main = MainScreen(start.resolve())
+        # Local probes, shared by the details pane and the op form.
+        self.probes = ProbeCache()
+        self.main = MainScreen(start.resolve(), self.probes)
 
     def get_default_screen(self) -> Screen[Any]:
         return self.main
@@ -96,6 +100,7 @@ class VcsTui(App[None]):
     # RunnerEvents: called from trio tasks, on this thread.
 
     def job_changed(self, job: TrackedJob) -> None:
+        job.note_step()  # here, not in the coalesced message: every step gets its time
         self.post_message(JobChanged(job))
 
     def problem(self, info: ErrorInfo, about: str) -> None:
@@ -115,6 +120,8 @@ class VcsTui(App[None]):
         if self.main.is_mounted:
             self.main.jobs.show(message.job)
             self.main.transfers.show(message.job)
+        if isinstance(self.screen, JobReportScreen):
+            self.screen.job_changed(message.job)
         self._remember_jobs()
 
     def _remember_jobs(self) -> None:
@@ -174,6 +181,7 @@ class VcsTui(App[None]):
         main = self.main
         yield SystemCommand("Run an operation", "On the marked files", main.action_run_op)
         yield SystemCommand("Refresh jobs", "Ask the server now", main.action_refresh)
+        yield SystemCommand("Job report", "The selected job in full", main.action_job_report)
         yield SystemCommand("Download job", "The selected finished job", main.action_download)
         yield SystemCommand("Cancel job", "The selected job or transfer", main.action_cancel_job)
         yield SystemCommand("Go to folder", "Show another folder", main.action_go_to_folder)

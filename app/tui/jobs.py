@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from app.client.byte_sizes import human_bytes
+from app.client.byte_sizes import figure, human_bytes
 from app.protocol import ErrorInfo
 
 _local_ids = itertools.count(1)
@@ -111,6 +111,12 @@ class TrackedJob:
     error: ErrorInfo | None = None
     transfer: TransferMeter | None = None
     saved_path: Path | None = None
+    # When this client first saw the job in each step (time.monotonic()): the phases the
+    # report screen times. Empty for a job adopted from an earlier session.
+    timeline: dict[Step, float] = field(default_factory=dict)
+
+    def note_step(self) -> None:
+        self.timeline.setdefault(self.step, time.monotonic())
 
     def apply_status(self, status: dict[str, Any]) -> None:
         """Take the server's `status` answer (SPEC §2.1) into this job."""
@@ -147,6 +153,14 @@ class TrackedJob:
     def output_size(self) -> int | None:
         size = self.result.get("output_size", self.result.get("size"))
         return size if isinstance(size, int) else None
+
+    @property
+    def vmaf(self) -> float | None:
+        """The result's VMAF (compress measures it; other ops do not)."""
+        return figure(self.result.get("vmaf"))
+
+    def vmaf_text(self) -> str:
+        return f"{self.vmaf:.1f}" if self.vmaf is not None else ""
 
     def reduction_text(self) -> str:
         size_in, size_out = self.input_size, self.output_size

@@ -5,21 +5,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from app.protocol.ops import UPLOAD_OPS
 from app.tui.app import VcsTui
 from app.tui.jobs import Step, TrackedJob
+from app.tui.screens.job_report import JobReportScreen
 from app.tui.screens.operation import OperationScreen
 
 
 async def wait_until(
     pilot: Pilot[None], done: Callable[[], bool], what: str, timeout_s: float = 60
 ) -> None:
-    """Let the app (and trio inside it) run until `done()`; bounded in time."""
+    """Let the app (and trio inside it) run until `done()`; bounded in time. A widget
+    `done` looks for that is not mounted yet (NoMatches) is not done yet."""
     deadline = time.monotonic() + timeout_s
-    while not done():
+
+    def holds() -> bool:
+        try:
+            return done()
+        except NoMatches:
+            return False
+
+    while not holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
@@ -33,8 +43,8 @@ def app_of(pilot: Pilot[None]) -> VcsTui:
 async def open_form(pilot: Pilot[None], file_name: str) -> OperationScreen:
     """Move the tree's cursor to `file_name`, press enter, wait for the probe."""
     app = app_of(pilot)
+    await wait_until(pilot, lambda: len(app.main.files.root.children) > 0, "the folder listing")
     tree = app.main.files
-    await wait_until(pilot, lambda: len(tree.root.children) > 0, "the folder listing")
     for _ in range(len(tree.root.children) + 1):
         highlighted = tree.highlighted_file()
         if highlighted is not None and highlighted.name == file_name:
@@ -83,3 +93,15 @@ async def wait_for_step(pilot: Pilot[None], job: TrackedJob, *steps: Step) -> No
 
 def notifications(pilot: Pilot[None]) -> list[str]:
     return [f"{n.title}\n{n.message}" for n in pilot.app._notifications]
+
+
+async def open_report(pilot: Pilot[None], row: int = 0) -> str:
+    """Press enter on a row of the jobs table; the report screen's text."""
+    app = app_of(pilot)
+    app.main.jobs.focus()
+    app.main.jobs.move_cursor(row=row)
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, JobReportScreen), "the report")
+    screen = app.screen
+    assert isinstance(screen, JobReportScreen)
+    return screen.text()

@@ -76,7 +76,13 @@ async def test_the_command_palette_finds_the_actions(home: Path) -> None:
     app = VcsTui(ServerAddress("127.0.0.1", 9), folder=home)
     async with app.run_test(size=(80, 24)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for action in ("Run an operation", "Refresh jobs", "Download job", "Cancel job"):
+        for action in (
+            "Run an operation",
+            "Refresh jobs",
+            "Job report",
+            "Download job",
+            "Cancel job",
+        ):
             assert action in titles
         await pilot.press("ctrl+p", *"refresh jobs")
         await pilot.pause(0.3)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 
+from app.client.byte_sizes import human_bytes
 from app.server.ops import UPLOAD_OPS
 from app.tui.app import VcsTui
 from app.tui.jobs import Step
@@ -18,6 +20,7 @@ from tests.tui.pilot_steps import (
     gif_form,
     only_job,
     open_form,
+    open_report,
     wait_for_step,
     wait_until,
 )
@@ -71,7 +74,12 @@ async def test_compress_round_trip_across_a_restart(
         row = app.main.jobs.get_row
         await wait_until(pilot, lambda: str(row(job.key)[2]) == "done", "the row")
         assert str(row(job.key)[6]).endswith("%")  # the reduction
-        await pilot.press("q")
+        report = await open_report(pilot)
+        assert f"Sizes: {human_bytes(job.input_size)} → {human_bytes(job.output_size)}" in report
+        assert re.search(r"Quality: VMAF \d+\.\d\d \(target VMAF 93\), measured on the", report)
+        assert re.search(r"Encoding: h264 \(libx264, \w+\), CRF \d", report)
+        assert "Phases: upload " in report and " · processing " in report
+        await pilot.press("escape", "q")
     # A new session (no --server, no folder): it remembers the server, the folder and
     # the job still waiting on the server, and fetches its status.
     app = VcsTui()
@@ -81,6 +89,10 @@ async def test_compress_round_trip_across_a_restart(
         job = only_job(pilot)
         await wait_for_step(pilot, job, Step.DONE)
         saved = await download_to(pilot, "~/videos")
+        # Saved into the folder the tree shows: listed without a key press.
+        tree = app.main.files
+        names = lambda: {n.data.path.name for n in tree.root.children if n.data}  # noqa: E731
+        await wait_until(pilot, lambda: saved.name in names(), "the result in the tree")
     assert saved == videos / "clip.compress.mp4"
     assert probe(saved)["video_codec"] == "h264"
     assert saved.stat().st_size < (videos / "clip.mp4").stat().st_size

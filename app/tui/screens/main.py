@@ -1,4 +1,5 @@
-"""The main screen: the file tree above, transfers and the jobs table below."""
+"""The main screen: the file tree and the highlighted file's details above, transfers
+and the jobs table below."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DirectoryTree, Footer, Header
+from textual.widgets import DirectoryTree, Footer, Header, Tree
+from textual.widgets._directory_tree import DirEntry
 
 from app.client.address import ServerAddress
 from app.tui.jobs import Step
+from app.tui.probe_cache import ProbeCache
 from app.tui.screens.dialogs import ConfirmScreen, FolderScreen, ServerScreen
 from app.tui.screens.help import HelpScreen, Section
+from app.tui.screens.job_report import JobReportScreen
 from app.tui.screens.operation import OperationRequest, OperationScreen
 from app.tui.widgets.file_browser import VideoTree
+from app.tui.widgets.file_details import FileDetails
 from app.tui.widgets.folder_input import display_path
 from app.tui.widgets.jobs_table import JobsTable
 from app.tui.widgets.transfers import TransferPanel
@@ -43,9 +49,10 @@ class MainScreen(Screen[None]):
         Binding("question_mark,f1", "help", "Help"),
     ]
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, probes: ProbeCache | None = None) -> None:
         super().__init__()
         self._folder = folder
+        self._probes = probes or ProbeCache()
 
     @property
     def vcs(self) -> VcsTui:
@@ -54,6 +61,10 @@ class MainScreen(Screen[None]):
     @property
     def files(self) -> VideoTree:
         return self.query_one(VideoTree)
+
+    @property
+    def details(self) -> FileDetails:
+        return self.query_one(FileDetails)
 
     @property
     def jobs(self) -> JobsTable:
@@ -65,7 +76,9 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield VideoTree(self._folder, id="files")
+        with Horizontal(id="browser"):
+            yield VideoTree(self._folder, id="files")
+            yield FileDetails(self._probes, id="details")
         yield TransferPanel(id="transfers")
         yield JobsTable(id="jobs")
         yield Footer()
@@ -93,6 +106,15 @@ class MainScreen(Screen[None]):
         event.stop()
         self.action_run_op()
 
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[DirEntry]) -> None:
+        data = event.node.data
+        self.details.show(Path(data.path) if data is not None else None)
+
+    def on_video_tree_folder_changed(self, event: VideoTree.FolderChanged) -> None:
+        # The highlighted file may be new, changed or gone.
+        node = self.files.cursor_node
+        self.details.show(Path(node.data.path) if node and node.data else None)
+
     # Actions (also in the command palette).
 
     def action_run_op(self) -> None:
@@ -112,13 +134,20 @@ class MainScreen(Screen[None]):
                 self.jobs.focus()
 
         settings = self.vcs.settings
-        self.app.push_screen(
-            OperationScreen(paths, settings.last_op, settings.op_defaults), submitted
-        )
+        form = OperationScreen(paths, settings.last_op, settings.op_defaults, self._probes)
+        self.app.push_screen(form, submitted)
 
     def action_refresh(self) -> None:
         self.vcs.refresh_jobs()
         self.notify("Refreshing jobs…", timeout=2)
+
+    def action_job_report(self) -> None:
+        """The selected job's full report."""
+        job = self.jobs.selected_job()
+        if job is None:
+            self.notify("Select a job in the jobs table.", severity="warning")
+            return
+        self.app.push_screen(JobReportScreen(job))
 
     def action_download(self) -> None:
         job = self.jobs.selected_job()
@@ -171,5 +200,6 @@ class MainScreen(Screen[None]):
             ("file tree", VideoTree.BINDINGS),
             ("jobs table", JobsTable.BINDINGS),
             ("op form", OperationScreen.BINDINGS),
+            ("job report", JobReportScreen.BINDINGS),
         ]
         self.app.push_screen(HelpScreen(sections))

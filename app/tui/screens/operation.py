@@ -21,8 +21,9 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select
 
 from app.protocol.ops import UPLOAD_OPS, Field
-from app.tui.local_probe import LocalMedia, probe_local
+from app.tui.local_probe import LocalMedia
 from app.tui.op_form import Validated, hint, is_select, validate
+from app.tui.probe_cache import ProbeCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +101,16 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
     ]
 
     def __init__(
-        self, paths: list[Path], last_op: str | None, op_defaults: dict[str, dict[str, str]]
+        self,
+        paths: list[Path],
+        last_op: str | None,
+        op_defaults: dict[str, dict[str, str]],
+        probe_cache: ProbeCache | None = None,
     ) -> None:
         super().__init__()
         self.paths = paths
+        # Shared with the details pane: a file it showed is not probed again here.
+        self._probe_cache = probe_cache or ProbeCache()
         self.op = last_op if last_op in UPLOAD_OPS else "compress"
         self._defaults = op_defaults
         self.probes: list[LocalMedia | None] | None = None
@@ -118,7 +125,7 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
     def frame_s(self) -> float:
         """The shortest frame of the selected clips: how far past its end a range may
         reach and be clamped (as the server does)."""
-        rates = [m.fps for m in self.probes or [] if m and m.fps > 0]
+        rates = [m.fps for m in self.probes or [] if m and m.fps]
         return 1 / max(rates) if rates else 0.0
 
     def compose(self) -> ComposeResult:
@@ -147,7 +154,9 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
         self.run_worker(self._probe(), exclusive=True)
 
     async def _probe(self) -> None:
-        self.probes = await asyncio.to_thread(lambda: [probe_local(p) for p in self.paths])
+        self.probes = await asyncio.to_thread(
+            lambda: [self._probe_cache.probe(p) for p in self.paths]
+        )
         self.query_one("#op-files", Label).update(describe_files(self.paths, self.probes))
         self.check()
 

@@ -1,11 +1,13 @@
-"""A directory tree for picking videos: videos stand out, other files are dimmed, and
-space marks files so one operation can run on several."""
+"""A directory tree for picking videos: videos stand out, other files are dimmed, space
+marks files so one operation can run on several, and the open folders are watched so a
+result saved into one (by this TUI, `vcs`, anything) shows up without a key press."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from rich.style import Style
 from rich.text import Text
@@ -18,6 +20,16 @@ from textual.widgets._tree import TreeNode
 from app.tui.local_probe import looks_like_video
 
 MARK: str = "● "
+# Open folders are looked at this often (one stat each), at most this many of them.
+WATCH_EVERY_S: Final = 1.0
+MAX_WATCHED_FOLDERS: Final = 64
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 class VideoTree(DirectoryTree):
@@ -41,9 +53,62 @@ class VideoTree(DirectoryTree):
             super().__init__()
             self.marked = marked
 
+    class FolderChanged(Message):
+        """A watched folder's entries changed and the tree shows them now."""
+
+        def __init__(self, folder: Path) -> None:
+            super().__init__()
+            self.folder = folder
+
     def __init__(self, path: Path, *, id: str | None = None) -> None:
         super().__init__(path, id=id)
         self.marked: set[Path] = set()
+        # The modification time of each open folder when last looked at.
+        self._folder_mtimes: dict[Path, int | None] = {}
+
+    def on_mount(self) -> None:
+        self.set_interval(WATCH_EVERY_S, self._look_for_changes)
+
+    def _open_folders(self) -> list[TreeNode[DirEntry]]:
+        """The root and every expanded folder below it, shallowest first, bounded."""
+        found: list[TreeNode[DirEntry]] = []
+        queue = [self.root]
+        while queue and len(found) < MAX_WATCHED_FOLDERS:
+            node = queue.pop(0)
+            if node.data is None or not node.data.loaded:
+                continue
+            found.append(node)
+            queue.extend(c for c in node.children if c.allow_expand and c.is_expanded)
+        return found
+
+    def _listing_differs(self, node: TreeNode[DirEntry]) -> bool:
+        assert node.data is not None
+        try:
+            names = {p.name for p in self.filter_paths(Path(node.data.path).iterdir())}
+        except OSError:
+            return False
+        return names != {c.data.path.name for c in node.children if c.data is not None}
+
+    async def _look_for_changes(self) -> None:
+        """Reload the shallowest open folder whose entries changed since the last look (a
+        folder seen for the first time is compared with what the tree lists)."""
+        seen: dict[Path, int | None] = {}
+        changed: TreeNode[DirEntry] | None = None
+        for node in self._open_folders():
+            assert node.data is not None
+            path = Path(node.data.path)
+            seen[path] = _mtime_ns(path)
+            if changed is not None:
+                continue
+            if path in self._folder_mtimes:
+                if seen[path] != self._folder_mtimes[path]:
+                    changed = node
+            elif self._listing_differs(node):
+                changed = node
+        self._folder_mtimes = seen
+        if changed is not None and changed.data is not None:
+            await self.reload_node(changed)
+            self.post_message(self.FolderChanged(Path(changed.data.path)))
 
     @property
     def folder(self) -> Path:

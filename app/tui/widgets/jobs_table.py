@@ -1,4 +1,5 @@
-"""The jobs table: one row per tracked job, sized to the terminal's width."""
+"""The jobs table: one row per tracked job, sized to the terminal's width (the VMAF
+column only where the file names keep room to be read: not at 80 columns)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,20 @@ from app.client.byte_sizes import human_bytes
 from app.tui.jobs import Step, TrackedJob
 
 # (title, width) of every column but the file name, which takes what is left.
-_FIXED_COLUMNS: Final = (("Op", 8), ("State", 11), ("Progress", 8), ("In", 8), ("Out", 8))
-_SAVED_COLUMN: Final = ("Saved", 5)
+_FIXED_COLUMNS: Final = (
+    ("Op", 8),
+    ("State", 11),
+    ("Progress", 8),
+    ("In", 8),
+    ("Out", 8),
+    ("Saved", 5),
+)
+_VMAF_COLUMN: Final = ("VMAF", 4)
 _MIN_FILE_WIDTH: Final = 10
+# The VMAF column is shown only if the file names still get this much room.
+_FILE_WIDTH_WITH_VMAF: Final = 16
 # Each cell has one column of padding on each side, and the vertical scrollbar takes two.
-_CHROME: Final = 2 * (len(_FIXED_COLUMNS) + 2) + 2
+_CHROME: Final = 2 * (len(_FIXED_COLUMNS) + 1) + 2
 
 
 def _state_text(job: TrackedJob) -> Text:
@@ -26,23 +36,26 @@ def _state_text(job: TrackedJob) -> Text:
 
 class JobsTable(DataTable[str | Text]):
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.job_report", "Report"),
         Binding("d", "screen.download", "Download"),
-        Binding("x", "screen.cancel_job", "Cancel job"),
+        Binding("x", "screen.cancel_job", "Cancel"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._jobs: dict[str, TrackedJob] = {}
         self._file_width = 16
+        self.shows_vmaf = False
 
     def on_mount(self) -> None:
         self._build_columns()
 
     def on_resize(self, event: events.Resize) -> None:
-        width = event.size.width - sum(w for _, w in (*_FIXED_COLUMNS, _SAVED_COLUMN)) - _CHROME
-        width = max(_MIN_FILE_WIDTH, width)
-        if width != self._file_width:
-            self._file_width = width
+        width = event.size.width - sum(w for _, w in _FIXED_COLUMNS) - _CHROME
+        vmaf = width - _VMAF_COLUMN[1] - 2 >= _FILE_WIDTH_WITH_VMAF
+        width = max(_MIN_FILE_WIDTH, width - (_VMAF_COLUMN[1] + 2 if vmaf else 0))
+        if (width, vmaf) != (self._file_width, self.shows_vmaf):
+            self._file_width, self.shows_vmaf = width, vmaf
             cursor = self.cursor_row
             self.clear(columns=True)
             self._build_columns()
@@ -53,9 +66,8 @@ class JobsTable(DataTable[str | Text]):
 
     def _build_columns(self) -> None:
         self.add_column("File", width=self._file_width, key="file")
-        for title, width in _FIXED_COLUMNS:
+        for title, width in (*_FIXED_COLUMNS, *([_VMAF_COLUMN] if self.shows_vmaf else [])):
             self.add_column(title, width=width, key=title.lower())
-        self.add_column(_SAVED_COLUMN[0], width=_SAVED_COLUMN[1], key="saved")
 
     def _cells(self, job: TrackedJob) -> tuple[str | Text, ...]:
         name = job.path.name
@@ -70,6 +82,7 @@ class JobsTable(DataTable[str | Text]):
             human_bytes(job.input_size) if job.input_size is not None else "",
             output,
             job.reduction_text(),
+            *([job.vmaf_text()] if self.shows_vmaf else []),
         )
 
     def show(self, job: TrackedJob) -> None:
