@@ -62,7 +62,9 @@ class PartialFile:
     Used as a context manager: leaving the block without a commit deletes it.
     """
 
-    def __init__(self, directory: Path, hash_it: bool = False) -> None:
+    def __init__(self, directory: Path, hash_it: bool = False, final: Path | None = None) -> None:
+        # Where `commit()` puts it when no other name is given (blob store uploads).
+        self.final = final
         fd, name = tempfile.mkstemp(dir=directory, prefix=".", suffix=PARTIAL_SUFFIX)
         self.fd: int | None = fd
         self.path = Path(name)
@@ -113,10 +115,11 @@ class PartialFile:
             os.close(self.fd)
             self.fd = None
 
-    async def commit(self, final: Path) -> None:
+    async def commit(self, final: Path | None = None) -> None:
         """fsync, then rename into place and fsync the directory (in a worker thread)."""
         fd = self.fd
-        assert fd is not None
+        final = final or self.final
+        assert fd is not None and final is not None
 
         def durable_rename() -> None:
             os.fsync(fd)

@@ -17,7 +17,7 @@ from typing import Final, Protocol
 import trio
 
 from app.protocol import MessageEnd, PayloadChunk
-from app.server.storage import PartialFile
+from app.server.stores.blob_store import BlobUpload
 from app.server.transfer_rate import RateGuardedStream
 from app.wire.exception_groups import sole_exception
 from app.wire.payload_splice import (
@@ -46,8 +46,9 @@ class PayloadSource(Protocol):
     async def next_event(self) -> object: ...
 
 
-async def store_payload(source: PayloadSource, partial: PartialFile) -> None:
-    """Receive the current message's payload into `partial` (not yet committed)."""
+async def store_payload(source: PayloadSource, partial: BlobUpload) -> None:
+    """Receive the current message's payload into `partial` (not yet committed); it is
+    spliced only into a local file (an object store's upload has no `fd`)."""
     # The first chunk the usual way: for a raw upload it is the one whose ftyp box the
     # decoder checks before any byte may be stored.
     first = await source.next_event()
@@ -56,7 +57,11 @@ async def store_payload(source: PayloadSource, partial: PartialFile) -> None:
     assert isinstance(first, PayloadChunk), first
     partial.write(first.data)
     stream = source.stream
-    sock = worth_splicing(source, stream.inner) if isinstance(stream, RateGuardedStream) else None
+    sock = (
+        worth_splicing(source, stream.inner)
+        if isinstance(stream, RateGuardedStream) and partial.fd is not None
+        else None
+    )
     if sock is None:
         await _receive_payload(source, partial)
         return
@@ -73,7 +78,7 @@ async def store_payload(source: PayloadSource, partial: PartialFile) -> None:
     )
 
 
-async def _receive_payload(ms: PayloadSource, partial: PartialFile) -> None:
+async def _receive_payload(ms: PayloadSource, partial: BlobUpload) -> None:
     """The rest of the payload through the event loop, written by a worker thread."""
     send, receive = trio.open_memory_channel[bytes](MAX_CHUNKS_IN_FLIGHT)
 
