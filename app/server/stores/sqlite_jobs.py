@@ -1,0 +1,93 @@
+"""The embedded job store: one SQLite file in the storage directory (one node, the default).
+
+WAL mode with `synchronous=FULL`: a job acknowledged to a client survives a crash
+or a power cut, like the JSON records it replaces. One connection, used by one worker
+thread at a time (the store's limiter holds one token), with `BEGIN IMMEDIATE` so a
+transaction takes the write lock before it reads what it will change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import trio
+
+from app.server.stores.sql_jobs import Cursor, SqlJobStore
+from app.server.stores.sql_schema import SCHEMA_VERSION, TABLES
+
+DB_NAME: Final = "jobs.sqlite3"
+
+
+class _Cursor:
+    """sqlite3's cursor, taking the `%s` placeholders the shared SQL is written with."""
+
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self._cur.execute(sql.replace("%s", "?"), tuple(params))
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+
+class SqliteDatabase:
+    now = "((julianday('now') - 2440587.5) * 86400.0)"
+    skip_locked = ""  # one writer at a time: nothing to skip
+    for_update = ""  # BEGIN IMMEDIATE already holds the write lock
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        with self.transaction() as cur:
+            for statement in TABLES:
+                cur.execute(statement)
+            cur.execute("SELECT count(*) FROM vcs_schema")
+            if cur.fetchone()[0] == 0:
+                cur.execute("INSERT INTO vcs_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Cursor(cur)
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def notify(self, cur: Cursor, channel: str, payload: str) -> None:
+        """One node: its own waiters are woken by the store after each commit."""
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_sqlite_store(storage_dir: Path, node: str = "local") -> SqlJobStore:
+    storage_dir.mkdir(parents=True, exist_ok=True)
+    return SqlJobStore(SqliteDatabase(storage_dir / DB_NAME), node, trio.CapacityLimiter(1))

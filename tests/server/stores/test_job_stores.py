@@ -1,0 +1,352 @@
+"""The job store contract, run against SQLite and a real PostgreSQL: states, the
+one-job-per-address rule, the quota, the work queue with leases (SPEC §3, §7)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from app.protocol.errors import ErrorCode, ErrorInfo
+from app.server.stores.job_store import (
+    MAX_ATTEMPTS,
+    AddressBusy,
+    FinishedResult,
+    JobState,
+    NewJob,
+    QuotaFull,
+    TransitionRefused,
+)
+from app.server.stores.postgres_jobs import open_postgres_store
+from app.server.stores.sql_jobs import SqlJobStore
+from app.server.stores.sqlite_jobs import open_sqlite_store
+
+QUOTA = 10_000
+_ids = itertools.count(1)
+
+OpenStore = Callable[[str], SqlJobStore]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """`open_store(node)`: the store as node `node` sees it (several share one database)."""
+    opened: list[SqlJobStore] = []
+    if request.param == "sqlite":
+
+        def make(node: str) -> SqlJobStore:
+            return open_sqlite_store(tmp_path, node)
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+
+        def make(node: str) -> SqlJobStore:
+            return open_postgres_store(dsn, node)
+
+    def opener(node: str) -> SqlJobStore:
+        store = make(node)
+        opened.append(store)
+        return store
+
+    yield opener
+    for store in opened:
+        store.close()
+
+
+def new_job(ip: str = "10.0.0.1", size: int = 1000) -> NewJob:
+    job_id = f"{next(_ids):032x}"
+    return NewJob(
+        id=job_id,
+        op="compress",
+        params={"codec": "h264"},
+        client_ip=ip,
+        filename="clip.mp4",
+        input_key=f"uploads/{job_id}.mp4",
+        input_size=size,
+        input_media_type="mp4",
+    )
+
+
+async def queued(store: SqlJobStore, ip: str = "10.0.0.1", size: int = 1000) -> NewJob:
+    job = new_job(ip, size)
+    await store.accept_upload(job)
+    await store.upload_stored(job.id)
+    return job
+
+
+async def fresh(open_store: OpenStore, node: str = "a") -> SqlJobStore:
+    store = open_store(node)
+    await store.set_quota_limit(QUOTA)
+    await store.heartbeat()
+    return store
+
+
+def result_of(job: NewJob, size: int) -> FinishedResult:
+    return FinishedResult(f"results/{job.id}-1.mp4", "mp4", size, "ab" * 32, {"crf": 23})
+
+
+@pytest.mark.trio
+async def test_one_active_job_per_address_and_quota_before_payload(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    first = new_job("10.0.0.1", 4000)
+    await store.accept_upload(first)
+    record = await store.get(first.id)
+    assert record is not None and record.state is JobState.UPLOADING
+    assert await store.quota() == (4000, QUOTA)
+    # The same address again, through another node: refused, nothing reserved.
+    other_node = await fresh(open_store, "b")
+    with pytest.raises(AddressBusy):
+        await other_node.accept_upload(new_job("10.0.0.1", 10))
+    assert await store.quota() == (4000, QUOTA)
+    # Another address that does not fit: refused with the numbers, no row.
+    too_big = new_job("10.0.0.2", 7000)
+    with pytest.raises(QuotaFull) as full:
+        await other_node.accept_upload(too_big)
+    assert (full.value.needed, full.value.free) == (7000, 6000)
+    assert await store.get(too_big.id) is None
+    # A failed upload frees both the address and its quota.
+    await store.discard_upload(first.id)
+    assert await store.get(first.id) is None
+    assert await store.quota() == (0, QUOTA)
+    await other_node.accept_upload(new_job("10.0.0.1", 10))
+
+
+@pytest.mark.trio
+async def test_a_job_from_queue_to_download(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    job = await queued(store, size=1000)
+    assert (await store.get(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+    task = await store.claim_task(lease_s=30)
+    assert task is not None and (task.job_id, task.kind, task.attempt) == (job.id, "job", 1)
+    assert await store.claim_task(lease_s=30) is None  # nothing else queued
+    assert await store.renew_lease(task, 30, (0.5, 3.0, "encoding"))
+    running = await store.get(job.id)
+    assert running is not None
+    assert (running.state, running.phase, running.progress, running.eta_s) == (
+        JobState.RUNNING,
+        "encoding",
+        0.5,
+        3.0,
+    )
+    await store.reserve_result(task, 3000)
+    assert await store.quota() == (4000, QUOTA)
+    await store.finish_job(task, result_of(job, 600))
+    done = await store.get(job.id)
+    assert done is not None and done.state is JobState.DONE and done.result_size == 600
+    assert done.report == {"crf": 23}
+    assert await store.quota() == (600, QUOTA)  # the input went, the result's real size stays
+    # The address may send its next job now.
+    await store.accept_upload(new_job("10.0.0.1"))
+    old = await store.mark_downloaded(job.id)
+    assert old.result_key == f"results/{job.id}-1.mp4"
+    assert await store.quota() == (1000, QUOTA)
+    with pytest.raises(TransitionRefused):
+        await store.mark_downloaded(job.id)
+
+
+@pytest.mark.trio
+async def test_cancel_reaches_the_running_node(open_store: OpenStore) -> None:
+    runner = await fresh(open_store, "a")
+    other = await fresh(open_store, "b")
+    job = await queued(other)
+    task = await runner.claim_task(lease_s=30)
+    assert task is not None
+    old = await other.cancel_job(job.id)
+    assert old.state is JobState.RUNNING and old.node == "a"
+    # The runner learns at its next lease renewal, and can neither finish nor fail it.
+    assert not await runner.renew_lease(task, 30)
+    with pytest.raises(TransitionRefused):
+        await runner.finish_job(task, result_of(job, 10))
+    with pytest.raises(TransitionRefused):
+        await runner.reserve_result(task, 10)
+    record = await other.get(job.id)
+    assert record is not None and record.state is JobState.CANCELLED
+    assert await other.quota() == (0, QUOTA)
+    with pytest.raises(TransitionRefused):
+        await other.cancel_job(job.id)
+
+
+@pytest.mark.trio
+async def test_cancel_of_a_queued_or_done_job(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    waiting = await queued(store, "10.0.0.1")
+    await store.cancel_job(waiting.id)
+    assert await store.claim_task(lease_s=30) is None  # its task left the queue
+    done = await queued(store, "10.0.0.2")
+    task = await store.claim_task(lease_s=30)
+    assert task is not None
+    await store.finish_job(task, result_of(done, 500))
+    old = await store.cancel_job(done.id)  # discards the result now
+    assert old.result_key is not None
+    assert await store.quota() == (0, QUOTA)
+    with pytest.raises(KeyError):
+        await store.cancel_job("0" * 32)
+
+
+@pytest.mark.trio
+async def test_failed_job_frees_everything(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    job = await queued(store)
+    task = await store.claim_task(lease_s=30)
+    assert task is not None
+    await store.reserve_result(task, 2000)
+    error = ErrorInfo(ErrorCode.UNREADABLE_MEDIA, "FFmpeg cannot read it.", "Send a video.")
+    old = await store.fail_job(task, error)
+    assert old.input_key == job.input_key
+    record = await store.get(job.id)
+    assert record is not None and record.state is JobState.FAILED
+    assert record.error is not None and record.error.code is ErrorCode.UNREADABLE_MEDIA
+    assert await store.quota() == (0, QUOTA)
+
+
+@pytest.mark.trio
+async def test_a_lost_lease_runs_the_job_elsewhere_then_bounded(open_store: OpenStore) -> None:
+    nodes = [await fresh(open_store, name) for name in ("a", "b", "c")]
+    job = await queued(nodes[0])
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        node = nodes[attempt - 1]
+        task = await node.claim_task(lease_s=0.05)  # this node "dies" at once
+        assert task is not None and task.attempt == attempt
+        await node.reserve_result(task, 500)
+        await trio.sleep(0.2)
+        failed = await nodes[0].requeue_lost_tasks()
+        record = await nodes[0].get(job.id)
+        assert record is not None
+        if attempt < MAX_ATTEMPTS:
+            assert failed == [] and record.state is JobState.QUEUED
+            assert await nodes[0].quota() == (1000, QUOTA)  # the lost run's reservation went
+            assert not await node.renew_lease(task, 30)  # the dead node cannot come back
+        else:
+            assert [r.id for r in failed] == [job.id]
+            assert record.state is JobState.FAILED and record.error is not None
+            assert f"started {MAX_ATTEMPTS} times" in record.error.description
+            assert await nodes[0].quota() == (0, QUOTA)
+
+
+@pytest.mark.trio
+async def test_expiry_removes_ended_jobs(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    job = await queued(store)
+    task = await store.claim_task(lease_s=30)
+    assert task is not None
+    await store.finish_job(task, result_of(job, 300))
+    assert await store.expire_finished(retention_s=3600) == []
+    await trio.sleep(0.05)
+    gone = await store.expire_finished(retention_s=0.01)
+    assert [r.result_key for r in gone] == [f"results/{job.id}-1.mp4"]
+    assert await store.get(job.id) is None
+    assert await store.quota() == (0, QUOTA)
+
+
+@pytest.mark.trio
+async def test_restart_sweep_one_node_fails_unfinished_jobs(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    uploading = new_job("10.0.0.1")
+    await store.accept_upload(uploading)
+    waiting = await queued(store, "10.0.0.2")
+    running = await queued(store, "10.0.0.3")
+    assert await store.claim_task(lease_s=30) is not None
+    restarted = await fresh(open_store)
+    uploads, failed = await restarted.restart_sweep(requeue=False)
+    assert [r.id for r in uploads] == [uploading.id]
+    assert {r.id for r in failed} == {waiting.id, running.id}
+    for job in (waiting, running):
+        record = await restarted.get(job.id)
+        assert record is not None and record.state is JobState.FAILED
+        assert record.error is not None and record.error.code is ErrorCode.SERVER_RESTARTED
+    assert await restarted.quota() == (0, QUOTA)
+
+
+@pytest.mark.trio
+async def test_restart_sweep_in_a_cluster_requeues_own_tasks(open_store: OpenStore) -> None:
+    a = await fresh(open_store, "a")
+    b = await fresh(open_store, "b")
+    job = await queued(a)
+    assert await a.claim_task(lease_s=30) is not None
+    await b.accept_upload(new_job("10.0.0.9"))  # b's upload is not a's to sweep
+    uploads, failed = await (await fresh(open_store, "a")).restart_sweep(requeue=True)
+    assert uploads == [] and failed == []
+    task = await b.claim_task(lease_s=30)
+    assert task is not None and task.job_id == job.id and task.attempt == 2
+
+
+@pytest.mark.trio
+async def test_uploads_of_a_silent_node_are_reaped(open_store: OpenStore) -> None:
+    a = await fresh(open_store, "a")
+    b = await fresh(open_store, "b")
+    job = new_job("10.0.0.1", 2500)
+    await a.accept_upload(job)
+    assert await b.reap_dead_uploads(silent_s=60) == []
+    await trio.sleep(0.2)
+    await b.heartbeat()
+    assert [r.input_key for r in await b.reap_dead_uploads(silent_s=0.1)] == [job.input_key]
+    assert await b.uploading_keys() == set()
+    assert await b.quota() == (0, QUOTA)
+    await b.accept_upload(new_job("10.0.0.1"))  # the address is free again
+
+
+@pytest.mark.trio
+async def test_concurrent_claims_take_each_task_once(open_store: OpenStore) -> None:
+    nodes = [await fresh(open_store, f"n{i}") for i in range(4)]
+    jobs = [await queued(nodes[0], f"10.0.1.{i}", 10) for i in range(24)]
+    claimed: list[tuple[str, str]] = []
+
+    async def drain(node: SqlJobStore) -> None:
+        while (task := await node.claim_task(lease_s=30)) is not None:
+            claimed.append((task.job_id, node.node))
+
+    async with trio.open_nursery() as nursery:
+        for node in nodes:
+            nursery.start_soon(drain, node)
+    assert sorted(job_id for job_id, _ in claimed) == sorted(job.id for job in jobs)
+
+
+@pytest.mark.trio
+async def test_racing_uploads_from_one_address_on_two_nodes(open_store: OpenStore) -> None:
+    a = await fresh(open_store, "a")
+    b = await fresh(open_store, "b")
+    outcomes: list[str] = []
+
+    async def try_accept(node: SqlJobStore) -> None:
+        try:
+            await node.accept_upload(new_job("10.0.0.7", 100))
+            outcomes.append("accepted")
+        except AddressBusy:
+            outcomes.append("busy")
+
+    for _ in range(5):
+        outcomes.clear()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(try_accept, a)
+            nursery.start_soon(try_accept, b)
+        assert sorted(outcomes) == ["accepted", "busy"]
+        for record in await a.active_jobs():
+            await a.discard_upload(record.id)
+    assert await a.quota() == (0, QUOTA)
+
+
+@pytest.mark.trio
+async def test_sqlite_keeps_jobs_across_a_reopen(tmp_path: Path) -> None:
+    store = open_sqlite_store(tmp_path)
+    await store.set_quota_limit(QUOTA)
+    job = await queued(store)
+    task = await store.claim_task(lease_s=30)
+    assert task is not None
+    await store.finish_job(task, result_of(job, 100))
+    store.close()
+    reopened = open_sqlite_store(tmp_path)
+    record = await reopened.get(job.id)
+    assert record is not None and record.state is JobState.DONE and record.result_size == 100
+    assert await reopened.quota() == (100, QUOTA)
+    reopened.close()
+
+
+def test_clock_is_the_databases(tmp_path: Path) -> None:
+    """Leases use the database's clock (nodes' clocks may differ): it reads as epoch s."""
+    store = open_sqlite_store(tmp_path)
+    with store.db.transaction() as cur:
+        cur.execute(f"SELECT {store.db.now}")
+        assert abs(cur.fetchone()[0] - time.time()) < 5
+    store.close()
