@@ -16,7 +16,7 @@ from app.protocol.secure import fingerprint
 from app.server import config as defaults
 from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
-from app.server.jobs import NODE_ID_RE
+from app.server.job import NODE_ID_RE
 from app.server.service import serve
 from app.wire.key_files import KeyFileError, load_or_create_private_key
 
@@ -58,6 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--quota", type=parse_size, default=defaults.DEFAULT_QUOTA_BYTES, help="storage quota"
+    )
+    p.add_argument(
+        "--max-bytes-per-address",
+        type=parse_size,
+        default=None,
+        metavar="SIZE",
+        help="bytes one client address may hold: its uploads, results and raw files "
+        "(default: a quarter of --quota; 0: no cap)",
+    )
+    p.add_argument(
+        "--max-queued-jobs",
+        type=int,
+        default=defaults.DEFAULT_MAX_QUEUED_JOBS,
+        help="jobs waiting for FFmpeg, uploads in progress included; more are refused "
+        "with queue_full (0: no cap)",
+    )
+    p.add_argument(
+        "--max-jobs-per-network",
+        type=int,
+        default=defaults.DEFAULT_MAX_JOBS_PER_NETWORK,
+        help="jobs at once from one /24 (IPv4) or /64 (IPv6) network (0: no cap)",
     )
     p.add_argument(
         "--max-jobs",
@@ -175,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.max_queued_jobs < 0 or args.max_jobs_per_network < 0:
+        print(
+            "vcs-serve: --max-queued-jobs and --max-jobs-per-network must be ≥ 0",
+            file=sys.stderr,
+        )
+        return 2
     if args.max_jobs < 1 or args.max_connections < 1:
         print("vcs-serve: --max-jobs and --max-connections must be at least 1", file=sys.stderr)
         return 2
@@ -215,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         max_connections_per_ip=args.max_connections_per_ip,
         min_transfer_rate=args.min_transfer_rate,
         transfer_window_s=args.transfer_window,
+        max_queued_jobs=args.max_queued_jobs,
+        max_jobs_per_network=args.max_jobs_per_network,
+        max_bytes_per_address=args.max_bytes_per_address,
     )
     try:
         server_key = load_or_create_private_key(config.key_path)

@@ -61,7 +61,7 @@ async def refuse_raw_connection(stream: trio.SocketStream, info: ErrorInfo) -> N
     await stream.send_all(encode_status(status_for_error(info.code)))
 
 
-async def _receive_upload(reader: RawEventReader, state: ServerState) -> RawStatus | None:
+async def _receive_upload(reader: RawEventReader, state: ServerState, ip: str) -> RawStatus | None:
     event = await reader.next_event()
     if isinstance(event, ConnectionClosed):
         return None  # connected and left without a byte
@@ -71,15 +71,16 @@ async def _receive_upload(reader: RawEventReader, state: ServerState) -> RawStat
             ErrorCode.SERVER_SHUTTING_DOWN, "The server is shutting down.", "Try again later."
         )
     store = state.raw_store
-    reservation = store.reserve(event.size)
+    reservation = store.reserve(event.size, ip)
     try:
         with refusing_when_disk_full(), store.partial() as partial:
-            await store_payload(reader, partial)
+            await store_payload(reader, partial, reservation.grow)
             path = store.new_path()
             await partial.commit(path)
     except BaseException:
         reservation.release()
         raise
+    reservation.arrived()
     store.add(path, reservation)
     log.info("raw upload of %d bytes (%s) stored as %s", event.size, event.encoding.value, path)
     return STORED
@@ -107,7 +108,7 @@ async def handle_raw_connection(stream: trio.SocketStream, state: ServerState, i
     status: RawStatus | None = None
     try:
         try:
-            status = await _receive_upload(reader, state)
+            status = await _receive_upload(reader, state, ip)
         except TransferTooSlow:
             status = status_for_error(ErrorCode.TOO_SLOW)
         except trio.TooSlowError:

@@ -16,11 +16,11 @@ from app.server.admission import ConnectionLimits, serve_listener
 from app.server.client_address import is_trusted
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
-from app.server.jobs import JobRegistry, JobState
 from app.server.ops import prepare_ops
 from app.server.quota import Quota
 from app.server.raw_listener import handle_raw_connection, refuse_raw_connection
 from app.server.raw_store import RawStore
+from app.server.registry import AdmissionRules, JobRegistry
 from app.server.state import ServerState
 from app.server.storage import Storage
 from app.wire.key_files import load_or_create_private_key
@@ -37,28 +37,10 @@ class BoundAddresses(NamedTuple):
     raw_port: int
 
 
-def expire_results(state: ServerState, now: float) -> int:
-    """SPEC §3: results (and records of ended jobs) go after the retention time."""
-    expired = 0
-    for job in state.jobs:
-        if not job.state.finished or job.finished_at is None:
-            continue
-        if now - job.finished_at < state.config.retention_s:
-            continue
-        if job.result_path is not None:
-            job.result_path.unlink(missing_ok=True)
-            job.result_path = None
-        if job.result_reservation is not None:
-            job.result_reservation.release()
-        state.jobs.forget(job)
-        expired += 1
-    return expired
-
-
 async def _expiry_loop(state: ServerState) -> None:
     while True:
         await trio.sleep(state.config.sweep_interval_s)
-        if count := expire_results(state, time.time()):
+        if count := state.jobs.expire(time.time(), state.config.retention_s):
             log.info("expired %d job(s)", count)
         state.raw_store.expire(time.time())
 
@@ -69,7 +51,7 @@ async def _refuse_mmp_connection(stream: trio.SocketStream, info: ErrorInfo) -> 
 
 
 async def _wait_for_jobs(state: ServerState, done: trio.CancelScope) -> None:
-    while unfinished := [job for job in state.jobs if not job.state.finished]:
+    while unfinished := state.jobs.unfinished():
         await unfinished[0].changed.wait()
     log.info("drained: no job left running")
     done.cancel()
@@ -83,12 +65,14 @@ def open_state(
     swept = storage.prepare()
     if swept:
         log.info("swept %d partial file(s) left by an earlier run", len(swept))
-    jobs = JobRegistry(storage, config.node_id)
-    jobs.load()
-    quota = Quota(config.quota_bytes)
-    for job in jobs:
-        if job.state is JobState.DONE and job.result_path is not None:
-            job.result_reservation = quota.reserve_existing(job.result_path.stat().st_size)
+    quota = Quota(config.quota_bytes, config.bytes_per_address)
+    jobs = JobRegistry(
+        storage,
+        quota,
+        config.node_id,
+        AdmissionRules(config.max_queued_jobs, config.max_jobs_per_network),
+    )
+    jobs.restart_sweep()
     raw_store = RawStore(storage.root / "raw", quota, config.raw_retention_s)
     if swept_raw := raw_store.prepare():
         log.info("swept %d partial raw upload(s) left by an earlier run", swept_raw)

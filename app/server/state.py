@@ -8,9 +8,9 @@ import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.server.config import ServerConfig
-from app.server.jobs import JobRegistry
 from app.server.quota import Quota
 from app.server.raw_store import RawStore
+from app.server.registry import JobRegistry
 from app.server.storage import Storage
 
 

@@ -12,6 +12,7 @@ GIL), with a small bound on chunks in flight so memory stays flat whatever the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, Protocol
 
 import trio
@@ -46,7 +47,14 @@ class PayloadSource(Protocol):
     async def next_event(self) -> object: ...
 
 
-async def store_payload(source: PayloadSource, partial: BlobUpload) -> None:
+# Told the bytes received so far, in the event loop, as they arrive (at least every
+# 0.1 s); it raises to stop the upload (e.g. the quota cannot hold more).
+ReceivedCallback = Callable[[int], None]
+
+
+async def store_payload(
+    source: PayloadSource, partial: BlobUpload, on_received: ReceivedCallback = lambda n: None
+) -> None:
     """Receive the current message's payload into `partial` (not yet committed); it is
     spliced only into a local file (an object store's upload has no `fd`)."""
     # The first chunk the usual way: for a raw upload it is the one whose ftyp box the
@@ -55,6 +63,8 @@ async def store_payload(source: PayloadSource, partial: BlobUpload) -> None:
     if isinstance(first, MessageEnd):
         return
     assert isinstance(first, PayloadChunk), first
+    received = len(first.data)
+    on_received(received)
     partial.write(first.data)
     stream = source.stream
     sock = (
@@ -63,11 +73,19 @@ async def store_payload(source: PayloadSource, partial: BlobUpload) -> None:
         else None
     )
     if sock is None:
-        await _receive_payload(source, partial)
+        await _receive_payload(source, partial, received, on_received)
         return
     assert isinstance(stream, RateGuardedStream) and partial.fd is not None
     for chunk in buffered_payload(source):
+        received += len(chunk)
+        on_received(received)
         partial.write(chunk)
+
+    def spliced(nbytes: int) -> None:
+        nonlocal received
+        received += nbytes
+        on_received(received)
+
     await splice_rest_of_payload(
         source,
         sock,
@@ -75,10 +93,13 @@ async def store_payload(source: PayloadSource, partial: BlobUpload) -> None:
         partial.digest,
         stream.receive_guard(source.idle_timeout_s),
         partial.written_elsewhere,
+        progress=spliced,
     )
 
 
-async def _receive_payload(ms: PayloadSource, partial: BlobUpload) -> None:
+async def _receive_payload(
+    ms: PayloadSource, partial: BlobUpload, received: int, on_received: ReceivedCallback
+) -> None:
     """The rest of the payload through the event loop, written by a worker thread."""
     send, receive = trio.open_memory_channel[bytes](MAX_CHUNKS_IN_FLIGHT)
 
@@ -104,6 +125,8 @@ async def _receive_payload(ms: PayloadSource, partial: BlobUpload) -> None:
                     if isinstance(event, MessageEnd):
                         break
                     assert isinstance(event, PayloadChunk), event
+                    received += len(event.data)
+                    on_received(received)
                     await send.send(event.data)
     except BaseExceptionGroup as group:
         raise sole_exception(group) from None
