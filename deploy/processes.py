@@ -65,7 +65,12 @@ def pip_install(package: str) -> None:
 
 
 def spawn(
-    argv: list[str], log_path: Path, *, user: str | None = None, cwd: Path | None = None
+    argv: list[str],
+    log_path: Path,
+    *,
+    user: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> int:
     """Start a daemon in its own session (it outlives `scripts/cluster up`); its PID."""
     with log_path.open("ab") as log:
@@ -76,6 +81,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=cwd,
+            env={**os.environ, **env} if env else None,
             user=user,
             group=user,
             extra_groups=[] if user else None,
