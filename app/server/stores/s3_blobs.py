@@ -5,8 +5,9 @@ every call runs in a worker thread under the store's CapacityLimiter, and one cl
 (thread-safe) serves them all.
 
 - Uploads stream: bytes collect into one part (8 MiB, or more for huge declared
-  sizes: S3 allows 10,000 parts) and each full part goes out with UploadPart from the
-  writer thread, so an upload holds at most about one part in memory. A payload that
+  sizes: S3 allows 10,000 parts) and each full part goes out with UploadPart on a
+  sender thread, up to PARTS_IN_FLIGHT at once, so an upload holds at most that many
+  parts plus the one filling in memory (32 MiB at the default size). A payload that
   fits in one part is one PutObject at commit. Nothing is visible before
   CompleteMultipartUpload (or that PutObject); leaving the block any other way aborts
   the multipart upload, so no object and no stored part remains.
@@ -20,11 +21,13 @@ every call runs in a worker thread under the store's CapacityLimiter, and one cl
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 MIN_PART_BYTES: Final = 8 * 1024 * 1024
+PARTS_IN_FLIGHT: Final = 3
 MAX_PARTS: Final = 10_000
 # Unfinished multipart uploads older than this are aborted by `prepare` on any node.
 STALE_UPLOAD_S: Final = 24 * 3600.0
@@ -125,6 +129,9 @@ class S3Upload:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
+        # Parts on their way: the writer thread keeps receiving while they go out.
+        self._sending: collections.deque[Future[CompletedPartTypeDef]] = collections.deque()
+        self._senders: ThreadPoolExecutor | None = None
         self._hash = hashlib.sha256() if hash_it else None
         self.size = 0
         self.committed = False
@@ -158,20 +165,36 @@ class S3Upload:
         return self._hash.hexdigest()
 
     def _send_part(self, nbytes: int) -> None:
+        """Hand the next part to a sender thread; wait only when PARTS_IN_FLIGHT are out
+        (so an upload holds at most that many parts plus the one filling)."""
         if self._upload_id is None:
             started = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
             self._upload_id = started["UploadId"]
+            self._senders = ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
+        assert self._senders is not None
         body = bytes(self._buffer[:nbytes])
         del self._buffer[:nbytes]
-        number = len(self._parts) + 1
-        sent = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
-        )
-        self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+        number = len(self._parts) + len(self._sending) + 1
+        upload_id = self._upload_id
+
+        def send() -> CompletedPartTypeDef:
+            sent = self._client.upload_part(
+                Bucket=self._bucket, Key=self._key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+            return {"PartNumber": number, "ETag": sent["ETag"]}
+
+        self._sending.append(self._senders.submit(send))
+        while len(self._sending) >= PARTS_IN_FLIGHT:
+            self._parts.append(self._sending.popleft().result())
+
+    def _wait_for_parts(self) -> None:
+        try:
+            while self._sending:
+                self._parts.append(self._sending.popleft().result())
+        finally:
+            if self._senders is not None:
+                self._senders.shutdown(wait=True, cancel_futures=True)
+                self._senders = None
 
     def _complete(self) -> None:
         if self._upload_id is None:  # it all fits in one part: one request, atomic
@@ -179,6 +202,7 @@ class S3Upload:
         else:
             if self._buffer:
                 self._send_part(len(self._buffer))
+            self._wait_for_parts()
             self._client.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=self._key,
@@ -190,6 +214,8 @@ class S3Upload:
 
     def _abort(self) -> None:
         self._buffer = bytearray()
+        with contextlib.suppress(Exception):  # a part that failed: aborted all the same
+            self._wait_for_parts()
         if self._upload_id is not None and not self.committed:
             from botocore.exceptions import ClientError
 
