@@ -47,6 +47,7 @@ class ErrorCode(enum.StrEnum):
     JOB_NOT_DONE = "job_not_done"
     JOB_FINISHED = "job_finished"
     SERVER_RESTARTED = "server_restarted"
+    RETRIES_EXHAUSTED = "retries_exhausted"
     # Media.
     UNREADABLE_MEDIA = "unreadable_media"
     NO_VIDEO = "no_video"

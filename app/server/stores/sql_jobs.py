@@ -110,7 +110,7 @@ def _record(row: Sequence[Any]) -> JobRecord:
 
 def retries_exhausted(attempts: int) -> ErrorInfo:
     return ErrorInfo(
-        ErrorCode.INTERNAL,
+        ErrorCode.RETRIES_EXHAUSTED,
         f"The job was started {attempts} times and each time the server running it "
         "stopped (crashed or was killed) before it finished; it is not tried again.",
         "The file may crash FFmpeg or exhaust a server: try a shorter or re-encoded "

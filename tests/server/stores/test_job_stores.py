@@ -221,6 +221,7 @@ async def test_a_lost_lease_runs_the_job_elsewhere_then_bounded(open_store: Open
         else:
             assert [r.id for r in failed] == [job.id]
             assert record.state is JobState.FAILED and record.error is not None
+            assert record.error.code is ErrorCode.RETRIES_EXHAUSTED
             assert f"started {MAX_ATTEMPTS} times" in record.error.description
             assert await nodes[0].quota() == (0, QUOTA)
 
