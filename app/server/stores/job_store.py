@@ -55,9 +55,31 @@ class AddressBusy(Exception):
 
 
 class QuotaFull(Exception):
-    def __init__(self, needed: int, free: int, limit: int) -> None:
+    """The store (or, with `address`, that address's share of it) cannot hold more."""
+
+    def __init__(self, needed: int, free: int, limit: int, address: str | None = None) -> None:
         super().__init__(f"{needed} bytes needed, {free} free of {limit}")
-        self.needed, self.free, self.limit = needed, free, limit
+        self.needed, self.free, self.limit, self.address = needed, free, limit, address
+
+
+class QueueFull(Exception):
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} jobs waiting")
+        self.waiting = waiting
+
+
+class NetworkBusy(Exception):
+    def __init__(self, network: str, active: int) -> None:
+        super().__init__(f"{active} active jobs from {network}")
+        self.network, self.active = network, active
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionCaps:
+    """Cluster-wide caps checked in `accept_upload` (0: no cap)."""
+
+    max_queued_jobs: int = 0  # uploading + queued, in all
+    max_jobs_per_network: int = 0  # active jobs from one /24 or /64
 
 
 class StoreUnavailable(Exception):
@@ -81,6 +103,7 @@ class NewJob:
     input_size: int
     input_media_type: str
     owner: str | None = None  # the client key's fingerprint (SPEC §6), when known
+    network: str = ""  # the address's /24 or /64 block (default: the address itself)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,14 @@ from app.protocol.errors import ErrorCode, ErrorInfo
 from app.server.stores.job_store import (
     MAX_ATTEMPTS,
     AddressBusy,
+    AdmissionCaps,
     ChangeBoard,
     FinishedResult,
     JobRecord,
     JobState,
+    NetworkBusy,
     NewJob,
+    QueueFull,
     QuotaFull,
     Task,
     TransitionRefused,
@@ -194,54 +197,83 @@ class SqlJobStore:
 
     # --- quota ----------------------------------------------------------------------
 
-    def _reserve(self, cur: Cursor, size: int) -> None:
+    def _reserve(self, cur: Cursor, size: int, address: str, must_fit: int | None = None) -> None:
+        """Hold `size` more bytes; `must_fit` (≥ size) bytes must fit in the store and in
+        the address's share (an upload must fit whole, but holds what has arrived)."""
+        need = size if must_fit is None else must_fit
+        cur.execute("SELECT per_address_bytes FROM vcs_quota WHERE id = 1")
+        per_address = int(cur.fetchone()[0])
+        if per_address:
+            cur.execute(
+                "SELECT COALESCE(SUM(input_reserved + result_reserved), 0) FROM vcs_jobs "
+                "WHERE client_ip = %s",
+                (address,),
+            )
+            held = int(cur.fetchone()[0])
+            if held + need > per_address:
+                raise QuotaFull(need, max(0, per_address - held), per_address, address)
         cur.execute(
             "UPDATE vcs_quota SET used_bytes = used_bytes + %s "
             "WHERE id = 1 AND used_bytes + %s <= limit_bytes",
-            (size, size),
+            (size, need),
         )
         if cur.rowcount == 0:
             cur.execute("SELECT used_bytes, limit_bytes FROM vcs_quota WHERE id = 1")
             used, limit = cur.fetchone()
-            raise QuotaFull(size, max(0, int(limit) - int(used)), int(limit))
+            raise QuotaFull(need, max(0, int(limit) - int(used)), int(limit))
 
     def _release(self, cur: Cursor, size: int) -> None:
         if size:
             cur.execute("UPDATE vcs_quota SET used_bytes = used_bytes - %s WHERE id = 1", (size,))
 
-    async def set_quota_limit(self, limit_bytes: int) -> None:
+    async def set_quota_limit(self, limit_bytes: int, per_address_bytes: int = 0) -> None:
+        """The cluster-wide quota (the last node started sets it: give all the same)."""
+
         def write() -> None:
             with self._tx() as cur:
                 cur.execute(
-                    "INSERT INTO vcs_quota (id, limit_bytes, used_bytes) VALUES (1, %s, 0) "
-                    "ON CONFLICT (id) DO UPDATE SET limit_bytes = excluded.limit_bytes",
-                    (limit_bytes,),
+                    "INSERT INTO vcs_quota (id, limit_bytes, used_bytes, per_address_bytes) "
+                    "VALUES (1, %s, 0, %s) ON CONFLICT (id) DO UPDATE SET "
+                    "limit_bytes = excluded.limit_bytes, "
+                    "per_address_bytes = excluded.per_address_bytes",
+                    (limit_bytes, per_address_bytes),
                 )
 
         await self._run(write)
 
     # --- transitions ----------------------------------------------------------------
 
-    async def accept_upload(self, job: NewJob) -> None:
+    async def accept_upload(
+        self, job: NewJob, held: int | None = None, caps: AdmissionCaps | None = None
+    ) -> None:
         """uploading: the address's claim and the input's quota, before any payload byte.
-        Raises AddressBusy or QuotaFull (and then nothing was written)."""
+        The whole declared size must fit; `held` bytes (default: all) are reserved now,
+        more with `grow_upload` as they arrive. Raises QueueFull, NetworkBusy,
+        AddressBusy or QuotaFull, and then nothing was written."""
+        caps = caps or AdmissionCaps()
+        network = job.network or job.client_ip
 
         def write() -> None:
             try:
                 with self._tx() as cur:
+                    self._check_caps(cur, caps, network)
                     cur.execute(
-                        "INSERT INTO vcs_jobs (id, op, params, client_ip, owner, filename, "
-                        "input_key, input_size, input_media_type, state, phase, created_at, "
-                        f"updated_at, input_reserved, node) VALUES (%s, %s, %s, %s, %s, %s, "
-                        f"%s, %s, %s, 'uploading', 'uploading', {self.db.now}, {self.db.now}, "
-                        "%s, %s)",
+                        "INSERT INTO vcs_jobs (id, op, params, client_ip, network, owner, "
+                        "filename, input_key, input_size, input_media_type, state, phase, "
+                        "created_at, updated_at, input_reserved, node) VALUES (%s, %s, %s, "
+                        "%s, %s, %s, %s, %s, %s, %s, 'uploading', 'uploading', "
+                        f"{self.db.now}, {self.db.now}, %s, %s)",
                         (
-                            job.id, job.op, json.dumps(job.params), job.client_ip, job.owner,
-                            job.filename, job.input_key, job.input_size, job.input_media_type,
-                            job.input_size, self.node,
+                            job.id, job.op, json.dumps(job.params), job.client_ip, network,
+                            job.owner, job.filename, job.input_key, job.input_size,
+                            job.input_media_type, 0, self.node,
                         ),
                     )  # fmt: skip
-                    self._reserve(cur, job.input_size)
+                    reserve = job.input_size if held is None else min(held, job.input_size)
+                    self._reserve(cur, reserve, job.client_ip, must_fit=job.input_size)
+                    cur.execute(
+                        "UPDATE vcs_jobs SET input_reserved = %s WHERE id = %s", (reserve, job.id)
+                    )
             except Exception as exc:
                 if self.db.is_unique_violation(exc):
                     raise AddressBusy(job.client_ip) from None
@@ -249,18 +281,56 @@ class SqlJobStore:
 
         await self._run(write)
 
-    async def upload_stored(self, job_id: str) -> None:
-        """uploading → queued: the payload is stored; the job joins the work queue."""
+    def _check_caps(self, cur: Cursor, caps: AdmissionCaps, network: str) -> None:
+        if caps.max_queued_jobs:
+            cur.execute("SELECT count(*) FROM vcs_jobs WHERE state IN ('uploading', 'queued')")
+            waiting = int(cur.fetchone()[0])
+            if waiting >= caps.max_queued_jobs:
+                raise QueueFull(waiting)
+        if caps.max_jobs_per_network:
+            cur.execute(
+                "SELECT count(*) FROM vcs_jobs WHERE network = %s "
+                "AND state IN ('uploading', 'queued', 'running')",
+                (network,),
+            )
+            active = int(cur.fetchone()[0])
+            if active >= caps.max_jobs_per_network:
+                raise NetworkBusy(network, active)
+
+    async def grow_upload(self, job_id: str, held: int) -> None:
+        """An upload in progress holds `held` bytes now (what arrived plus a headroom);
+        QuotaFull if they do not fit (the upload must stop and be discarded)."""
 
         def write() -> None:
             with self._tx() as cur:
+                old = self._select(cur, job_id, lock=True)
+                if old is None or old.state is not JobState.UPLOADING:
+                    raise TransitionRefused(job_id)
+                want = min(held, old.input_size)
+                if want > old.input_reserved:
+                    self._reserve(cur, want - old.input_reserved, old.client_ip)
+                    cur.execute(
+                        "UPDATE vcs_jobs SET input_reserved = %s WHERE id = %s", (want, job_id)
+                    )
+
+        await self._run(write)
+
+    async def upload_stored(self, job_id: str) -> None:
+        """uploading → queued: the payload is stored (and held whole); the job joins the
+        work queue."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                old = self._select(cur, job_id, lock=True)
+                if old is None or old.state is not JobState.UPLOADING:
+                    raise TransitionRefused(job_id)
+                # The bytes are stored: held exactly, whatever headroom was left.
+                self._release(cur, old.input_reserved - old.input_size)
                 cur.execute(
-                    f"UPDATE vcs_jobs SET state = 'queued', phase = 'queued', "
-                    f"updated_at = {self.db.now} WHERE id = %s AND state = 'uploading'",
+                    "UPDATE vcs_jobs SET state = 'queued', phase = 'queued', "
+                    f"input_reserved = input_size, updated_at = {self.db.now} WHERE id = %s",
                     (job_id,),
                 )
-                if cur.rowcount == 0:
-                    raise TransitionRefused(job_id)
                 cur.execute(
                     "INSERT INTO vcs_tasks (job_id, task_no, kind, state, queued_at) "
                     f"VALUES (%s, 0, 'job', 'queued', {self.db.now})",
@@ -371,9 +441,10 @@ class SqlJobStore:
 
         def write() -> None:
             with self._tx() as cur:
-                if not self._owns(cur, task):
+                old = self._select(cur, task.job_id)
+                if old is None or not self._owns(cur, task):
                     raise TransitionRefused(task.job_id)
-                self._reserve(cur, size)
+                self._reserve(cur, size, old.client_ip)
                 cur.execute(
                     "UPDATE vcs_jobs SET result_reserved = result_reserved + %s WHERE id = %s",
                     (size, task.job_id),

@@ -19,6 +19,7 @@ TABLES: Final = (
         op TEXT NOT NULL,
         params TEXT NOT NULL,
         client_ip TEXT NOT NULL,
+        network TEXT NOT NULL,
         owner TEXT,
         filename TEXT NOT NULL,
         input_key TEXT NOT NULL,
@@ -51,12 +52,18 @@ TABLES: Final = (
         ON vcs_jobs (client_ip) WHERE state IN ('uploading', 'queued', 'running')
     """,
     "CREATE INDEX IF NOT EXISTS vcs_jobs_finished ON vcs_jobs (finished_at)",
+    "CREATE INDEX IF NOT EXISTS vcs_jobs_address ON vcs_jobs (client_ip)",
+    """
+    CREATE INDEX IF NOT EXISTS vcs_jobs_active_network
+        ON vcs_jobs (network) WHERE state IN ('uploading', 'queued', 'running')
+    """,
     # One row: the cluster-wide storage quota (SPEC §3), reserved from declared sizes.
     """
     CREATE TABLE IF NOT EXISTS vcs_quota (
         id INTEGER PRIMARY KEY,
         limit_bytes BIGINT NOT NULL,
-        used_bytes BIGINT NOT NULL
+        used_bytes BIGINT NOT NULL,
+        per_address_bytes BIGINT NOT NULL DEFAULT 0
     )
     """,
     # The work queue: task 0 of kind 'job' runs a whole job; chunks (issue 19) add more.

@@ -3,6 +3,7 @@ one-job-per-address rule, the quota, the work queue with leases (SPEC §3, §7).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -15,9 +16,12 @@ from app.protocol.errors import ErrorCode, ErrorInfo
 from app.server.stores.job_store import (
     MAX_ATTEMPTS,
     AddressBusy,
+    AdmissionCaps,
     FinishedResult,
     JobState,
+    NetworkBusy,
     NewJob,
+    QueueFull,
     QuotaFull,
     TransitionRefused,
 )
@@ -351,3 +355,59 @@ def test_clock_is_the_databases(tmp_path: Path) -> None:
         cur.execute(f"SELECT {store.db.now}")
         assert abs(cur.fetchone()[0] - time.time()) < 5
     store.close()
+
+
+@pytest.mark.trio
+async def test_an_upload_holds_what_arrived_and_must_fit_whole(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    job = new_job("10.0.0.1", 8000)
+    await store.accept_upload(job, held=1000)  # 8000 fit; 1000 held while it arrives
+    assert await store.quota() == (1000, QUOTA)
+    await store.grow_upload(job.id, 3000)
+    assert await store.quota() == (3000, QUOTA)
+    # Another upload that fits only because the first holds a part of its size...
+    second = new_job("10.0.0.2", 6000)
+    await store.accept_upload(second, held=6000)
+    # ...then the first cannot grow past the store: it must stop.
+    with pytest.raises(QuotaFull):
+        await store.grow_upload(job.id, 8000)
+    await store.discard_upload(job.id)
+    await store.upload_stored(second.id)
+    assert await store.quota() == (6000, QUOTA)
+    # An upload that cannot fit whole is refused whatever it would hold at first.
+    with pytest.raises(QuotaFull):
+        await store.accept_upload(new_job("10.0.0.3", 4001), held=10)
+
+
+@pytest.mark.trio
+async def test_an_address_holds_at_most_its_share(open_store: OpenStore) -> None:
+    store = open_store("a")
+    await store.set_quota_limit(QUOTA, per_address_bytes=3000)
+    job = await queued(store, "10.0.0.1", 2000)
+    task = await store.claim_task(lease_s=30)
+    assert task is not None
+    with pytest.raises(QuotaFull) as full:
+        await store.reserve_result(task, 1500)  # 2000 + 1500 > the address's 3000
+    assert (full.value.address, full.value.free) == ("10.0.0.1", 1000)
+    await store.finish_job(task, result_of(job, 2500))
+    with pytest.raises(QuotaFull):  # its undownloaded result counts against it
+        await store.accept_upload(new_job("10.0.0.1", 1000))
+    await store.accept_upload(new_job("10.0.0.2", 3000))  # another address has its own
+
+
+@pytest.mark.trio
+async def test_queue_and_network_caps(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    caps = AdmissionCaps(max_queued_jobs=3, max_jobs_per_network=2)
+
+    def from_net(ip: str) -> NewJob:
+        return dataclasses.replace(new_job(ip, 10), network=ip.rsplit(".", 1)[0] + ".0/24")
+
+    await store.accept_upload(from_net("10.0.0.1"), caps=caps)
+    await store.accept_upload(from_net("10.0.0.2"), caps=caps)
+    with pytest.raises(NetworkBusy) as busy:
+        await store.accept_upload(from_net("10.0.0.3"), caps=caps)
+    assert (busy.value.network, busy.value.active) == ("10.0.0.0/24", 2)
+    await store.accept_upload(from_net("10.0.9.1"), caps=caps)
+    with pytest.raises(QueueFull):
+        await store.accept_upload(from_net("10.0.8.1"), caps=caps)
