@@ -24,6 +24,7 @@ from deploy.processes import (
     apt_install,
     free_port,
     is_root,
+    log_tail,
     runs,
     spawn,
     stop_pid,
@@ -181,11 +182,8 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+    def log_tail(self) -> str:
+        return log_tail(self.log_path)
 
     def remove(self) -> None:
         """Stop and delete the cluster's files."""

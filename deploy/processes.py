@@ -141,3 +141,11 @@ def stop_pid(pid: int, marker: str, sig: int = signal.SIGTERM, timeout_s: float 
     if not wait_until(gone, timeout_s) and runs(pid, marker):
         os.kill(pid, signal.SIGKILL)
         wait_until(gone, 10)
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a daemon's log, for the error that says it did not start."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

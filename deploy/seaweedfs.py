@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 from deploy.processes import (
     EngineUnavailable,
     free_port,
+    log_tail,
     pip_install,
     port_open,
     runs,
@@ -165,11 +166,8 @@ class SeaweedServer:
             stop_pid(self.pid, "weed", signal.SIGTERM, timeout_s=2)
             self.pid = None
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+    def log_tail(self) -> str:
+        return log_tail(self.log_path)
 
     def remove(self) -> None:
         self.stop()

@@ -26,6 +26,9 @@ NODE_ID_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 
 
 class JobState(enum.StrEnum):
+    # A job store's row while its payload arrives (app/server/stores/): the address rule
+    # and the quota are settled on it before a byte is stored. Jobs in memory start queued.
+    UPLOADING = "uploading"
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"

@@ -20,7 +20,6 @@ ran out is queued again for another node, up to MAX_ATTEMPTS runs.
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,23 +27,11 @@ from typing import Any, Final
 import trio
 
 from app.protocol.errors import ErrorInfo
+from app.server.job import JobState as JobState  # the states of a row, re-exported
 
 # A job whose task was lost this many times (its node died each time) fails.
 MAX_ATTEMPTS: Final = 3
 LEASE_S: Final = 30.0
-
-
-class JobState(enum.StrEnum):
-    UPLOADING = "uploading"
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 ACTIVE_STATES: Final = (JobState.UPLOADING, JobState.QUEUED, JobState.RUNNING)

@@ -26,7 +26,7 @@ import contextlib
 import datetime
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +84,19 @@ def _is_missing(exc: Exception) -> bool:
         "404",
         "NotFound",
     )
+
+
+@contextlib.contextmanager
+def _missing_is_file_not_found(key: str) -> Iterator[None]:
+    """S3's "no such key" as the FileNotFoundError the blob store interface promises."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        if _is_missing(exc):
+            raise FileNotFoundError(key) from None
+        raise
 
 
 def part_size_for(size_hint: int) -> int:
@@ -328,18 +341,12 @@ class S3BlobStore:
 
     @contextlib.asynccontextmanager
     async def open(self, key: str) -> AsyncIterator[BlobSource]:
-        from botocore.exceptions import ClientError
-
-        try:
+        with _missing_is_file_not_found(key):
             got = await self._call(
                 lambda: self._client.get_object(
                     Bucket=self.location.bucket, Key=self.location.object_key(key)
                 )
             )
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise FileNotFoundError(key) from None
-            raise
         body = got["Body"]
         try:
             yield S3Object(body, self._limiter)
@@ -351,20 +358,14 @@ class S3BlobStore:
         """Download to `scratch` (parallel ranged GETs); deleted when the block ends."""
         scratch.mkdir(parents=True, exist_ok=True)
         path = scratch / f".{secrets.token_hex(8)}.{key.rsplit('.', 1)[-1]}"
-        from botocore.exceptions import ClientError
-
         try:
-            try:
+            with _missing_is_file_not_found(key):
                 await self._call(
                     self._client.download_file,
                     self.location.bucket,
                     self.location.object_key(key),
                     str(path),
                 )
-            except ClientError as exc:
-                if _is_missing(exc):
-                    raise FileNotFoundError(key) from None
-                raise
             yield path
         finally:
             path.unlink(missing_ok=True)
