@@ -52,20 +52,24 @@ class S3Bucket:
 
     endpoint: str
     bucket: str
+    prefix: str
     access_key: str
     secret_key: str
     region: str = REGION
 
     @property
     def url(self) -> str:
-        return f"s3://{self.bucket}"
+        return f"s3://{self.bucket}/{self.prefix}"
 
 
 @pytest.fixture
 def s3_bucket(seaweed_server: SeaweedServer) -> S3Bucket:
-    """A new empty bucket on the session's SeaweedFS."""
-    name = f"test{next(_names)}"
-    seaweed_server.client().create_bucket(Bucket=name)
+    """An empty place in the session's bucket: a prefix of its own per test. (A bucket
+    per test would give SeaweedFS a collection, with its own volumes, per test.)"""
     return S3Bucket(
-        seaweed_server.endpoint, name, seaweed_server.access_key, seaweed_server.secret_key
+        seaweed_server.endpoint,
+        seaweed_server.bucket,
+        f"test{next(_names)}",
+        seaweed_server.access_key,
+        seaweed_server.secret_key,
     )

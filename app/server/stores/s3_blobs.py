@@ -290,7 +290,8 @@ class S3BlobStore:
         def list_all() -> list[tuple[str, str, datetime.datetime]]:
             found = []
             pages = self._client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.location.bucket, Prefix=self.location.prefix
+                Bucket=self.location.bucket,
+                Prefix=f"{self.location.prefix}/" if self.location.prefix else "",
             )
             for page in pages:
                 for upload in page.get("Uploads", []):

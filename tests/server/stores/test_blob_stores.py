@@ -18,11 +18,11 @@ from tests.engines import S3Bucket
 MiB = 1024 * 1024
 
 
-def s3_store(bucket: S3Bucket, prefix: str = "") -> S3BlobStore:
+def s3_store(bucket: S3Bucket) -> S3BlobStore:
     return S3BlobStore(
         S3Location(
             bucket=bucket.bucket,
-            prefix=prefix,
+            prefix=bucket.prefix,
             endpoint=bucket.endpoint,
             region=bucket.region,
             access_key=bucket.access_key,
@@ -35,7 +35,7 @@ def s3_store(bucket: S3Bucket, prefix: str = "") -> S3BlobStore:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "local":
         return LocalBlobStore(tmp_path / "storage")
-    return s3_store(request.getfixturevalue("s3_bucket"), prefix="vcs")
+    return s3_store(request.getfixturevalue("s3_bucket"))
 
 
 async def write_blob(store: BlobStore, key: str, data: bytes, batch: int = MiB) -> str:
@@ -185,10 +185,11 @@ async def test_s3_uploads_of_dead_nodes_are_aborted(s3_bucket: S3Bucket) -> None
     await store.prepare()
     client = store._client
     for name in ("dead", "alive"):
-        started = client.create_multipart_upload(Bucket=s3_bucket.bucket, Key=f"uploads/{name}.mp4")
+        key = store.location.object_key(f"uploads/{name}.mp4")
+        started = client.create_multipart_upload(Bucket=s3_bucket.bucket, Key=key)
         client.upload_part(
             Bucket=s3_bucket.bucket,
-            Key=f"uploads/{name}.mp4",
+            Key=key,
             UploadId=started["UploadId"],
             PartNumber=1,
             Body=b"x" * MiB,
