@@ -123,7 +123,19 @@ class PostgresServer:
         return server
 
     def start(self, timeout_s: float = 60) -> PostgresServer:
-        """Run the postmaster on loopback (the same port again after a restart)."""
+        """Run the postmaster on loopback (the same port again after a restart). A first
+        start whose picked port another program took meanwhile tries new ones."""
+        first = not self.port
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout_s)
+            except EngineUnavailable:
+                if not first or attempt == 2 or "could not bind" not in self.log_tail():
+                    raise
+                self.port = 0
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout_s: float) -> PostgresServer:
         self.port = self.port or free_port()
         settings = {
             "listen_addresses": "127.0.0.1",

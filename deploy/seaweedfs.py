@@ -86,7 +86,20 @@ class SeaweedServer:
     def log_path(self) -> Path:
         return self.root / "weed.log"
 
-    def start(self, timeout_s: float = 60) -> SeaweedServer:
+    def start(self, timeout_s: float = 60, tries: int = 3) -> SeaweedServer:
+        """Start on free ports; if another program took one before weed bound it (ports
+        are picked, then bound), start again on new ones."""
+        for attempt in range(tries):
+            try:
+                return self._start_once(timeout_s)
+            except EngineUnavailable:
+                if attempt == tries - 1 or "address already in use" not in self.log_tail():
+                    raise
+                self.ports = {}
+                self.log_path.unlink(missing_ok=True)
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout_s: float) -> SeaweedServer:
         self.ports = self.ports or {flag: free_port() for flag in PORT_FLAGS}
         data = self.root / "data"
         data.mkdir(exist_ok=True)

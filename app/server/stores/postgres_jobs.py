@@ -27,6 +27,7 @@ from app.server.stores.sql_jobs import (
     CANCEL_CHANNEL,
     JOB_CHANNEL,
     WORK_CHANNEL,
+    Conflict,
     Cursor,
     SqlJobStore,
 )
@@ -91,6 +92,8 @@ class PostgresDatabase:
             with conn.transaction(), conn.cursor() as cur:
                 yield cur
             healthy = True
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            raise Conflict(str(exc)) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"PostgreSQL connection lost: {exc}") from exc
         finally:

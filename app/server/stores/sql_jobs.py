@@ -39,9 +39,17 @@ from app.server.stores.sql_schema import JOB_COLUMNS
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# A transaction that lost a deadlock or serialization conflict is run again, whole.
+CONFLICT_RETRIES = 3
+
 WORK_CHANNEL = "vcs_work"
 JOB_CHANNEL = "vcs_job"
 CANCEL_CHANNEL = "vcs_cancel"
+
+
+class Conflict(Exception):
+    """The engine rolled the transaction back to resolve a conflict (a deadlock between
+    two nodes' transactions): running it again is safe and usually succeeds."""
 
 
 class Cursor(Protocol):
@@ -145,7 +153,14 @@ class SqlJobStore:
         self._limiter = limiter or trio.CapacityLimiter(4)
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await trio.to_thread.run_sync(fn, limiter=self._limiter)
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return await trio.to_thread.run_sync(fn, limiter=self._limiter)
+            except Conflict:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+                log.info("job store conflict; running the transaction again")
+        raise AssertionError("unreachable")
 
     def _tx(self) -> AbstractContextManager[Cursor]:
         return self.db.transaction()

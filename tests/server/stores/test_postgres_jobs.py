@@ -70,3 +70,34 @@ async def test_a_postgres_restart_loses_no_acknowledged_job(
         if not postgres_server.accepts_connections():
             postgres_server.start()
         store.close()
+
+
+@pytest.mark.trio
+async def test_claims_racing_cancels_end_consistent(postgres_dsn: str) -> None:
+    """A claim locks task then job, a cancel job then tasks: when they deadlock,
+    PostgreSQL aborts one and the store runs it again; every job ends cancelled."""
+    a = open_postgres_store(postgres_dsn, "a")
+    b = open_postgres_store(postgres_dsn, "b")
+    await a.set_quota_limit(QUOTA)
+    try:
+        jobs = [await queued(a, f"10.0.2.{i}", 10) for i in range(30)]
+
+        async def claim_all() -> None:
+            while await a.claim_task(lease_s=30) is not None:
+                pass
+
+        async def cancel_all() -> None:
+            for job in jobs:
+                await b.cancel_job(job.id)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(claim_all)
+            nursery.start_soon(cancel_all)
+        for job in jobs:
+            record = await a.get(job.id)
+            assert record is not None and record.state is JobState.CANCELLED
+        assert await a.quota() == (0, QUOTA)
+        assert await a.claim_task(lease_s=30) is None
+    finally:
+        a.close()
+        b.close()
