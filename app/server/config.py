@@ -75,6 +75,8 @@ class ServerConfig:
     # Bytes one client address may hold (uploads, results, raw files); None: a quarter
     # of the quota, 0: no cap.
     max_bytes_per_address: int | None = None
+    # Where to serve /metrics and /health (docs/operations.md, "Metrics"); None: off.
+    metrics_address: tuple[str, int] | None = None
 
     @property
     def bytes_per_address(self) -> int:

@@ -17,6 +17,7 @@ import collections
 from typing import Final
 
 from app.protocol.errors import ErrorCode, VcsError
+from app.server.units import format_bytes
 
 # Holder of bytes found on disk at start-up, whose client is no longer known.
 UNKNOWN_HOLDER: Final = ""
@@ -24,15 +25,6 @@ UNKNOWN_HOLDER: Final = ""
 # (SPEC §3.0). It is more than a splice worker moves between two top-ups (0.1 s at
 # ~2.4 GB/s), so the bytes on disk stay within what is held.
 UPLOAD_HEADROOM_BYTES: Final = 256 * 1024 * 1024
-
-
-def format_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def _store_full(needed: int, free: int, limit: int) -> VcsError:

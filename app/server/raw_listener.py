@@ -26,7 +26,7 @@ from app.protocol.raw import (
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
-from app.server.upload_sink import store_payload
+from app.server.upload_sink import counting_received, store_payload
 from app.wire.stream import RECEIVE_SIZE
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,9 @@ async def _receive_upload(reader: RawEventReader, state: ServerState, ip: str) -
     reservation = store.reserve(event.size, ip)
     try:
         with refusing_when_disk_full(), store.partial() as partial:
-            await store_payload(reader, partial, reservation.grow)
+            await store_payload(
+                reader, partial, counting_received(state.metrics, "raw", reservation)
+            )
             path = store.new_path()
             await partial.commit(path)
     except BaseException:
@@ -106,21 +108,25 @@ async def handle_raw_connection(stream: trio.SocketStream, state: ServerState, i
     )
     reader = RawEventReader(guarded, decoder, config.idle_timeout_s)
     status: RawStatus | None = None
+    refusal: ErrorCode | None = None
     try:
         try:
             status = await _receive_upload(reader, state, ip)
         except TransferTooSlow:
-            status = status_for_error(ErrorCode.TOO_SLOW)
+            refusal = ErrorCode.TOO_SLOW
         except trio.TooSlowError:
-            status = status_for_error(ErrorCode.TIMEOUT)
+            refusal = ErrorCode.TIMEOUT
         except VcsError as exc:  # includes the decoder's RemoteProtocolError
-            status = status_for_error(exc.code)
+            refusal = exc.code
             log.debug("raw upload from %s refused: %s", ip, exc.info.description)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # the client went away; the partial file is already gone
         except Exception:
             log.exception("internal error on a raw upload from %s", ip)
-            status = status_for_error(ErrorCode.INTERNAL)
+            refusal = ErrorCode.INTERNAL
+        if refusal is not None:
+            state.metrics.count_refusal("raw", refusal)
+            status = status_for_error(refusal)
         if status is not None:
             await _answer(stream, status)
     finally:

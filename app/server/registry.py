@@ -27,6 +27,7 @@ from typing import Any, Final
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
 from app.server.job import JOB_ID_RE, Job, JobState, job_not_found, new_job_id
 from app.server.job_index import JobIndex
+from app.server.metrics import Metrics
 from app.server.quota import Quota
 from app.server.storage import Storage
 
@@ -93,12 +94,14 @@ class JobRegistry:
         quota: Quota,
         node_id: str = "",
         rules: AdmissionRules | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._storage = storage
         self._index = JobIndex(storage.jobs)
         self.quota = quota
         self.node_id = node_id
         self.rules = rules or AdmissionRules()
+        self._metrics = metrics or Metrics()
         self._jobs: dict[str, Job] = {}
         self._busy_ips: set[str] = set()
 
@@ -128,11 +131,15 @@ class JobRegistry:
         finally:
             admission._abandon()
 
+    def waiting(self) -> int:
+        """Jobs waiting for an FFmpeg slot; uploads in progress count, as each becomes a
+        queued job when its payload is in."""
+        running = sum(job.state is JobState.RUNNING for job in self._jobs.values())
+        return len(self._busy_ips) - running
+
     def _check_queue(self, ip: str) -> None:
         rules = self.rules
-        # Uploads in progress count: each becomes a queued job when its payload is in.
-        running = sum(job.state is JobState.RUNNING for job in self._jobs.values())
-        waiting = len(self._busy_ips) - running
+        waiting = self.waiting()
         if rules.max_queued_jobs and waiting >= rules.max_queued_jobs:
             raise VcsError(
                 ErrorCode.QUEUE_FULL,
@@ -170,6 +177,7 @@ class JobRegistry:
     def _add(self, job: Job) -> None:
         self._jobs[job.id] = job
         self._index.save(job)
+        self._metrics.count_job_accepted(job.op)
 
     # ---- lookup ----------------------------------------------------------------
 
@@ -278,6 +286,7 @@ class JobRegistry:
             job.result_reservation.release()
         self._release_slot(job.client_ip)
         self._index.save(job)
+        self._metrics.count_job_finished(job.op, str(job.state))
 
     # ---- results ---------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import bad_params
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
-from app.server.upload_sink import store_payload
+from app.server.upload_sink import counting_received, store_payload
 from app.server.worker import run_job
 from app.wire.stream import MessageStream
 
@@ -78,7 +78,9 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
             refusing_when_disk_full(),
             state.storage.partial_upload(hash_it=expected_sha is not None) as partial,
         ):
-            await store_payload(ms, partial, admission.reservation.grow)
+            await store_payload(
+                ms, partial, counting_received(state.metrics, "mmp", admission.reservation)
+            )
             if expected_sha is not None and partial.hexdigest() != expected_sha:
                 raise VcsError(
                     ErrorCode.HASH_MISMATCH,
@@ -156,6 +158,7 @@ async def handle_download(head: MessageHead, ms: MessageStream, state: ServerSta
             job.result_size,
         )
         await ms.send_file(f, job.result_size)
+    state.metrics.count_sent("mmp", job.result_size)
     state.jobs.downloaded(job)
 
 

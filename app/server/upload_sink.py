@@ -18,6 +18,8 @@ from typing import Final, Protocol
 import trio
 
 from app.protocol import MessageEnd, PayloadChunk
+from app.server.metrics import Metrics
+from app.server.quota import UploadReservation
 from app.server.stores.blob_store import BlobUpload
 from app.server.transfer_rate import RateGuardedStream
 from app.wire.exception_groups import sole_exception
@@ -50,6 +52,21 @@ class PayloadSource(Protocol):
 # Told the bytes received so far, in the event loop, as they arrive (at least every
 # 0.1 s); it raises to stop the upload (e.g. the quota cannot hold more).
 ReceivedCallback = Callable[[int], None]
+
+
+def counting_received(
+    metrics: Metrics, port: str, reservation: UploadReservation
+) -> ReceivedCallback:
+    """As payload bytes arrive: grow the upload's quota, count them for the metrics."""
+    counted = 0
+
+    def received(total: int) -> None:
+        nonlocal counted
+        reservation.grow(total)
+        metrics.count_received(port, total - counted)
+        counted = total
+
+    return received
 
 
 async def store_payload(
