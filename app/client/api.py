@@ -1,7 +1,9 @@
-"""A trio client for one vcs-serve: upload, status, download, cancel (SPEC §2.1).
+"""A trio client for one vcs-serve: upload, status, download, cancel (docs/protocol.md).
 
 Every call opens its own connection: the server closes a connection after any
-error, and short connections survive server restarts and balancers.
+error, and short connections survive server restarts and balancers. Every answer is
+checked (app/client/answers.py) before it is used; a download never replaces an
+existing file unless asked (app/client/result_files.py).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,20 @@ from typing import Any, Final
 import trio
 
 from app.client.address import ServerAddress
+from app.client.answers import (
+    checked_cancel,
+    checked_download,
+    checked_status,
+    job_id_of,
+    no_payload,
+)
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
+from app.client.result_files import place_result
 from app.client.secure_channel import open_secure_channel
 from app.protocol import ErrorCode, ErrorInfo, MessageEnd, PayloadChunk, RemoteProtocolError
 from app.protocol.media_type import is_valid_media_type
+from app.protocol.ops import safe_base_name
 from app.protocol.secure import Cipher
 from app.wire.exception_groups import sole_exception
 from app.wire.payload_splice import buffered_payload, splice_rest_of_payload, worth_splicing
@@ -37,7 +47,6 @@ CONNECT_TIMEOUT_S: Final = 15.0
 ANSWER_TIMEOUT_S: Final = 120.0
 # Refusals of the encrypted layer carry their own advice (docs/security.md).
 _SEALING_CODES: Final = (ErrorCode.BAD_HANDSHAKE, ErrorCode.BAD_RECORD, ErrorCode.TRUNCATED)
-_SAFE_NAME_RE: Final = re.compile(r"[^\w.\- ()+,=@]", re.UNICODE)
 
 
 def media_type_for(path: Path) -> str:
@@ -55,14 +64,6 @@ def sha256_of(path: Path) -> str:
         while block := f.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def safe_filename(name: object, fallback: str) -> str:
-    """A server-suggested file name reduced to a plain base name."""
-    if not isinstance(name, str):
-        return fallback
-    base = _SAFE_NAME_RE.sub("_", os.path.basename(name.replace("\\", "/"))).strip(". ")
-    return base[:200] or fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ class VcsClient:
     async def _request(self, doc: dict[str, Any]) -> dict[str, Any]:
         async with self._connection() as ms:
             await ms.send_message(doc)
-            return _raise_if_error(await ms.receive_message())
+            return await _receive_answer(ms, str(doc["op"]))
 
     async def upload(
         self,
@@ -181,20 +182,21 @@ class VcsClient:
                     nursery.start_soon(send)
                     # No answer timeout while our own payload is still going out.
                     ms.idle_timeout_s = float("inf")
-                    answer = await ms.receive_message()
+                    answer = await _receive_answer(ms, op)
                     nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 raise sole_exception(group) from None
-            return _raise_if_error(answer)
+            job_id_of(answer)
+            return answer
 
     async def status(self, job_id: str, wait_s: float = 0) -> dict[str, Any]:
         doc: dict[str, Any] = {"op": "status", "job_id": job_id}
         if wait_s > 0:
             doc["wait_s"] = wait_s
-        return await self._request(doc)
+        return checked_status(await self._request(doc))
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
-        return await self._request({"op": "cancel", "job_id": job_id})
+        return checked_cancel(await self._request({"op": "cancel", "job_id": job_id}))
 
     async def download(
         self,
@@ -202,27 +204,31 @@ class VcsClient:
         output: Path | None = None,
         progress: ProgressCallback | None = None,
         on_start: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Download:
         """Fetch a result into `output` (a file, or a directory for the server's name).
 
-        Written to a hidden temp name and renamed only once size and SHA-256 match:
-        a cancelled or broken download leaves no file behind.
+        Written to a hidden temp name and moved into place only once size and SHA-256
+        match: a cancelled or broken download leaves no file behind. A name already
+        taken gets a number (`name (1).ext`) unless `overwrite`.
         """
         async with self._connection() as ms:
             await ms.send_message({"op": "download", "job_id": job_id})
             head = await ms.receive_head()
             if head is None or head.payload_size == 0:
                 if head is not None:
-                    await ms.next_event()  # its MessageEnd
+                    await ms.receive_end()
                 _raise_if_error(head.json if head else None)
                 raise ConnectionFailed(
                     "The server answered the download without a file.", "Try again."
                 )
-            answer = head.json
-            name = safe_filename(answer.get("filename"), f"{job_id}.{head.media_type}")
+            checked = checked_download(head)
+            answer = checked.doc
             target = output if output is not None else Path.cwd()
             if target.is_dir():
-                target = target / name
+                fallback = f"{job_id}.{head.media_type}"
+                target = target / (safe_base_name(checked.filename) or fallback)
             if on_start is not None:
                 on_start(answer)
             partial = target.with_name(f".{target.name}.{os.getpid()}.part")
@@ -234,15 +240,24 @@ class VcsClient:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                expected = answer.get("sha256")
-                if isinstance(expected, str) and digest.hexdigest() != expected:
+                if digest.hexdigest() != checked.sha256:
                     raise TransferCorrupted(
-                        f"The downloaded file's SHA-256 differs from the server's ({expected})."
+                        "The downloaded file's SHA-256 differs from the server's "
+                        f"({checked.sha256})."
                     )
-                os.replace(partial, target)
+                target = place_result(partial, target, overwrite=overwrite)
             finally:
                 partial.unlink(missing_ok=True)
             return Download(target, answer)
+
+
+async def _receive_answer(ms: MessageStream, request: str) -> dict[str, Any]:
+    """The answer to a request, which carries no payload: a refusal raises ServerError."""
+    head = await ms.receive_head()
+    if head is not None:
+        no_payload(head, request)
+        await ms.receive_end()
+    return _raise_if_error(head.json if head else None)
 
 
 async def _receive_payload(

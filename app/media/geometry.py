@@ -16,9 +16,11 @@ from typing import Final
 
 from app.media.probe import VideoInfo
 from app.protocol.errors import ErrorCode, VcsError
+from app.protocol.ops.table import MAX_SIDE_PX, MIN_SIDE_PX
 
-MIN_SIDE: Final = 16
-MAX_SIDE: Final = 7680  # SPEC §2.1: 16..7680
+# Every side of a result, as the op table allows them in requests.
+MIN_SIDE: Final = MIN_SIDE_PX
+MAX_SIDE: Final = MAX_SIDE_PX
 
 
 class AspectMode(enum.StrEnum):

@@ -20,7 +20,6 @@ DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 32
 # this many bytes per second, judged over each window of this many seconds of waiting.
 DEFAULT_MIN_TRANSFER_RATE: Final = 1024
 DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
-MAX_STATUS_WAIT_S: Final = 60.0
 # Admission caps (SPEC §3.0), settled before a payload byte is stored.
 DEFAULT_MAX_QUEUED_JOBS: Final = 64
 DEFAULT_MAX_JOBS_PER_NETWORK: Final = 8

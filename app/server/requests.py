@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import math
-import re
-from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, Final
+from typing import Final
 
 import trio
 
 from app.protocol import ErrorCode, MessageHead, VcsError
-from app.server.config import MAX_STATUS_WAIT_S
+from app.protocol.ops import FILENAME, SHA256, WAIT_S
 from app.server.job import JobState
 from app.server.ops import UPLOAD_OPS
-from app.server.ops.base import bad_params
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
 from app.server.upload_sink import counting_received, store_payload
 from app.server.worker import run_job
 from app.wire.stream import MessageStream
 
-_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 # Long-polling `status` answers early once progress moved this much.
 STATUS_PROGRESS_STEP: Final = 0.01
 
@@ -34,32 +29,13 @@ def refuse_payload(head: MessageHead) -> None:
         )
 
 
-def _display_name(raw: object, media_type: str) -> str:
-    """The client's file name, reduced to a harmless base name used only in reports."""
-    if not isinstance(raw, str) or not raw:
-        return f"upload.{media_type}"
-    name = PureWindowsPath(PurePosixPath(raw).name).name
-    name = "".join(ch for ch in name if ch.isprintable() and ch not in "\\/:")[:200]
-    return name.strip(". ") or f"upload.{media_type}"
-
-
-def _expected_sha256(doc: dict[str, Any]) -> str | None:
-    value = doc.get("sha256")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _SHA256_RE.fullmatch(value.lower()):
-        raise bad_params(
-            "'sha256' must be 64 hexadecimal digits.",
-            "Send the SHA-256 of the payload in hex, or leave the field out.",
-        )
-    return value.lower()
-
-
 async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: ServerState) -> None:
     """Check, reserve, store atomically, then start the job and answer `accepted`."""
     op = UPLOAD_OPS[str(head.json["op"])]
     params = op.check_params(head.json)
-    expected_sha = _expected_sha256(head.json)
+    expected_sha: str | None = SHA256.parse(head.json)
+    # Only ever a base name shown in reports and naming the result (never a path).
+    filename = FILENAME.parse(head.json) or f"upload.{head.media_type}"
     if head.payload_size == 0:
         raise VcsError(
             ErrorCode.PAYLOAD_REQUIRED,
@@ -92,7 +68,7 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
         job = admission.accept(
             op=op.name,
             params=params,
-            filename=_display_name(head.json.get("filename"), head.media_type),
+            filename=filename,
             input_path=input_path,
             input_media_type=head.media_type,
         )
@@ -103,17 +79,10 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
     )
 
 
-def _wait_s(doc: dict[str, Any]) -> float:
-    value = doc.get("wait_s", 0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise bad_params("'wait_s' must be a number of seconds.", 'Send e.g. "wait_s": 30.')
-    return min(max(0.0, float(value)), MAX_STATUS_WAIT_S)
-
-
 async def handle_status(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
     """Answer at once, or (with `wait_s`) when the state changes or progress moves 1%."""
     job = state.jobs.get(head.json.get("job_id"))
-    wait_s = _wait_s(head.json)
+    wait_s: float = WAIT_S.parse(head.json)
     start_state, start_progress = job.state, job.progress
     with trio.move_on_after(wait_s):
         while (

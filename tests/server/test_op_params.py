@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from app.media.probe import MediaInfo
 from app.protocol.errors import ErrorCode, VcsError
+from app.protocol.ops import UPLOAD_OPS as TABLE
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.params import resolve_span
 
@@ -45,13 +46,17 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("gif", {"end": 10**12}, "longer than any upload"),
     ("gif", {"start": 5, "end": 5}, "is not after start"),
     ("gif", {"start": 0, "end": 61}, "at most 60 s"),
-    ("gif", {"end": 3, "fps": 0}, "'fps' must be a number from 1 to 30"),
-    ("gif", {"end": 3, "fps": 1000}, "'fps' must be a number from 1 to 30"),
-    ("gif", {"end": 3, "width": 4000}, "'width' must be a number from 16 to 1280"),
+    ("gif", {"end": 3, "fps": 0}, "'fps' 0 is outside 1..30"),
+    ("gif", {"end": 3, "fps": 1000}, "'fps' 1000 is outside 1..30"),
+    ("gif", {"end": 3, "fps": "12"}, "'fps' must be a number; got '12'"),
+    ("gif", {"end": 3, "width": 4000}, "'width' 4000 is outside 16..1280"),
+    ("gif", {"start": 10**4000}, "longer than any upload"),
+    ("gif", {"end": -(10**4000)}, "negative"),
+    ("webm", {"start": 0, "end": 10**4000}, "longer than any upload"),
     ("gif", {"end": 3, "width": 300.5}, "'width' must be a whole number"),
     ("webm", {"start": "1:00:00", "end": "1:01:00.001"}, "at most 60 s"),
     ("webm", {"end": 3, "width": 99}, "is odd"),
-    ("convert", {}, "needs a 'format'"),
+    ("convert", {}, "'format' is required: the container to produce"),
     ("convert", {"format": "../../etc/passwd"}, "must be a format name"),
     ("convert", {"format": "-y"}, "must be a format name"),
     ("convert", {"format": "mp4 -f null"}, "must be a format name"),
@@ -161,3 +166,11 @@ def test_spans_past_the_end_are_refused_with_what_would_fit() -> None:
 def test_spans_default_to_the_end_of_the_video() -> None:
     span = resolve_span({"start": 1.0, "end": None}, info(3.0401))
     assert (span.start_s, span.end_s) == (1.0, 3.04)
+
+
+@pytest.mark.parametrize("op", list(UPLOAD_OPS))
+def test_null_is_the_field_left_out(op: str) -> None:
+    base = {"aspect": {"ratio": "16:9"}, "convert": {"format": "mkv"}, "resize": {"width": 640}}
+    doc = base.get(op, {})
+    for name in (f.name for f in TABLE[op].fields if f.name not in doc):
+        assert UPLOAD_OPS[op].check_params({**doc, name: None}) == UPLOAD_OPS[op].check_params(doc)

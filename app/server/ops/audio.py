@@ -14,7 +14,7 @@ class AudioOp:
     name = "audio"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {"bitrate_kbps": params.mp3_bitrate(doc)}
+        return {"bitrate_kbps": params.static_check(self.name, doc)["bitrate"]}
 
     def output_allowance(self, input_size: int) -> int:
         # MP3 at ≤ 320 kbit/s is smaller than almost any video it comes from; the margin

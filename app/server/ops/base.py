@@ -53,16 +53,6 @@ def bad_params(description: str, solution: str) -> VcsError:
     return VcsError(ErrorCode.BAD_PARAMS, description, solution)
 
 
-def choice_param(doc: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
-    value = doc.get(key, default)
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise bad_params(
-            f"{key!r} must be one of {', '.join(choices)}; got {value!r:.40}.",
-            f"Pick {key} from: {', '.join(choices)}.",
-        )
-    return value.lower()
-
-
 def require_video(info: MediaInfo) -> None:
     if info.video is None:
         raise VcsError(

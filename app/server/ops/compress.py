@@ -34,9 +34,10 @@ from app.media.quality_search import (
     search_crf,
 )
 from app.media.runner import Progress, run_ffmpeg
-from app.server.ops.base import OpContext, OpOutcome, bad_params, choice_param, require_video
+from app.protocol.ops.table import DEFAULT_TARGET_VMAF
+from app.server.ops.base import OpContext, OpOutcome, require_video
+from app.server.ops.params import static_check
 
-CODECS: Final = ("h264", "h265", "av1")
 # The result must be clearly smaller than the input, or the input is returned (SPEC §4).
 KEEP_RATIO: Final = 0.95
 # Skip the final encode when the samples predict a result this much larger than the
@@ -45,26 +46,6 @@ SKIP_PREDICTED_RATIO: Final = 1.15
 # A whole-file score is worth a second of overshoot on tiny clips, whose wall times are
 # mostly FFmpeg start-up and scheduling.
 MEASURE_SLACK_S: Final = 1.0
-DEFAULT_TARGET_VMAF: Final = 93.0
-# VMAF below 60 is visibly poor; above 99 costs bits no eye sees.
-MIN_TARGET_VMAF: Final = 60.0
-MAX_TARGET_VMAF: Final = 99.0
-
-
-def target_vmaf_param(doc: dict[str, Any]) -> float:
-    value = doc.get("target_vmaf", DEFAULT_TARGET_VMAF)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not MIN_TARGET_VMAF <= value <= MAX_TARGET_VMAF
-    ):
-        raise bad_params(
-            f"'target_vmaf' must be a number from {MIN_TARGET_VMAF:g} to {MAX_TARGET_VMAF:g}; "
-            f"got {value!r:.40}.",
-            f"Leave it out for the default ({DEFAULT_TARGET_VMAF:g}: looks like the original), "
-            "or pick a number in that range (higher: better looking, bigger).",
-        )
-    return float(value)
 
 
 class CompressProgress:
@@ -196,10 +177,7 @@ class CompressOp:
     name = "compress"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "codec": choice_param(doc, "codec", CODECS, "h264"),
-            "target_vmaf": target_vmaf_param(doc),
-        }
+        return static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         # Never larger than the input: anything bigger is discarded anyway.

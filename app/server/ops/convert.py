@@ -7,7 +7,6 @@ has"), asked once at start-up; friendly names (mkv, ts, ...) map to muxer names.
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any, Final
 
 import trio
@@ -19,6 +18,7 @@ from app.media.ffmpeg_exe import find_ffmpeg
 from app.protocol.media_type import is_valid_media_type
 from app.server.ops.base import OpContext, OpOutcome, bad_params
 from app.server.ops.encoding import MiB, encode
+from app.server.ops.params import static_check
 
 # What users type → FFmpeg's muxer name (names FFmpeg already knows need no entry).
 FRIENDLY_NAMES: Final = {
@@ -32,7 +32,6 @@ FRIENDLY_NAMES: Final = {
 # Animated images have their own op with caps on span and size.
 IMAGE_MUXERS: Final = frozenset({"gif", "apng", "webp", "image2pipe"})
 COMMON: Final = ("mp4", "mkv", "mov", "webm", "avi")
-_NAME_RE: Final = re.compile(r"[a-z0-9_]{1,32}", re.ASCII)
 # A codec change can grow a stream several times (e.g. AV1 to MPEG-4 in AVI).
 GROWTH: Final = 4
 TOO_LARGE_HINT: Final = (
@@ -59,14 +58,8 @@ class ConvertOp:
         return muxers_of(self.ffmpeg)
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        value = doc.get("format")
-        solution = f'Send e.g. "format": "mkv" ({", ".join(COMMON)}, ...).'
-        if value is None:
-            raise bad_params("convert needs a 'format': the container to produce.", solution)
-        name = value.strip().lower() if isinstance(value, str) else ""
-        if not _NAME_RE.fullmatch(name):
-            shown = repr(value)[:40]
-            raise bad_params(f"'format' must be a format name like mkv; got {shown}.", solution)
+        # The table checks the name's shape; which muxers exist is this FFmpeg's to say.
+        name = static_check(self.name, doc)["format"]
         muxer = FRIENDLY_NAMES.get(name, name)
         if muxer in IMAGE_MUXERS:
             raise bad_params(

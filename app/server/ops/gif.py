@@ -6,14 +6,11 @@ from typing import Any, Final
 
 from app.media.argv import OutputSpec, gif_argv
 from app.media.geometry import clip_size
+from app.protocol.ops.table import GIF_DEFAULT_WIDTH_PX
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB, encode
 
-DEFAULT_FPS: Final = 12.0
-MAX_FPS: Final = 30.0
-DEFAULT_WIDTH: Final = 480
-MAX_WIDTH: Final = 1280
 # GIF is lossless per frame: 60 s at 30 fps and 1280 px can pass 100 MB. Bigger is refused.
 MAX_GIF_BYTES: Final = 256 * MiB
 
@@ -22,12 +19,7 @@ class GifOp:
     name = "gif"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        fps = params.number(doc, "fps", 1, MAX_FPS, DEFAULT_FPS)
-        return {
-            **params.span(doc),
-            "fps": fps if fps is not None else DEFAULT_FPS,
-            "width": params.whole_number(doc, "width", 16, MAX_WIDTH, DEFAULT_WIDTH),
-        }
+        return params.static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         return MAX_GIF_BYTES
@@ -36,7 +28,9 @@ class GifOp:
         require_video(ctx.info)
         assert ctx.info.video is not None
         span = params.resolve_span(ctx.params, ctx.info)
-        size = clip_size(ctx.info.video, ctx.params["width"], DEFAULT_WIDTH, even_sides=False)
+        size = clip_size(
+            ctx.info.video, ctx.params["width"], GIF_DEFAULT_WIDTH_PX, even_sides=False
+        )
         fps = float(ctx.params["fps"])
         argv = gif_argv(
             ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "gif"), span, size, fps

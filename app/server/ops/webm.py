@@ -6,12 +6,11 @@ from typing import Any, Final
 
 from app.media.argv import OutputSpec, webm_argv
 from app.media.geometry import clip_size
+from app.protocol.ops.table import WEBM_DEFAULT_MAX_WIDTH_PX
 from app.server.ops import params
 from app.server.ops.base import OpContext, OpOutcome, require_video
 from app.server.ops.encoding import MiB, encode
 
-# Without a width the clip keeps the video's size up to this (VP9 on 4K is slow).
-DEFAULT_MAX_WIDTH: Final = 1920
 # At most 60 s of VP9 (CRF 32): tens of MB even at 4K.
 MAX_WEBM_BYTES: Final = 512 * MiB
 
@@ -20,7 +19,7 @@ class WebmOp:
     name = "webm"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {**params.span(doc), "width": params.dimension(doc, "width")}
+        return params.static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         return MAX_WEBM_BYTES
@@ -29,7 +28,9 @@ class WebmOp:
         require_video(ctx.info)
         assert ctx.info.video is not None
         span = params.resolve_span(ctx.params, ctx.info)
-        size = clip_size(ctx.info.video, ctx.params["width"], DEFAULT_MAX_WIDTH, even_sides=True)
+        size = clip_size(
+            ctx.info.video, ctx.params["width"], WEBM_DEFAULT_MAX_WIDTH_PX, even_sides=True
+        )
         argv = webm_argv(
             ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "webm"), ctx.info, span, size
         )

@@ -13,7 +13,7 @@ from tests.server_process import ServerProcess
 
 def vcs(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.client.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

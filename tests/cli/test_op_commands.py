@@ -1,4 +1,4 @@
-"""`vcs resize|aspect|audio|gif|webm|convert`: flags → op parameters, help, round trips."""
+"""`vcs OP` for every upload op: flags → op parameters, help, round trips."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.client.cli import build_parser, main
-from tests.client.test_cli import vcs
+from app.cli.main import main, parse_args
+from tests.cli.test_cli import vcs
 from tests.media_files import probe
 from tests.server_process import ServerProcess
 
@@ -23,7 +23,13 @@ MEDIA_OPS = ("resize", "aspect", "audio", "gif", "webm", "convert")
         (["aspect", "--ratio", "16:9"], {"ratio": "16:9"}),
         (["aspect", "--ratio", "4:3", "--mode", "crop"], {"ratio": "4:3", "mode": "crop"}),
         (["audio"], {}),
-        (["audio", "--bitrate", "192k"], {"bitrate": 192}),
+        (["audio", "--bitrate", "192k"], {"bitrate": "192k"}),
+        (["audio", "--bitrate", "224"], {"bitrate": 224}),
+        (["aspect", "--ratio", "2.39:1"], {"ratio": "2.39:1"}),
+        (
+            ["compress", "--codec", "AV1", "--target-vmaf", "90"],
+            {"codec": "AV1", "target_vmaf": 90},
+        ),
         (["gif", "--start", "3", "--end", "6"], {"start": 3.0, "end": 6.0}),
         (
             ["gif", "--start", "00:01:02.500", "--end", "1:10", "--fps", "10", "--width", "320"],
@@ -34,8 +40,8 @@ MEDIA_OPS = ("resize", "aspect", "audio", "gif", "webm", "convert")
     ],
 )
 def test_flags_become_the_ops_parameters(argv: list[str], params: dict[str, Any]) -> None:
-    args = build_parser().parse_args([argv[0], "clip.mp4", *argv[1:]])
-    assert args.params(args) == params
+    args = parse_args([argv[0], "clip.mp4", *argv[1:]])
+    assert args.params == params
 
 
 @pytest.mark.parametrize(
@@ -50,12 +56,19 @@ def test_flags_become_the_ops_parameters(argv: list[str], params: dict[str, Any]
         ["gif", "--end", "soon"],
         ["gif", "--fps", "nan"],
         ["convert"],  # --format is required
+        ["convert", "--format", "m p4"],
+        ["resize"],  # a width, a height or a preset: a rule between flags
+        ["resize", "--width", "640", "--preset", "720p"],
+        ["gif", "--start", "3", "--end", "2"],
+        ["gif", "--start", "0", "--end", "61"],
+        ["webm", "--start", "9" * 4000],
     ],
 )
 def test_typos_are_usage_errors(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args([argv[0], "clip.mp4", *argv[1:]])
+        parse_args([argv[0], "clip.mp4", *argv[1:]])
     assert exit_info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def help_of(*argv: str, capsys) -> str:

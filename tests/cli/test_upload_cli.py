@@ -9,7 +9,7 @@ import pytest
 
 from app.client.errors import ConnectionFailed
 from app.client.raw_upload import upload_raw
-from tests.client.test_cli import vcs
+from tests.cli.test_cli import vcs
 from tests.server_process import ServerProcess
 
 

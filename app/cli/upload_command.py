@@ -1,4 +1,4 @@
-"""`vcs upload FILE`: store an MP4 on the server over the raw upload port (SPEC §2.2, §5)."""
+"""`vcs upload FILE`: store an MP4 on the server over the raw upload port (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from app.cli.display import console, print_error, transfer_bar
 from app.client.address import ServerAddress
-from app.client.display import console, print_error, transfer_bar
 from app.client.raw_upload import (
     DEFAULT_RAW_PORT,
     LocalFileRefused,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from app.cli.display import console
 from app.client.address import ServerAddress
-from app.client.display import console
 from app.client.keyring import Keyring, server_name
 from app.client.known_servers import FINGERPRINT_RE
 from app.protocol.secure import fingerprint
@@ -37,8 +37,8 @@ def add_keys_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "keys",
         help="show key fingerprints; forget or accept a server's key",
-        description="Encryption keys (SPEC §6): your own key pair and the server keys "
-        "pinned on first use, in $XDG_CONFIG_HOME/vcs/.",
+        description="Encryption keys (docs/security.md): your own key pair and the server "
+        "keys pinned on first use, in $XDG_CONFIG_HOME/vcs/.",
     )
     actions = p.add_subparsers(dest="keys_action", metavar="ACTION")
     forget = actions.add_parser("forget", help="drop a server's pinned key")

@@ -1,4 +1,8 @@
-"""What the CLI shows: progress bars (upload, processing, download) and job reports."""
+"""What the CLI shows: progress bars (upload, processing, download) and job reports.
+
+Text from a server goes through `escape` (rich markup would otherwise interpret
+`[...]` in it, and an unbalanced tag raises).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -17,20 +22,22 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from app.client.byte_sizes import human_bytes
 from app.protocol import ErrorInfo
 
 console = Console(stderr=True, highlight=False)
 
 
-def human_bytes(n: object) -> str:
-    if not isinstance(n, int | float):
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
+def shown(value: object) -> str:
+    """A value from the server, as plain text (never markup)."""
+    return escape(str(value))
+
+
+def figure(value: object) -> float | None:
+    """A number from the server that formats as one (not a bool, NaN or a huge int)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if abs(value) < 1e15 else None
 
 
 @contextlib.contextmanager
@@ -77,18 +84,17 @@ class JobBar:
             self._progress.stop()
 
     def update(self, status: dict[str, Any]) -> None:
-        phase = str(status.get("phase") or status.get("state") or "")
-        eta = status.get("eta_s")
-        detail = phase + (f", ~{eta:.0f} s left" if isinstance(eta, int | float) else "")
-        progress = status.get("progress")
-        completed = float(progress) if isinstance(progress, int | float) else 0.0
+        phase = shown(status.get("phase") or status.get("state") or "")
+        eta = figure(status.get("eta_s"))
+        detail = phase + (f", ~{eta:.0f} s left" if eta is not None else "")
+        completed = figure(status.get("progress")) or 0.0
         self._progress.update(self._task, completed=completed, detail=detail)
 
 
 def print_error(info: ErrorInfo) -> None:
-    console.print(f"[bold red]error[/] ({info.code}): {info.description}")
+    console.print(f"[bold red]error[/] ({info.code}): {shown(info.description)}")
     if info.solution:
-        console.print(f"  [yellow]→[/] {info.solution}")
+        console.print(f"  [yellow]→[/] {shown(info.solution)}")
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -98,23 +104,24 @@ def print_report(report: dict[str, Any]) -> None:
     parts = []
     if "input_size" in report and "output_size" in report:
         parts.append(f"{human_bytes(report['input_size'])} → {human_bytes(report['output_size'])}")
-    reduction = report.get("reduction")
-    if isinstance(reduction, int | float):
+    reduction = figure(report.get("reduction"))
+    if reduction is not None:
         parts.append(f"{reduction * 100:.1f}% smaller" if reduction >= 0 else "larger")
     for key in ("codec", "crf", "vmaf", "ssim"):
         if report.get(key) is not None:
-            parts.append(f"{key} {report[key]}")
+            parts.append(f"{key} {shown(report[key])}")
     if report.get("width") and report.get("height"):  # resize, aspect, gif, webm
-        parts.append(f"{report['width']}x{report['height']}")
-    for stream in report.get("streams") or []:  # convert
+        parts.append(f"{shown(report['width'])}x{shown(report['height'])}")
+    streams = report.get("streams")
+    for stream in streams if isinstance(streams, list) else []:  # convert
         if isinstance(stream, dict):
-            how = f"→ {stream['encoder']}" if stream.get("encoder") else str(stream.get("action"))
-            parts.append(f"{stream.get('kind')} {stream.get('codec')} {how}")
+            how = f"→ {stream['encoder']}" if stream.get("encoder") else stream.get("action")
+            parts.append(shown(f"{stream.get('kind')} {stream.get('codec')} {how}"))
     if parts:
         console.print("  " + ", ".join(parts))
     if report.get("quality_measured_on"):
-        target = report.get("target_vmaf")
-        aim = f" (target VMAF {target:g})" if isinstance(target, int | float) else ""
-        console.print(f"  quality measured on the {report['quality_measured_on']}{aim}")
+        target = figure(report.get("target_vmaf"))
+        aim = f" (target VMAF {target:g})" if target is not None else ""
+        console.print(f"  quality measured on the {shown(report['quality_measured_on'])}{aim}")
     if report.get("note"):
-        console.print(f"  {report['note']}")
+        console.print(f"  {shown(report['note'])}")
