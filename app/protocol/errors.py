@@ -41,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     TOO_SLOW = "too_slow"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     DISK_FULL = "disk_full"
+    STORE_UNAVAILABLE = "store_unavailable"
     # Jobs.
     JOB_NOT_FOUND = "job_not_found"
     WRONG_NODE = "wrong_node"

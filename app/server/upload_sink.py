@@ -19,7 +19,7 @@ import trio
 
 from app.protocol import MessageEnd, PayloadChunk
 from app.server.metrics import Metrics
-from app.server.quota import UploadReservation
+from app.server.quota import UploadHold
 from app.server.stores.blob_store import BlobUpload
 from app.server.transfer_rate import RateGuardedStream
 from app.wire.exception_groups import sole_exception
@@ -54,15 +54,13 @@ class PayloadSource(Protocol):
 ReceivedCallback = Callable[[int], None]
 
 
-def counting_received(
-    metrics: Metrics, port: str, reservation: UploadReservation
-) -> ReceivedCallback:
-    """As payload bytes arrive: grow the upload's quota, count them for the metrics."""
+def counting_received(metrics: Metrics, port: str, hold: UploadHold) -> ReceivedCallback:
+    """As payload bytes arrive: grow the upload's quota hold, count them for the metrics."""
     counted = 0
 
     def received(total: int) -> None:
         nonlocal counted
-        reservation.grow(total)
+        hold.grow(total)
         metrics.count_received(port, total - counted)
         counted = total
 

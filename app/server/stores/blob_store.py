@@ -13,6 +13,7 @@ for the local backend both are the store's own files and cost nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final, Protocol
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 KEY_RE: Final = re.compile(r"[a-z]+(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){1,2}", re.ASCII)
 UPLOADS: Final = "uploads"
 RESULTS: Final = "results"
+RAW: Final = "raw"
+# Every area a server writes; sweeps of orphaned blobs look at these.
+AREAS: Final = (UPLOADS, RESULTS, RAW, "chunks")
 
 
 def check_key(key: str) -> str:
@@ -33,12 +37,28 @@ def check_key(key: str) -> str:
     return key
 
 
-def input_key(job_id: str, media_type: str) -> str:
-    return check_key(f"{UPLOADS}/{job_id}.{media_type}")
+def input_key(job_id: str) -> str:
+    """A job's upload, with no extension: nothing the client declared may steer which
+    demuxer reads it (docs/security.md, "Media threat model")."""
+    return check_key(f"{UPLOADS}/{job_id}")
 
 
-def result_key(job_id: str, media_type: str) -> str:
-    return check_key(f"{RESULTS}/{job_id}.{media_type}")
+def result_key(job_id: str, attempt: int, media_type: str) -> str:
+    """A job's result from one run: a node that lost its task (and runs on) never
+    writes over the result of the run that replaced it."""
+    return check_key(f"{RESULTS}/{job_id}-{attempt}.{media_type}")
+
+
+def raw_key(name: str) -> str:
+    return check_key(f"{RAW}/{name}.mp4")
+
+
+def job_of_result(key: str) -> str | None:
+    """The job id a results/ key was made for."""
+    area, _, name = key.partition("/")
+    if area != RESULTS:
+        return None
+    return name.rsplit(".", 1)[0].rsplit("-", 1)[0] or None
 
 
 class BlobUpload(Protocol):
@@ -113,3 +133,9 @@ class BlobStore(Protocol):
 
     async def keys(self, area: str) -> list[str]:
         """Every stored key under `area` (e.g. "uploads"), for sweeps of orphans."""
+
+    async def abort_uploads_except(self, in_progress: Callable[[], Awaitable[set[str]]]) -> int:
+        """Abort unfinished uploads other nodes left (killed mid-upload), but not those
+        whose keys `in_progress()` names (read after listing, so an upload that starts
+        meanwhile is spared); how many went. A local directory has none to abort: a
+        node sweeps its own partial files at start (`prepare`)."""

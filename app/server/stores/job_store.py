@@ -20,6 +20,7 @@ ran out is queued again for another node, up to MAX_ATTEMPTS runs.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -27,7 +28,20 @@ from typing import Any, Final
 import trio
 
 from app.protocol.errors import ErrorInfo
-from app.server.job import JobState as JobState  # the states of a row, re-exported
+
+
+class JobState(enum.StrEnum):
+    UPLOADING = "uploading"  # the payload arrives: the address and quota are held
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
 
 # A job whose task was lost this many times (its node died each time) fails.
 MAX_ATTEMPTS: Final = 3
@@ -165,6 +179,19 @@ class ChangeBoard:
         self._work = trio.Event()
         # Jobs this node runs: a cancel made anywhere cancels their scope here.
         self._running: dict[str, trio.CancelScope] = {}
+
+    def job_signal(self, job_id: str) -> trio.Event:
+        """Set at the job's next change: take it before reading the job's record, wait on
+        it after, and no change made in between is missed."""
+        return self._jobs.setdefault(job_id, trio.Event())
+
+    def work_signal(self) -> trio.Event:
+        """Set when work is next queued (take it before looking at the queue)."""
+        return self._work
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
 
     def job_changed(self, job_id: str) -> None:
         event = self._jobs.pop(job_id, None)

@@ -1,6 +1,6 @@
 """Blobs as files under the storage directory (one node; the default blob store).
 
-`<root>/<key>`: uploads/<job>.<type>, results/<job>.<type>. An upload is a hidden
+`<root>/<key>`: uploads/<job>, results/<job>-<run>.<type>, raw/<name>.mp4. An upload is a hidden
 `.*.part` file in the key's directory until `commit` fsyncs it and renames it into
 place (SPEC §3); `prepare` sweeps the partial files a crash left. Payloads can be
 spliced straight from the socket into the partial file (`fd`), and downloads leave
@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import trio
 
 from app.server.storage import PARTIAL_SUFFIX, PartialFile, fsync_dir
-from app.server.stores.blob_store import BlobSource, BlobUpload, check_key
-
-AREAS = ("uploads", "results", "chunks")
+from app.server.stores.blob_store import AREAS, BlobSource, BlobUpload, check_key
 
 
 class LocalBlob:
@@ -124,3 +122,6 @@ class LocalBlobStore:
             ]
 
         return await trio.to_thread.run_sync(list_all, limiter=self._limiter)
+
+    async def abort_uploads_except(self, in_progress: Callable[[], Awaitable[set[str]]]) -> int:
+        return 0  # partial files are this node's own: `prepare` sweeps them at start

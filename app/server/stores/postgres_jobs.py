@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from app.server.stores.job_store import ChangeBoard, StoreUnavailable
-from app.server.stores.sql_jobs import (
+from app.server.stores.sql_core import (
     CANCEL_CHANNEL,
     JOB_CHANNEL,
     WORK_CHANNEL,
     Conflict,
     Cursor,
-    SqlJobStore,
 )
+from app.server.stores.sql_jobs import SqlJobStore
 from app.server.stores.sql_schema import SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class PostgresDatabase:
     now = "extract(epoch from clock_timestamp())::float8"
     skip_locked = " FOR UPDATE SKIP LOCKED"
     for_update = " FOR UPDATE"
+    shared = True  # a cluster's nodes: a dead node's work moves to the others
 
     def __init__(self, dsn: str, pool_size: int = POOL_SIZE) -> None:
         self.dsn = dsn
@@ -62,6 +63,10 @@ class PostgresDatabase:
             cur.execute("SELECT count(*) FROM vcs_schema")
             if cur.fetchone()[0] == 0:
                 cur.execute("INSERT INTO vcs_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+
+    @property
+    def description(self) -> str:
+        return f"PostgreSQL {redacted_dsn(self.dsn)}"
 
     def connect(self, autocommit: bool = False) -> psycopg.Connection[Any]:
         import psycopg
@@ -119,6 +124,20 @@ class PostgresDatabase:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 return
+
+
+def redacted_dsn(dsn: str) -> str:
+    """The DSN without its password, for logs (passwords belong in PGPASSWORD or
+    ~/.pgpass, libpq's own places, not on a command line)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:
+        return "(unparsable DSN)"
+    if "password" in params:
+        params["password"] = "***"
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 def _dispatch(board: ChangeBoard, channel: str, payload: str) -> None:

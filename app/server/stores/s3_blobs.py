@@ -26,7 +26,7 @@ import contextlib
 import datetime
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from app.server.storage import PARTIAL_SUFFIX
 from app.server.stores.blob_store import BlobSource, check_key
 
 if TYPE_CHECKING:
@@ -279,10 +280,17 @@ class S3BlobStore:
         cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=STALE_UPLOAD_S)
         return await self._abort_uploads(lambda key, started: started < cutoff)
 
-    async def abort_uploads_except(self, in_progress: set[str]) -> int:
-        """Abort every unfinished upload whose key is not in `in_progress` (blob keys):
-        the uploads of nodes that died. List these first, then read `in_progress`."""
-        return await self._abort_uploads(lambda key, started: key not in in_progress)
+    async def abort_uploads_except(self, in_progress: Callable[[], Awaitable[set[str]]]) -> int:
+        """Abort every unfinished upload whose key `in_progress()` does not name: the
+        uploads of nodes that died. Listed first, `in_progress()` read second, so an
+        upload that starts in between is not aborted."""
+        unfinished = await self.unfinished_uploads()
+        if not unfinished:
+            return 0
+        alive = await in_progress()
+        return await self._abort(
+            [(key, upload_id) for key, upload_id, _ in unfinished if key not in alive]
+        )
 
     async def unfinished_uploads(self) -> list[tuple[str, str, datetime.datetime]]:
         """(blob key, upload id, started) of every multipart upload not yet completed."""
@@ -307,12 +315,16 @@ class S3BlobStore:
         return await self._call(list_all)
 
     async def _abort_uploads(self, doomed: Callable[[str, datetime.datetime], bool]) -> int:
+        unfinished = await self.unfinished_uploads()
+        return await self._abort(
+            [(key, upload_id) for key, upload_id, started in unfinished if doomed(key, started)]
+        )
+
+    async def _abort(self, uploads: list[tuple[str, str]]) -> int:
         from botocore.exceptions import ClientError
 
         aborted = 0
-        for key, upload_id, started in await self.unfinished_uploads():
-            if not doomed(key, started):
-                continue
+        for key, upload_id in uploads:
             with contextlib.suppress(ClientError):  # finished or aborted meanwhile
                 await self._call(
                     lambda k=key, u=upload_id: self._client.abort_multipart_upload(
@@ -358,7 +370,8 @@ class S3BlobStore:
     async def local_copy(self, key: str, scratch: Path) -> AsyncIterator[Path]:
         """Download to `scratch` (parallel ranged GETs); deleted when the block ends."""
         scratch.mkdir(parents=True, exist_ok=True)
-        path = scratch / f".{secrets.token_hex(8)}.{key.rsplit('.', 1)[-1]}"
+        # A hidden partial name, no extension (like the key): swept at start if left.
+        path = scratch / f".{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
         try:
             with _missing_is_file_not_found(key):
                 await self._call(

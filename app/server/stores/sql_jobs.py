@@ -1,260 +1,44 @@
 """Every job transition as one short transaction, for SQLite and PostgreSQL alike.
 
-The SQL is written once with `%s` placeholders; a `Database` (sqlite_jobs.py,
-postgres_jobs.py) runs it in a worker thread and says how its engine spells the
-few things that differ (the clock, row locks, NOTIFY). Methods are async: each runs
-its transaction under the store's CapacityLimiter, then wakes local waiters.
+Admission (the address's claim and the quota before any payload byte), the work queue
+(claims with leases, renewals carrying progress, results, failures, returns), cancels
+from any node, and downloads. What runs on a timer or at start is in sql_sweeps.py,
+raw uploads in sql_raw.py, the shared ground (engines, records, quota) in sql_core.py.
+Methods are async: each runs its transaction under the store's CapacityLimiter, then
+wakes local waiters.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-import trio
-
-from app.protocol.errors import ErrorCode, ErrorInfo
+from app.protocol.errors import ErrorInfo
 from app.server.stores.job_store import (
-    MAX_ATTEMPTS,
     AddressBusy,
     AdmissionCaps,
-    ChangeBoard,
     FinishedResult,
     JobRecord,
     JobState,
     NetworkBusy,
     NewJob,
     QueueFull,
-    QuotaFull,
     Task,
     TransitionRefused,
-    error_from_text,
     error_to_text,
 )
-from app.server.stores.sql_schema import JOB_COLUMNS
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-# A transaction that lost a deadlock or serialization conflict is run again, whole.
-CONFLICT_RETRIES = 3
-
-WORK_CHANNEL = "vcs_work"
-JOB_CHANNEL = "vcs_job"
-CANCEL_CHANNEL = "vcs_cancel"
+from app.server.stores.sql_core import (
+    CANCEL_CHANNEL,
+    JOB_CHANNEL,
+    WORK_CHANNEL,
+    Cursor,
+)
+from app.server.stores.sql_raw import SqlRawUploads
+from app.server.stores.sql_sweeps import SqlSweeps
 
 
-class Conflict(Exception):
-    """The engine rolled the transaction back to resolve a conflict (a deadlock between
-    two nodes' transactions): running it again is safe and usually succeeds."""
-
-
-class Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-class Database(Protocol):
-    """One engine's connections and spelling."""
-
-    now: str  # SQL for "seconds since the epoch, now", from the database's clock
-    skip_locked: str  # appended to a SELECT that claims rows other nodes may claim too
-    for_update: str  # appended to a SELECT of a row this transaction will change
-
-    def transaction(self) -> AbstractContextManager[Cursor]:
-        """A cursor in a new transaction: committed on a clean exit, else rolled back.
-        Raises StoreUnavailable when the engine cannot be reached."""
-
-    def notify(self, cur: Cursor, channel: str, payload: str) -> None:
-        """Tell other nodes, on commit (a no-op where there are none)."""
-
-    def is_unique_violation(self, exc: BaseException) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-def _record(row: Sequence[Any]) -> JobRecord:
-    (
-        id_, op, params, client_ip, owner, filename, input_key, input_size, input_media_type,
-        state, phase, progress, eta_s, error, result_key, result_media_type, result_size,
-        result_sha256, report, created_at, finished_at, downloaded, input_reserved,
-        result_reserved, node, attempts,
-    ) = row  # fmt: skip
-    return JobRecord(
-        id=id_,
-        op=op,
-        params=json.loads(params),
-        client_ip=client_ip,
-        owner=owner,
-        filename=filename,
-        input_key=input_key,
-        input_size=int(input_size),
-        input_media_type=input_media_type,
-        state=JobState(state),
-        phase=phase,
-        progress=float(progress),
-        eta_s=None if eta_s is None else float(eta_s),
-        error=error_from_text(error),
-        result_key=result_key,
-        result_media_type=result_media_type,
-        result_size=None if result_size is None else int(result_size),
-        result_sha256=result_sha256,
-        report=json.loads(report),
-        created_at=float(created_at),
-        finished_at=None if finished_at is None else float(finished_at),
-        downloaded=bool(downloaded),
-        input_reserved=int(input_reserved),
-        result_reserved=int(result_reserved),
-        node=node,
-        attempts=int(attempts),
-    )
-
-
-def retries_exhausted(attempts: int) -> ErrorInfo:
-    return ErrorInfo(
-        ErrorCode.RETRIES_EXHAUSTED,
-        f"The job was started {attempts} times and each time the server running it "
-        "stopped (crashed or was killed) before it finished; it is not tried again.",
-        "The file may crash FFmpeg or exhaust a server: try a shorter or re-encoded "
-        "copy, and report the job id to the operator.",
-    )
-
-
-def server_restarted() -> ErrorInfo:
-    return ErrorInfo(
-        ErrorCode.SERVER_RESTARTED,
-        "The server restarted while this job was running.",
-        "Upload the file again.",
-    )
-
-
-class SqlJobStore:
-    """The job store over a `Database`; `node` names this server in the rows it owns."""
-
-    def __init__(
-        self,
-        db: Database,
-        node: str,
-        limiter: trio.CapacityLimiter | None = None,
-        board: ChangeBoard | None = None,
-    ) -> None:
-        self.db = db
-        self.node = node
-        self.board = board or ChangeBoard()
-        self._limiter = limiter or trio.CapacityLimiter(4)
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        for attempt in range(CONFLICT_RETRIES):
-            try:
-                return await trio.to_thread.run_sync(fn, limiter=self._limiter)
-            except Conflict:
-                if attempt == CONFLICT_RETRIES - 1:
-                    raise
-                log.info("job store conflict; running the transaction again")
-        raise AssertionError("unreachable")
-
-    def _tx(self) -> AbstractContextManager[Cursor]:
-        return self.db.transaction()
-
-    # --- reads ----------------------------------------------------------------------
-
-    def _select(self, cur: Cursor, job_id: str, lock: bool = False) -> JobRecord | None:
-        suffix = self.db.for_update if lock else ""
-        cur.execute(f"SELECT {JOB_COLUMNS} FROM vcs_jobs WHERE id = %s{suffix}", (job_id,))
-        row = cur.fetchone()
-        return _record(row) if row is not None else None
-
-    async def get(self, job_id: str) -> JobRecord | None:
-        def read() -> JobRecord | None:
-            with self._tx() as cur:
-                return self._select(cur, job_id)
-
-        return await self._run(read)
-
-    async def active_jobs(self) -> list[JobRecord]:
-        def read() -> list[JobRecord]:
-            with self._tx() as cur:
-                cur.execute(
-                    f"SELECT {JOB_COLUMNS} FROM vcs_jobs "
-                    "WHERE state IN ('uploading', 'queued', 'running') ORDER BY created_at"
-                )
-                return [_record(row) for row in cur.fetchall()]
-
-        return await self._run(read)
-
-    async def quota(self) -> tuple[int, int]:
-        """(used, limit) bytes, cluster-wide."""
-
-        def read() -> tuple[int, int]:
-            with self._tx() as cur:
-                cur.execute("SELECT used_bytes, limit_bytes FROM vcs_quota WHERE id = 1")
-                used, limit = cur.fetchone()
-                return int(used), int(limit)
-
-        return await self._run(read)
-
-    async def uploading_keys(self) -> set[str]:
-        def read() -> set[str]:
-            with self._tx() as cur:
-                cur.execute("SELECT input_key FROM vcs_jobs WHERE state = 'uploading'")
-                return {row[0] for row in cur.fetchall()}
-
-        return await self._run(read)
-
-    # --- quota ----------------------------------------------------------------------
-
-    def _reserve(self, cur: Cursor, size: int, address: str, must_fit: int | None = None) -> None:
-        """Hold `size` more bytes; `must_fit` (≥ size) bytes must fit in the store and in
-        the address's share (an upload must fit whole, but holds what has arrived)."""
-        need = size if must_fit is None else must_fit
-        cur.execute("SELECT per_address_bytes FROM vcs_quota WHERE id = 1")
-        per_address = int(cur.fetchone()[0])
-        if per_address:
-            cur.execute(
-                "SELECT COALESCE(SUM(input_reserved + result_reserved), 0) FROM vcs_jobs "
-                "WHERE client_ip = %s",
-                (address,),
-            )
-            held = int(cur.fetchone()[0])
-            if held + need > per_address:
-                raise QuotaFull(need, max(0, per_address - held), per_address, address)
-        cur.execute(
-            "UPDATE vcs_quota SET used_bytes = used_bytes + %s "
-            "WHERE id = 1 AND used_bytes + %s <= limit_bytes",
-            (size, need),
-        )
-        if cur.rowcount == 0:
-            cur.execute("SELECT used_bytes, limit_bytes FROM vcs_quota WHERE id = 1")
-            used, limit = cur.fetchone()
-            raise QuotaFull(need, max(0, int(limit) - int(used)), int(limit))
-
-    def _release(self, cur: Cursor, size: int) -> None:
-        if size:
-            cur.execute("UPDATE vcs_quota SET used_bytes = used_bytes - %s WHERE id = 1", (size,))
-
-    async def set_quota_limit(self, limit_bytes: int, per_address_bytes: int = 0) -> None:
-        """The cluster-wide quota (the last node started sets it: give all the same)."""
-
-        def write() -> None:
-            with self._tx() as cur:
-                cur.execute(
-                    "INSERT INTO vcs_quota (id, limit_bytes, used_bytes, per_address_bytes) "
-                    "VALUES (1, %s, 0, %s) ON CONFLICT (id) DO UPDATE SET "
-                    "limit_bytes = excluded.limit_bytes, "
-                    "per_address_bytes = excluded.per_address_bytes",
-                    (limit_bytes, per_address_bytes),
-                )
-
-        await self._run(write)
+class SqlJobStore(SqlSweeps, SqlRawUploads):
+    """The job store: one object per server, shared by its connections and workers."""
 
     # --- transitions ----------------------------------------------------------------
 
@@ -370,18 +154,20 @@ class SqlJobStore:
                 if row is not None:
                     self._release(cur, int(row[0]))
 
-        with trio.CancelScope(shield=True):  # cleanup: must run even when cancelled
-            await self._run(write)
+        await self._cleanup(write)
 
-    async def claim_task(self, lease_s: float) -> Task | None:
-        """Take the oldest queued task (one no other node holds) with a lease; a job's
-        task 0 starts the job. None when the queue is empty."""
+    async def claim_task(self, lease_s: float, kinds: tuple[str, ...] = ()) -> Task | None:
+        """Take the oldest queued task (one no other node holds) of these kinds (all if
+        none are named: a node claims only what it knows how to run) with a lease; a
+        job's task 0 starts the job. None when the queue holds nothing for us."""
+        only = f" AND kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
 
         def write() -> Task | None:
             with self._tx() as cur:
                 cur.execute(
-                    "SELECT job_id, task_no FROM vcs_tasks WHERE state = 'queued' "
-                    f"ORDER BY queued_at, task_no LIMIT 1{self.db.skip_locked}"
+                    f"SELECT job_id, task_no FROM vcs_tasks WHERE state = 'queued'{only} "
+                    f"ORDER BY queued_at, task_no LIMIT 1{self.db.skip_locked}",
+                    kinds,
                 )
                 row = cur.fetchone()
                 if row is None:
@@ -496,33 +282,101 @@ class SqlJobStore:
         await self._run(write)
         self.board.job_changed(task.job_id)
 
-    def _end(self, cur: Cursor, old: JobRecord, state: JobState, error: ErrorInfo | None) -> None:
-        """An active job ends without a result: every reservation and its claim go."""
-        self._release(cur, old.input_reserved + old.result_reserved)
-        cur.execute(
-            "UPDATE vcs_jobs SET state = %s, phase = %s, error = %s, eta_s = NULL, "
-            "input_reserved = 0, result_reserved = 0, result_key = NULL, "
-            f"finished_at = {self.db.now}, updated_at = {self.db.now} WHERE id = %s",
-            (str(state), str(state), error_to_text(error), old.id),
-        )
-        cur.execute("DELETE FROM vcs_tasks WHERE job_id = %s", (old.id,))
-        self.db.notify(cur, JOB_CHANNEL, old.id)
-
-    async def fail_job(self, task: Task, error: ErrorInfo) -> JobRecord:
-        """running → failed (FFmpeg refused the file, a timeout...); the old record, whose
-        input the caller deletes. TransitionRefused if the task is no longer ours."""
+    async def fail_job(
+        self, task: Task, error: ErrorInfo, state: JobState = JobState.FAILED
+    ) -> JobRecord:
+        """running → failed (FFmpeg refused the file, a timeout...) or cancelled (the
+        server stops); the old record, whose input the caller deletes.
+        TransitionRefused if the task is no longer ours."""
 
         def write() -> JobRecord:
             with self._tx() as cur:
                 old = self._select(cur, task.job_id, lock=True)
                 if old is None or not self._owns(cur, task):
                     raise TransitionRefused(task.job_id)
-                self._end(cur, old, JobState.FAILED, error)
+                self._end(cur, old, state, error)
                 return old
 
-        old = await self._run(write)
+        old = await self._cleanup(write)
         self.board.job_changed(task.job_id)
         return old
+
+    async def return_task(self, task: Task) -> None:
+        """Our running task goes back to the queue at once, as if never claimed (this
+        node stops cleanly: another one takes it now rather than when the lease ends)."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                old = self._select(cur, task.job_id, lock=True)
+                if old is None or not self._owns(cur, task):
+                    return
+                cur.execute(
+                    "UPDATE vcs_tasks SET state = 'queued', node = NULL, lease_until = NULL, "
+                    "attempts = attempts - 1 WHERE job_id = %s AND task_no = %s",
+                    (task.job_id, task.task_no),
+                )
+                if task.kind == "job":
+                    self._release(cur, old.result_reserved)
+                    cur.execute(
+                        "UPDATE vcs_jobs SET state = 'queued', phase = 'queued', progress = 0, "
+                        f"eta_s = NULL, result_reserved = 0, updated_at = {self.db.now} "
+                        "WHERE id = %s",
+                        (task.job_id,),
+                    )
+                self.db.notify(cur, JOB_CHANNEL, task.job_id)
+                self.db.notify(cur, WORK_CHANNEL, task.job_id)
+
+        await self._cleanup(write)
+        self.board.job_changed(task.job_id)
+        self.board.work_queued()
+
+    async def queue_task(self, job_id: str, task_no: int, kind: str, spec: dict[str, Any]) -> None:
+        """One more unit of work of a running job (e.g. a chunk, issue 19) that any node
+        may claim; task 0 is the job's own and is queued by `upload_stored`."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                cur.execute(
+                    "INSERT INTO vcs_tasks (job_id, task_no, kind, spec, state, queued_at) "
+                    f"VALUES (%s, %s, %s, %s, 'queued', {self.db.now})",
+                    (job_id, task_no, kind, json.dumps(spec)),
+                )
+                self.db.notify(cur, WORK_CHANNEL, job_id)
+
+        await self._run(write)
+        self.board.work_queued()
+
+    async def complete_task(self, task: Task, outcome: dict[str, Any]) -> None:
+        """A task other than a job's own is done; its outcome stays for the job to read
+        (`task_outcomes`). TransitionRefused if the task is no longer ours."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                if not self._owns(cur, task):
+                    raise TransitionRefused(task.job_id)
+                cur.execute(
+                    "UPDATE vcs_tasks SET state = 'done', lease_until = NULL, outcome = %s "
+                    "WHERE job_id = %s AND task_no = %s",
+                    (json.dumps(outcome), task.job_id, task.task_no),
+                )
+                self.db.notify(cur, JOB_CHANNEL, task.job_id)
+
+        await self._run(write)
+        self.board.job_changed(task.job_id)
+
+    async def task_outcomes(self, job_id: str) -> dict[int, dict[str, Any]]:
+        """The outcomes of a job's finished tasks, by task number."""
+
+        def read() -> dict[int, dict[str, Any]]:
+            with self._tx() as cur:
+                cur.execute(
+                    "SELECT task_no, outcome FROM vcs_tasks "
+                    "WHERE job_id = %s AND state = 'done' ORDER BY task_no",
+                    (job_id,),
+                )
+                return {int(no): json.loads(outcome) for no, outcome in cur.fetchall()}
+
+        return await self._run(read)
 
     async def cancel_job(self, job_id: str) -> JobRecord:
         """→ cancelled, from queued or running (its node sees the lease go and stops) or
@@ -566,150 +420,36 @@ class SqlJobStore:
         self.board.job_changed(job_id)
         return old
 
-    async def expire_finished(self, retention_s: float, batch: int = 200) -> list[JobRecord]:
-        """Ended jobs past the retention time leave the store (SPEC §3); the records, whose
-        blobs the caller deletes. Nodes sweeping at once each take different rows."""
+    async def import_job(self, record: JobRecord) -> bool:
+        """A job kept from before the job store (the JSON index, legacy_index.py) or
+        seeded by a test: its row as recorded, its bytes held again. False if the id
+        is already there."""
 
-        def write() -> list[JobRecord]:
+        def write() -> bool:
             with self._tx() as cur:
                 cur.execute(
-                    f"SELECT id FROM vcs_jobs WHERE state IN ('done', 'failed', 'cancelled') "
-                    f"AND finished_at < {self.db.now} - %s "
-                    f"ORDER BY finished_at LIMIT %s{self.db.skip_locked}",
-                    (retention_s, batch),
-                )
-                ids = [row[0] for row in cur.fetchall()]
-                return self._delete_jobs(cur, ids)
+                    "INSERT INTO vcs_jobs (id, op, params, client_ip, network, owner, filename, "
+                    "input_key, input_size, input_media_type, state, phase, progress, error, "
+                    "result_key, result_media_type, result_size, result_sha256, report, "
+                    "created_at, updated_at, finished_at, downloaded, input_reserved, "
+                    "result_reserved, node, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s) ON CONFLICT (id) DO NOTHING",
+                    (
+                        record.id, record.op, json.dumps(record.params), record.client_ip,
+                        record.client_ip, record.owner, record.filename, record.input_key,
+                        record.input_size, record.input_media_type, str(record.state),
+                        record.phase, record.progress, error_to_text(record.error),
+                        record.result_key, record.result_media_type, record.result_size,
+                        record.result_sha256, json.dumps(record.report), record.created_at,
+                        record.created_at, record.finished_at, int(record.downloaded),
+                        record.input_reserved, record.result_reserved, record.node,
+                        record.attempts,
+                    ),
+                )  # fmt: skip
+                if cur.rowcount == 0:
+                    return False
+                self._hold_existing(cur, record.input_reserved + record.result_reserved)
+                return True
 
         return await self._run(write)
-
-    def _delete_jobs(self, cur: Cursor, ids: list[str]) -> list[JobRecord]:
-        gone = []
-        for job_id in ids:
-            cur.execute(f"DELETE FROM vcs_jobs WHERE id = %s RETURNING {JOB_COLUMNS}", (job_id,))
-            row = cur.fetchone()
-            if row is not None:
-                record = _record(row)
-                self._release(cur, record.input_reserved + record.result_reserved)
-                gone.append(record)
-        return gone
-
-    async def requeue_lost_tasks(self, max_attempts: int = MAX_ATTEMPTS) -> list[JobRecord]:
-        """Tasks whose lease ran out (their node died or stalled) go back to the queue;
-        a job that lost its task `max_attempts` times fails instead. The failed jobs'
-        records, whose inputs the caller deletes."""
-
-        def write() -> tuple[list[str], list[JobRecord]]:
-            with self._tx() as cur:
-                cur.execute(
-                    "SELECT job_id, task_no, attempts FROM vcs_tasks WHERE state = 'running' "
-                    f"AND lease_until < {self.db.now}{self.db.skip_locked}"
-                )
-                return self._requeue(cur, cur.fetchall(), max_attempts, None)
-
-        requeued, failed = await self._run(write)
-        self._wake(requeued, failed)
-        return failed
-
-    def _requeue(
-        self, cur: Cursor, lost: list[Any], max_attempts: int, error: ErrorInfo | None
-    ) -> tuple[list[str], list[JobRecord]]:
-        requeued: list[str] = []
-        failed: list[JobRecord] = []
-        for job_id, task_no, attempts in lost:
-            old = self._select(cur, job_id, lock=True)
-            if old is None:
-                continue
-            if error is not None or attempts >= max_attempts:
-                self._end(cur, old, JobState.FAILED, error or retries_exhausted(attempts))
-                failed.append(old)
-                continue
-            log.warning("job %s lost its node (run %d); queued again", job_id, attempts)
-            cur.execute(
-                "UPDATE vcs_tasks SET state = 'queued', node = NULL, lease_until = NULL "
-                "WHERE job_id = %s AND task_no = %s",
-                (job_id, task_no),
-            )
-            # The lost run's result reservation goes; the next run reserves its own.
-            self._release(cur, old.result_reserved)
-            cur.execute(
-                "UPDATE vcs_jobs SET state = 'queued', phase = 'queued again', progress = 0, "
-                f"eta_s = NULL, result_reserved = 0, updated_at = {self.db.now} "
-                "WHERE id = %s AND state = 'running'",
-                (job_id,),
-            )
-            self.db.notify(cur, JOB_CHANNEL, job_id)
-            requeued.append(job_id)
-        if requeued:
-            self.db.notify(cur, WORK_CHANNEL, "")
-        return requeued, failed
-
-    def _wake(self, requeued: list[str], failed: list[JobRecord]) -> None:
-        for job_id in [*requeued, *(r.id for r in failed)]:
-            self.board.job_changed(job_id)
-        if requeued:
-            self.board.work_queued()
-
-    async def restart_sweep(self, requeue: bool) -> tuple[list[JobRecord], list[JobRecord]]:
-        """At start: this node's interrupted uploads go; its running tasks are queued
-        again (cluster: another run counts as an attempt) or, with one node, fail as
-        `server_restarted` along with the queued ones. (discarded uploads, failed jobs)."""
-
-        def write() -> tuple[list[JobRecord], list[JobRecord], list[str]]:
-            with self._tx() as cur:
-                cur.execute(
-                    "SELECT id FROM vcs_jobs WHERE state = 'uploading' AND node = %s",
-                    (self.node,),
-                )
-                uploads = self._delete_jobs(cur, [row[0] for row in cur.fetchall()])
-                if requeue:
-                    cur.execute(
-                        "SELECT job_id, task_no, attempts FROM vcs_tasks "
-                        f"WHERE state = 'running' AND node = %s{self.db.for_update}",
-                        (self.node,),
-                    )
-                    requeued, failed = self._requeue(cur, cur.fetchall(), MAX_ATTEMPTS, None)
-                else:
-                    cur.execute(
-                        "SELECT id, 0, attempts FROM vcs_jobs WHERE state IN ('queued', 'running')"
-                    )
-                    requeued, failed = self._requeue(
-                        cur, cur.fetchall(), MAX_ATTEMPTS, server_restarted()
-                    )
-                return uploads, failed, requeued
-
-        uploads, failed, requeued = await self._run(write)
-        self._wake(requeued, failed)
-        return uploads, failed
-
-    async def heartbeat(self) -> None:
-        """This node is alive (its uploads are not reaped)."""
-
-        def write() -> None:
-            with self._tx() as cur:
-                cur.execute(
-                    f"INSERT INTO vcs_nodes (name, seen_at) VALUES (%s, {self.db.now}) "
-                    "ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at",
-                    (self.node,),
-                )
-
-        await self._run(write)
-
-    async def reap_dead_uploads(self, silent_s: float) -> list[JobRecord]:
-        """Uploads held by nodes silent for `silent_s` (killed mid-upload) go, with their
-        claims and quota; the records, whose partial blobs the caller aborts."""
-
-        def write() -> list[JobRecord]:
-            with self._tx() as cur:
-                cur.execute(
-                    "SELECT j.id FROM vcs_jobs j LEFT JOIN vcs_nodes n ON n.name = j.node "
-                    f"WHERE j.state = 'uploading' AND (n.seen_at IS NULL "
-                    f"OR n.seen_at < {self.db.now} - %s)",
-                    (silent_s,),
-                )
-                return self._delete_jobs(cur, [row[0] for row in cur.fetchall()])
-
-        return await self._run(write)
-
-    def close(self) -> None:
-        self.db.close()

@@ -90,6 +90,21 @@ TABLES: Final = (
     CREATE INDEX IF NOT EXISTS vcs_tasks_leased
         ON vcs_tasks (lease_until) WHERE state = 'running'
     """,
+    # Raw uploads (SPEC §2.2): no job, but their bytes are held against the same quota.
+    """
+    CREATE TABLE IF NOT EXISTS vcs_raw_uploads (
+        key TEXT PRIMARY KEY,
+        client_ip TEXT NOT NULL,
+        node TEXT NOT NULL,
+        state TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        reserved BIGINT NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        stored_at DOUBLE PRECISION
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS vcs_raw_uploads_address ON vcs_raw_uploads (client_ip)",
+    "CREATE INDEX IF NOT EXISTS vcs_raw_uploads_stored ON vcs_raw_uploads (stored_at)",
     # Nodes say they are alive; an upload whose node stopped saying so is reaped.
     """
     CREATE TABLE IF NOT EXISTS vcs_nodes (

@@ -17,10 +17,16 @@ from typing import Any, Final
 
 import trio
 
-from app.server.stores.sql_jobs import Cursor, SqlJobStore
+from app.server.stores.job_store import StoreUnavailable
+from app.server.stores.sql_core import Cursor
+from app.server.stores.sql_jobs import SqlJobStore
 from app.server.stores.sql_schema import SCHEMA_VERSION, TABLES
 
 DB_NAME: Final = "jobs.sqlite3"
+# The WAL is cut back to this after a checkpoint (it would keep its largest size).
+WAL_LIMIT_BYTES: Final = 4 * 1024 * 1024
+# sqlite3.OperationalError messages that mean "not now" rather than a mistake of ours.
+UNAVAILABLE: Final = ("database or disk is full", "disk I/O error", "database is locked")
 
 
 class _Cursor:
@@ -47,6 +53,7 @@ class SqliteDatabase:
     now = "((julianday('now') - 2440587.5) * 86400.0)"
     skip_locked = ""  # one writer at a time: nothing to skip
     for_update = ""  # BEGIN IMMEDIATE already holds the write lock
+    shared = False  # one node: nothing moves to another
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -56,6 +63,7 @@ class SqliteDatabase:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         with self.transaction() as cur:
             for statement in TABLES:
                 cur.execute(statement)
@@ -63,18 +71,28 @@ class SqliteDatabase:
             if cur.fetchone()[0] == 0:
                 cur.execute("INSERT INTO vcs_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
 
+    @property
+    def description(self) -> str:
+        return f"SQLite {self.path}"
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
-                yield _Cursor(cur)
-            except BaseException:
-                cur.execute("ROLLBACK")
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _Cursor(cur)
+                except BaseException:
+                    if self._conn.in_transaction:
+                        cur.execute("ROLLBACK")
+                    raise
+                else:
+                    cur.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if any(text in str(exc) for text in UNAVAILABLE):
+                    raise StoreUnavailable(f"the job store cannot write: {exc}") from exc
                 raise
-            else:
-                cur.execute("COMMIT")
             finally:
                 cur.close()
 
@@ -89,5 +107,10 @@ class SqliteDatabase:
 
 
 def open_sqlite_store(storage_dir: Path, node: str = "local") -> SqlJobStore:
+    """The store in `storage_dir` (made on first use: `is_new_store` tells beforehand)."""
     storage_dir.mkdir(parents=True, exist_ok=True)
     return SqlJobStore(SqliteDatabase(storage_dir / DB_NAME), node, trio.CapacityLimiter(1))
+
+
+def is_new_store(storage_dir: Path) -> bool:
+    return not (storage_dir / DB_NAME).exists()

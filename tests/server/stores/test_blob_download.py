@@ -30,7 +30,7 @@ async def receive_all(stream: trio.SocketStream, size: int) -> bytes:
 async def test_send_blob_is_byte_exact(store: BlobStore, size: int) -> None:
     await store.prepare()
     data = os.urandom(size)
-    key = result_key(f"dl{size}", "mp4")
+    key = result_key(f"dl{size}", 1, "mp4")
     await write_blob(store, key, data)
     a, b = trio.socket.socketpair()
     sender, receiver = trio.SocketStream(a), trio.SocketStream(b)
@@ -51,7 +51,7 @@ async def test_send_blob_is_byte_exact(store: BlobStore, size: int) -> None:
 @pytest.mark.trio
 async def test_a_blob_shorter_than_its_record_is_an_error(store: BlobStore) -> None:
     await store.prepare()
-    key = result_key("short", "mp4")
+    key = result_key("short", 1, "mp4")
     await write_blob(store, key, b"x" * 5000)
     a, b = trio.socket.socketpair()
     sender, receiver = trio.SocketStream(a), trio.SocketStream(b)

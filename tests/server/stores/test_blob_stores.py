@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import trio
 
+from app.server.storage import WorkArea
 from app.server.stores.blob_store import BlobStore, input_key, result_key
 from app.server.stores.local_blobs import LocalBlobStore
 from app.server.stores.s3_blobs import MIN_PART_BYTES, S3BlobStore, S3Location
+from app.server.worker import put_and_hash
 from tests.engines import S3Bucket
 
 MiB = 1024 * 1024
@@ -64,7 +66,7 @@ async def test_a_committed_upload_reads_back_byte_exact(store: BlobStore) -> Non
     await store.prepare()
     # Three parts' worth: the S3 backend sends parts while the upload runs.
     data = os.urandom(2 * MIN_PART_BYTES + 12345)
-    key = input_key("job1", "mp4")
+    key = input_key("job1")
     digest = await write_blob(store, key, data)
     assert digest == hashlib.sha256(data).hexdigest()
     assert await store.size(key) == len(data)
@@ -75,7 +77,7 @@ async def test_a_committed_upload_reads_back_byte_exact(store: BlobStore) -> Non
 @pytest.mark.trio
 async def test_a_small_upload_is_one_object(store: BlobStore) -> None:
     await store.prepare()
-    key = input_key("small", "webm")
+    key = input_key("small")
     await write_blob(store, key, b"tiny")
     assert await read_blob(store, key) == b"tiny"
 
@@ -83,7 +85,7 @@ async def test_a_small_upload_is_one_object(store: BlobStore) -> None:
 @pytest.mark.trio
 async def test_an_upload_that_fails_leaves_nothing(store: BlobStore) -> None:
     await store.prepare()
-    key = input_key("job2", "mp4")
+    key = input_key("job2")
     with pytest.raises(ConnectionResetError):
         async with store.upload(key, 3 * MIN_PART_BYTES) as upload:
             await trio.to_thread.run_sync(upload.write_batch, [os.urandom(MIN_PART_BYTES + 1)])
@@ -99,7 +101,7 @@ async def test_an_upload_that_fails_leaves_nothing(store: BlobStore) -> None:
 @pytest.mark.trio
 async def test_a_cancelled_upload_leaves_nothing(store: BlobStore) -> None:
     await store.prepare()
-    key = input_key("job3", "mp4")
+    key = input_key("job3")
     with trio.move_on_after(0.5):
         async with store.upload(key, 64 * MIN_PART_BYTES) as upload:
             while True:  # a payload that never ends, cut by the timeout
@@ -113,7 +115,7 @@ async def test_a_cancelled_upload_leaves_nothing(store: BlobStore) -> None:
 @pytest.mark.trio
 async def test_an_upload_is_invisible_until_committed(store: BlobStore) -> None:
     await store.prepare()
-    key = input_key("job4", "mp4")
+    key = input_key("job4")
     async with store.upload(key, 3 * MIN_PART_BYTES) as upload:
         await trio.to_thread.run_sync(upload.write_batch, [os.urandom(MIN_PART_BYTES + 5)])
         if isinstance(store, S3BlobStore):  # a part went out already: it streams
@@ -131,7 +133,7 @@ async def test_local_copy_and_put_file(store: BlobStore, tmp_path: Path) -> None
     """A node's round trip: input to a local file for FFmpeg, result back from one."""
     await store.prepare()
     data = os.urandom(MIN_PART_BYTES + 99)
-    key = input_key("job5", "mkv")
+    key = input_key("job5")
     await write_blob(store, key, data)
     scratch = tmp_path / "storage" / "scratch"
     async with store.local_copy(key, scratch) as path:
@@ -141,18 +143,18 @@ async def test_local_copy_and_put_file(store: BlobStore, tmp_path: Path) -> None
     scratch.mkdir(parents=True, exist_ok=True)
     result = scratch / "out.part"
     result.write_bytes(data[::-1])
-    await store.put_file(result, result_key("job5", "mp4"))
+    await store.put_file(result, result_key("job5", 1, "mp4"))
     assert not result.exists()
-    assert await read_blob(store, result_key("job5", "mp4")) == data[::-1]
+    assert await read_blob(store, result_key("job5", 1, "mp4")) == data[::-1]
     with pytest.raises(FileNotFoundError):
-        async with store.local_copy(input_key("nothing", "mp4"), scratch):
+        async with store.local_copy(input_key("nothing"), scratch):
             pass
 
 
 @pytest.mark.trio
 async def test_delete(store: BlobStore) -> None:
     await store.prepare()
-    key = result_key("job6", "gif")
+    key = result_key("job6", 1, "gif")
     await write_blob(store, key, b"GIF89a")
     await store.delete(key)
     await store.delete(key)  # twice is fine
@@ -194,7 +196,11 @@ async def test_s3_uploads_of_dead_nodes_are_aborted(s3_bucket: S3Bucket) -> None
             PartNumber=1,
             Body=b"x" * MiB,
         )
-    assert await store.abort_uploads_except({"uploads/alive.mp4"}) == 1
+
+    async def uploading() -> set[str]:
+        return {"uploads/alive.mp4"}
+
+    assert await store.abort_uploads_except(uploading) == 1
     assert [k for k, _, _ in await store.unfinished_uploads()] == ["uploads/alive.mp4"]
     assert await store.size("uploads/dead.mp4") is None
 
@@ -207,3 +213,19 @@ def test_s3_location_parse() -> None:
     for bad in ("media", "http://x/y", "s3:///prefix"):
         with pytest.raises(ValueError):
             S3Location.parse(bad)
+
+
+@pytest.mark.trio
+async def test_a_result_is_stored_and_hashed_in_one_step(store: BlobStore, tmp_path: Path) -> None:
+    """worker.put_and_hash: the store's copy and the digest are the file FFmpeg wrote."""
+    await store.prepare()
+    work = WorkArea(tmp_path / "node")
+    work.prepare()
+    data = os.urandom(3 * (1 << 20) + 17)  # more than one read block, not a whole one
+    key = result_key("0" * 32, 1, "mp4")
+    with work.partial_result() as partial:
+        partial.path.write_bytes(data)  # as FFmpeg writes it, by name
+        digest, size = await put_and_hash(store, partial.path, key, trio.CapacityLimiter(1))
+    assert (digest, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert await read_blob(store, key) == data
+    assert list(work.dir.iterdir()) == []  # no partial name left behind

@@ -254,9 +254,9 @@ async def test_restart_sweep_one_node_fails_unfinished_jobs(open_store: OpenStor
     running = await queued(store, "10.0.0.3")
     assert await store.claim_task(lease_s=30) is not None
     restarted = await fresh(open_store)
-    uploads, failed = await restarted.restart_sweep(requeue=False)
-    assert [r.id for r in uploads] == [uploading.id]
-    assert {r.id for r in failed} == {waiting.id, running.id}
+    sweep = await restarted.restart_sweep(requeue=False)
+    assert [r.id for r in sweep.discarded] == [uploading.id]
+    assert {r.id for r in sweep.failed} == {waiting.id, running.id}
     for job in (waiting, running):
         record = await restarted.get(job.id)
         assert record is not None and record.state is JobState.FAILED
@@ -271,8 +271,8 @@ async def test_restart_sweep_in_a_cluster_requeues_own_tasks(open_store: OpenSto
     job = await queued(a)
     assert await a.claim_task(lease_s=30) is not None
     await b.accept_upload(new_job("10.0.0.9"))  # b's upload is not a's to sweep
-    uploads, failed = await (await fresh(open_store, "a")).restart_sweep(requeue=True)
-    assert uploads == [] and failed == []
+    sweep = await (await fresh(open_store, "a")).restart_sweep(requeue=True)
+    assert sweep.discarded == [] and sweep.failed == []
     task = await b.claim_task(lease_s=30)
     assert task is not None and task.job_id == job.id and task.attempt == 2
 
@@ -283,10 +283,12 @@ async def test_uploads_of_a_silent_node_are_reaped(open_store: OpenStore) -> Non
     b = await fresh(open_store, "b")
     job = new_job("10.0.0.1", 2500)
     await a.accept_upload(job)
-    assert await b.reap_dead_uploads(silent_s=60) == []
+    await a.accept_raw("raw/r1.mp4", "10.0.0.2", 3000, held=500)
+    assert await b.reap_dead_uploads(silent_s=60) == ([], [])
     await trio.sleep(0.2)
     await b.heartbeat()
-    assert [r.input_key for r in await b.reap_dead_uploads(silent_s=0.1)] == [job.input_key]
+    jobs, raw = await b.reap_dead_uploads(silent_s=0.1)
+    assert [r.input_key for r in jobs] == [job.input_key] and raw == ["raw/r1.mp4"]
     assert await b.uploading_keys() == set()
     assert await b.quota() == (0, QUOTA)
     await b.accept_upload(new_job("10.0.0.1"))  # the address is free again
@@ -411,3 +413,85 @@ async def test_queue_and_network_caps(open_store: OpenStore) -> None:
     await store.accept_upload(from_net("10.0.9.1"), caps=caps)
     with pytest.raises(QueueFull):
         await store.accept_upload(from_net("10.0.8.1"), caps=caps)
+
+
+@pytest.mark.trio
+async def test_raw_uploads_share_the_quota_and_the_address_share(open_store: OpenStore) -> None:
+    store = open_store("a")
+    await store.set_quota_limit(QUOTA, per_address_bytes=5000)
+    await store.accept_raw("raw/one.mp4", "10.0.0.1", 4000, held=1000)
+    assert await store.quota() == (1000, QUOTA)
+    await store.grow_raw("raw/one.mp4", 3000)
+    await store.raw_stored("raw/one.mp4")
+    assert await store.quota() == (4000, QUOTA)
+    # The raw file counts in its address's share: a job of 2000 more does not fit.
+    with pytest.raises(QuotaFull) as full:
+        await store.accept_upload(new_job("10.0.0.1", 2000))
+    assert full.value.address == "10.0.0.1"
+    # A raw upload cut short gives back what it held.
+    await store.accept_raw("raw/two.mp4", "10.0.0.2", 3000, held=3000)
+    await store.discard_raw("raw/two.mp4")
+    assert await store.quota() == (4000, QUOTA)
+    assert "raw/one.mp4" in (await store.owned_keys()).keys
+    assert await store.expire_raw(retention_s=3600) == []
+    await trio.sleep(0.05)
+    assert await store.expire_raw(retention_s=0.01) == ["raw/one.mp4"]
+    assert await store.quota() == (0, QUOTA)
+
+
+@pytest.mark.trio
+async def test_a_returned_task_runs_again_without_counting(open_store: OpenStore) -> None:
+    a = await fresh(open_store, "a")
+    b = await fresh(open_store, "b")
+    job = await queued(a)
+    task = await a.claim_task(lease_s=30)
+    assert task is not None
+    await a.reserve_result(task, 700)
+    await a.return_task(task)  # a stops cleanly
+    record = await a.get(job.id)
+    assert record is not None and record.state is JobState.QUEUED
+    assert await a.quota() == (1000, QUOTA)
+    again = await b.claim_task(lease_s=30)
+    assert again is not None and again.job_id == job.id and again.attempt == 1
+
+
+@pytest.mark.trio
+async def test_tasks_of_other_kinds_carry_their_outcome(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    job = await queued(store)
+    main = await store.claim_task(lease_s=30)
+    assert main is not None and main.kind == "job"
+    for n in (1, 2):
+        await store.queue_task(job.id, n, "chunk", {"start_s": 10.0 * n})
+    other = await fresh(open_store, "b")
+    chunk = await other.claim_task(lease_s=30)
+    assert chunk is not None and (chunk.kind, chunk.task_no, chunk.spec) == (
+        "chunk",
+        1,
+        {"start_s": 10.0},
+    )
+    await other.complete_task(chunk, {"crf": 24})
+    assert await store.task_outcomes(job.id) == {1: {"crf": 24}}
+    record = await store.get(job.id)
+    assert record is not None and record.state is JobState.RUNNING  # the job goes on
+
+
+@pytest.mark.trio
+async def test_an_imported_job_is_held_and_owned(open_store: OpenStore) -> None:
+    store = await fresh(open_store)
+    job = await queued(store)
+    task = await store.claim_task(lease_s=30)
+    assert task is not None
+    await store.finish_job(task, result_of(job, 400))
+    record = await store.get(job.id)
+    assert record is not None
+    copy = dataclasses.replace(record, id="f" * 32, result_key="results/old.mp4")
+    other = open_store("b")
+    assert await other.import_job(copy)
+    assert not await other.import_job(copy)  # once
+    assert await store.quota() == (800, QUOTA)
+    owned = await store.owned_keys()
+    assert {"results/old.mp4", f"results/{job.id}-1.mp4"} <= owned.keys
+    assert job.input_key not in owned.keys  # done: its input is no longer needed
+    counts = await store.job_counts()
+    assert counts[("compress", "done")] == 2
