@@ -31,10 +31,12 @@ def haproxy_binary(install: bool = True) -> Path:
 
 
 def write_haproxy_config(
-    path: Path, node_ports: list[int], check_ms: int = 1000, port: int = 0
+    path: Path, nodes: list[tuple[int, int]], check_ms: int = 1000, port: int = 0
 ) -> int:
     """Our deploy config with its frontend on a free port (or `port`) and these nodes as
-    the backend, each sent PROXY v2; the frontend's port."""
+    the backend, (MMP port, health port) each: sent PROXY v2, checked on their
+    `--metrics` /health (a draining node answers 503 and gets no new clients). The
+    frontend's port."""
     port = port or free_port()
     lines = [
         line.replace("bind 127.0.0.1:9000", f"bind 127.0.0.1:{port}")
@@ -42,9 +44,9 @@ def write_haproxy_config(
         if not line.strip().startswith("server n")
     ]
     lines += [
-        f"    server n{i} 127.0.0.1:{node_port} send-proxy-v2 check inter {check_ms}ms"
-        " fall 2 rise 2"
-        for i, node_port in enumerate(node_ports, 1)
+        f"    server n{i} 127.0.0.1:{node_port} send-proxy-v2 check port {health_port} "
+        f"inter {check_ms}ms fall 2 rise 2"
+        for i, (node_port, health_port) in enumerate(nodes, 1)
     ]
     path.write_text("\n".join(lines) + "\n")
     return port

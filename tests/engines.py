@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from deploy.postgres import PostgresServer
+from deploy.balancer import haproxy_binary
+from deploy.postgres import PostgresServer, postgres_bindir
 from deploy.processes import EngineUnavailable
-from deploy.seaweedfs import REGION, SeaweedServer
+from deploy.seaweedfs import REGION, SeaweedServer, weed_binary
 
 _names = itertools.count(1)
 
@@ -73,3 +74,15 @@ def s3_bucket(seaweed_server: SeaweedServer) -> S3Bucket:
         seaweed_server.access_key,
         seaweed_server.secret_key,
     )
+
+
+def cluster_tools_missing() -> str | None:
+    """Why a whole loopback cluster (scripts/cluster) cannot run here, or None."""
+    if postgres_bindir() is None:
+        return "needs PostgreSQL (Debian: apt-get install postgresql-15)"
+    try:
+        haproxy_binary(install=False)
+        weed_binary(install=False)
+    except EngineUnavailable as exc:
+        return str(exc)
+    return None

@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             bound = await nursery.start(
                 partial(serve, config, server_key=server_key, reload=reload)
             )
-            host, port, raw_port, metrics_port = bound[:4]
+            host, port, raw_port, metrics_port = bound
             # Machine-readable lines on stdout: the MMP line comes last and means ready.
             if metrics_port is not None:
                 assert config.metrics_address is not None
@@ -391,9 +391,6 @@ def main(argv: list[str] | None = None) -> int:
                 format_bytes(config.quota_bytes),
                 config.max_jobs,
                 config_path or "the command line only",
-            )
-            logging.getLogger("vcs-serve").info(
-                "jobs in %s, files in %s", bound.job_store, bound.blob_store
             )
             logging.getLogger("vcs-serve").info(
                 "server key %s (%s)%s",

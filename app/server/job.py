@@ -21,6 +21,7 @@ from app.server.stores.job_store import JobRecord, JobState
 
 __all__ = [
     "JOB_ID_RE",
+    "REPORTED_STATES",
     "JobRecord",
     "JobState",
     "full_report",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 JOB_ID_BYTES: Final = 16  # 128 random bits
+# What `status` can answer: a job still uploading has no id its client knows yet.
+REPORTED_STATES: Final = tuple(state for state in JobState if state is not JobState.UPLOADING)
 NODE_ID_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 
 

@@ -19,7 +19,7 @@ from typing import Final
 import trio
 
 from app.server.quota import UploadHold, first_hold, quota_refusal
-from app.server.registry import answering_users
+from app.server.refusals import answering_users
 from app.server.stores.blob_store import BlobStore, raw_key
 from app.server.stores.job_store import QuotaFull
 from app.server.stores.sql_jobs import SqlJobStore

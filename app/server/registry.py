@@ -24,7 +24,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -34,6 +34,7 @@ from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
 from app.server.job import JOB_ID_RE, full_report, job_not_found, new_job_id
 from app.server.metrics import Metrics
 from app.server.quota import UploadHold, quota_refusal
+from app.server.refusals import answering_users
 from app.server.stores.blob_store import (
     RAW,
     RESULTS,
@@ -43,15 +44,12 @@ from app.server.stores.blob_store import (
     job_of_result,
 )
 from app.server.stores.job_store import (
-    AddressBusy,
     AdmissionCaps,
     ChangeBoard,
     FinishedResult,
     JobRecord,
     JobState,
-    NetworkBusy,
     NewJob,
-    QueueFull,
     QuotaFull,
     StoreUnavailable,
     Task,
@@ -80,47 +78,6 @@ def network_of(ip: str) -> str:
         address = address.ipv4_mapped
     prefix = NETWORK_PREFIX_V4 if address.version == 4 else NETWORK_PREFIX_V6
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-
-
-def store_unavailable() -> VcsError:
-    return VcsError(
-        ErrorCode.STORE_UNAVAILABLE,
-        "The server cannot reach its job store right now; nothing of this request was kept.",
-        "Try again in a moment; if it lasts, tell the operator (docs/operations.md).",
-    )
-
-
-@contextlib.contextmanager
-def answering_users() -> Iterator[None]:
-    """The store's refusals as the error JSON a client reads."""
-    try:
-        yield
-    except AddressBusy as busy:
-        # SPEC §3: one job per client IP (upload + queue + processing), cluster-wide.
-        raise VcsError(
-            ErrorCode.JOB_LIMIT,
-            f"A job from your address ({busy}) is already being uploaded or processed.",
-            "Wait for it to finish (`vcs status JOB`), or cancel it (`vcs cancel JOB`), "
-            "then send the next file.",
-        ) from None
-    except NetworkBusy as busy:
-        raise VcsError(
-            ErrorCode.JOB_LIMIT,
-            f"Addresses in {busy.network} already have {busy.active} jobs being uploaded, "
-            "queued or processed, the most this server takes from one network.",
-            "Wait until one of them finishes, then send the next file.",
-        ) from None
-    except QueueFull as full:
-        raise VcsError(
-            ErrorCode.QUEUE_FULL,
-            f"The server already has {full.waiting} jobs waiting, the most it queues.",
-            "Try again in a few minutes, when the queue has moved.",
-        ) from None
-    except QuotaFull as full:
-        raise quota_refusal(full) from None
-    except StoreUnavailable as exc:
-        log.warning("%s", exc)
-        raise store_unavailable() from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,9 +238,11 @@ class JobRegistry:
 
     async def reserve_result(self, run: Run, allowance: int) -> int:
         """Hold the result's allowance before FFmpeg starts; returns the bytes allowed."""
+        reserve = functools.partial(self.store.reserve_result, run.task, allowance)
         try:
-            with answering_users():
-                await self.store.reserve_result(run.task, allowance)
+            await self._until_reachable(reserve)
+        except QuotaFull as full:
+            raise quota_refusal(full) from None
         except TransitionRefused:
             raise RunLost(run.task.job_id) from None
         return allowance

@@ -42,15 +42,12 @@ log = logging.getLogger(__name__)
 
 
 class BoundAddresses(NamedTuple):
-    """Where the server listens once it is ready: MMP on host:port, raw on host:raw_port;
-    where its jobs and files live (for the log: no credential)."""
+    """Where the server listens once it is ready: MMP on host:port, raw on host:raw_port."""
 
     host: str
     port: int
     raw_port: int
     metrics_port: int | None = None
-    job_store: str = ""
-    blob_store: str = ""
 
 
 # Called on SIGHUP: the settings to run with now, or None to keep the current ones.
@@ -324,13 +321,4 @@ async def _run(
                 )
 
     root.start_soon(accept)
-    task_status.started(
-        BoundAddresses(
-            str(host),
-            int(port),
-            int(raw_port),
-            metrics_port,
-            store.db.description,
-            state.blobs.description,
-        )
-    )
+    task_status.started(BoundAddresses(str(host), int(port), int(raw_port), metrics_port))

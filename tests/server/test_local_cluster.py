@@ -11,25 +11,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from deploy.balancer import haproxy_binary
-from deploy.postgres import postgres_bindir
-from deploy.processes import EngineUnavailable, alive, port_open, wait_until
-from deploy.seaweedfs import weed_binary
+from deploy.processes import alive, port_open, wait_until
+from tests.engines import cluster_tools_missing
 from tests.spec_client import SpecClient
 
-
-def _missing() -> str | None:
-    if postgres_bindir() is None:
-        return "needs PostgreSQL (Debian: apt-get install postgresql-15)"
-    try:
-        haproxy_binary(install=False)
-        weed_binary(install=False)
-    except EngineUnavailable as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+pytestmark = pytest.mark.skipif(
+    cluster_tools_missing() is not None, reason=str(cluster_tools_missing())
+)
 
 
 def cluster(*args: str) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,6 @@ from app.server.stores.job_store import (
     QueueFull,
     Task,
     TransitionRefused,
-    error_to_text,
 )
 from app.server.stores.sql_core import (
     CANCEL_CHANNEL,
@@ -419,37 +418,3 @@ class SqlJobStore(SqlSweeps, SqlRawUploads):
         old = await self._run(write)
         self.board.job_changed(job_id)
         return old
-
-    async def import_job(self, record: JobRecord) -> bool:
-        """A job kept from before the job store (the JSON index, legacy_index.py) or
-        seeded by a test: its row as recorded, its bytes held again. False if the id
-        is already there."""
-
-        def write() -> bool:
-            with self._tx() as cur:
-                cur.execute(
-                    "INSERT INTO vcs_jobs (id, op, params, client_ip, network, owner, filename, "
-                    "input_key, input_size, input_media_type, state, phase, progress, error, "
-                    "result_key, result_media_type, result_size, result_sha256, report, "
-                    "created_at, updated_at, finished_at, downloaded, input_reserved, "
-                    "result_reserved, node, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s) ON CONFLICT (id) DO NOTHING",
-                    (
-                        record.id, record.op, json.dumps(record.params), record.client_ip,
-                        record.client_ip, record.owner, record.filename, record.input_key,
-                        record.input_size, record.input_media_type, str(record.state),
-                        record.phase, record.progress, error_to_text(record.error),
-                        record.result_key, record.result_media_type, record.result_size,
-                        record.result_sha256, json.dumps(record.report), record.created_at,
-                        record.created_at, record.finished_at, int(record.downloaded),
-                        record.input_reserved, record.result_reserved, record.node,
-                        record.attempts,
-                    ),
-                )  # fmt: skip
-                if cur.rowcount == 0:
-                    return False
-                self._hold_existing(cur, record.input_reserved + record.result_reserved)
-                return True
-
-        return await self._run(write)

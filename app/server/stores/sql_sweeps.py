@@ -2,17 +2,19 @@
 
 Expiry of ended jobs (SPEC §3 retention), tasks whose lease ran out (their node died:
 queued again, bounded), a restarted node's own leftovers, uploads held by nodes that
-stopped beating, and the keys every row still owns (for sweeps of orphaned blobs).
+stopped beating, the keys every row still owns (for sweeps of orphaned blobs), and
+jobs imported from before the store.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from app.protocol.errors import ErrorInfo
-from app.server.stores.job_store import MAX_ATTEMPTS, JobRecord, JobState
+from app.server.stores.job_store import MAX_ATTEMPTS, JobRecord, JobState, error_to_text
 from app.server.stores.sql_core import (
     JOB_CHANNEL,
     WORK_CHANNEL,
@@ -221,3 +223,37 @@ class SqlSweeps(SqlStoreCore):
                 return OwnedKeys(keys, frozenset(row[0] for row in cur.fetchall()))
 
         return await self._run(read)
+
+    async def import_job(self, record: JobRecord) -> bool:
+        """A job kept from before the job store (the JSON index, legacy_index.py) or
+        seeded by a test: its row as recorded, its bytes held again. False if the id
+        is already there."""
+
+        def write() -> bool:
+            with self._tx() as cur:
+                cur.execute(
+                    "INSERT INTO vcs_jobs (id, op, params, client_ip, network, owner, filename, "
+                    "input_key, input_size, input_media_type, state, phase, progress, error, "
+                    "result_key, result_media_type, result_size, result_sha256, report, "
+                    "created_at, updated_at, finished_at, downloaded, input_reserved, "
+                    "result_reserved, node, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s) ON CONFLICT (id) DO NOTHING",
+                    (
+                        record.id, record.op, json.dumps(record.params), record.client_ip,
+                        record.client_ip, record.owner, record.filename, record.input_key,
+                        record.input_size, record.input_media_type, str(record.state),
+                        record.phase, record.progress, error_to_text(record.error),
+                        record.result_key, record.result_media_type, record.result_size,
+                        record.result_sha256, json.dumps(record.report), record.created_at,
+                        record.created_at, record.finished_at, int(record.downloaded),
+                        record.input_reserved, record.result_reserved, record.node,
+                        record.attempts,
+                    ),
+                )  # fmt: skip
+                if cur.rowcount == 0:
+                    return False
+                self._hold_existing(cur, record.input_reserved + record.result_reserved)
+                return True
+
+        return await self._run(write)
