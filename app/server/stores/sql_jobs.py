@@ -159,13 +159,17 @@ class SqlJobStore(SqlSweeps, SqlRawUploads):
         """Take the oldest queued task (one no other node holds) of these kinds (all if
         none are named: a node claims only what it knows how to run) with a lease; a
         job's task 0 starts the job. None when the queue holds nothing for us."""
-        only = f" AND kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
+        only = f" AND t.kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
 
         def write() -> Task | None:
             with self._tx() as cur:
+                # The task and its job are locked together, skipping any pair another
+                # transaction holds: a claim never waits, so it can never deadlock
+                # with a cancel (which takes the job, then its tasks).
                 cur.execute(
-                    f"SELECT job_id, task_no FROM vcs_tasks WHERE state = 'queued'{only} "
-                    f"ORDER BY queued_at, task_no LIMIT 1{self.db.skip_locked}",
+                    "SELECT t.job_id, t.task_no FROM vcs_tasks t JOIN vcs_jobs j ON "
+                    f"j.id = t.job_id WHERE t.state = 'queued'{only} "
+                    f"ORDER BY t.queued_at, t.task_no LIMIT 1{self.db.skip_locked}",
                     kinds,
                 )
                 row = cur.fetchone()
@@ -205,6 +209,12 @@ class SqlJobStore(SqlSweeps, SqlRawUploads):
 
         def write() -> bool:
             with self._tx() as cur:
+                if progress is not None:
+                    # The job before its task, as every transition takes them.
+                    cur.execute(
+                        f"SELECT 1 FROM vcs_jobs WHERE id = %s{self.db.for_update}",
+                        (task.job_id,),
+                    )
                 cur.execute(
                     f"UPDATE vcs_tasks SET lease_until = {self.db.now} + %s WHERE job_id = %s "
                     "AND task_no = %s AND node = %s AND state = 'running' AND attempts = %s",
@@ -241,7 +251,7 @@ class SqlJobStore(SqlSweeps, SqlRawUploads):
 
         def write() -> None:
             with self._tx() as cur:
-                old = self._select(cur, task.job_id)
+                old = self._select(cur, task.job_id, lock=True)
                 if old is None or not self._owns(cur, task):
                     raise TransitionRefused(task.job_id)
                 self._reserve(cur, size, old.client_ip)

@@ -71,9 +71,12 @@ class SqlSweeps(SqlStoreCore):
 
         def write() -> tuple[list[str], list[JobRecord]]:
             with self._tx() as cur:
+                # Task and job locked together, skipping pairs others hold (a cancel):
+                # this sweep never waits, so it never deadlocks.
                 cur.execute(
-                    "SELECT job_id, task_no, attempts FROM vcs_tasks WHERE state = 'running' "
-                    f"AND lease_until < {self.db.now}{self.db.skip_locked}"
+                    "SELECT t.job_id, t.task_no, t.attempts FROM vcs_tasks t JOIN vcs_jobs j "
+                    "ON j.id = t.job_id WHERE t.state = 'running' "
+                    f"AND t.lease_until < {self.db.now}{self.db.skip_locked}"
                 )
                 return self._requeue(cur, cur.fetchall(), max_attempts, None)
 
