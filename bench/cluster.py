@@ -50,8 +50,8 @@ async def timed(fn: Callable[[], Awaitable[object]]) -> float:
 
 async def blob_round(store: BlobStore, payload: bytes, scratch: Path, n: int) -> dict[str, float]:
     """Seconds per operation for one round."""
-    key = input_key(f"bench{n}", "mp4")
-    result = result_key(f"bench{n}", "mp4")
+    key = input_key(f"bench{n}")
+    result = result_key(f"bench{n}", 1, "mp4")
 
     async def upload() -> None:
         async with store.upload(key, len(payload)) as up:
@@ -102,7 +102,7 @@ def new_job(n: int) -> NewJob:
         params={},
         client_ip=f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}",
         filename="clip.mp4",
-        input_key=f"uploads/{job_id}.mp4",
+        input_key=input_key(job_id),
         input_size=1000,
         input_media_type="mp4",
     )

@@ -82,6 +82,13 @@ def via_balancer(cluster: LocalCluster, source: str, doc: dict[str, Any], **kw: 
         client.close()
 
 
+def submit(cluster: LocalCluster, source: str, payload: bytes, doc: dict[str, Any] = RESIZE) -> str:
+    """Upload through the balancer; the accepted job's id."""
+    accepted = via_balancer(cluster, source, doc, media_type="mp4", payload=payload)
+    assert accepted.doc.get("status") == "accepted", accepted.doc
+    return str(accepted.doc["job_id"])
+
+
 def wait_status(
     cluster: LocalCluster, source: str, job_id: str, done: Callable[[dict], bool], timeout_s: float
 ) -> dict[str, Any]:
@@ -200,11 +207,7 @@ def test_a_job_whose_node_dies_finishes_elsewhere_and_outlives_that_node_too(
 ) -> None:
     cluster = nodes_up
     source = "127.0.3.1"
-    accepted = via_balancer(
-        cluster, source, RESIZE, media_type="mp4", payload=slow_clip.read_bytes()
-    )
-    assert accepted.doc.get("status") == "accepted", accepted.doc
-    job_id = accepted.doc["job_id"]
+    job_id = submit(cluster, source, slow_clip.read_bytes())
     assert job_id.split("-")[0] in node_names(cluster)  # the node that accepted it
 
     # It runs (FFmpeg has made progress) on some node: that node is SIGKILLed.
@@ -226,11 +229,7 @@ def test_a_job_whose_node_dies_finishes_elsewhere_and_outlives_that_node_too(
     result = download(cluster, source, job_id, tmp_path / "result.mp4")
 
     # The same job run afresh, undisturbed, gives what a player would see the same way.
-    fresh = via_balancer(
-        cluster, "127.0.3.2", RESIZE, media_type="mp4", payload=slow_clip.read_bytes()
-    )
-    assert fresh.doc.get("status") == "accepted", fresh.doc
-    fresh_id = fresh.doc["job_id"]
+    fresh_id = submit(cluster, "127.0.3.2", slow_clip.read_bytes())
     assert wait_status(cluster, "127.0.3.2", fresh_id, finished, 240)["state"] == "done"
     fresh_result = download(cluster, "127.0.3.2", fresh_id, tmp_path / "fresh.mp4")
     assert what_a_player_sees(result) == what_a_player_sees(fresh_result)
@@ -303,11 +302,7 @@ def test_a_postgres_restart_loses_no_acknowledged_job(
 ) -> None:
     cluster = nodes_up
     source = "127.0.3.30"
-    accepted = via_balancer(
-        cluster, source, RESIZE, media_type="mp4", payload=clip_mp4.read_bytes()
-    )
-    assert accepted.doc.get("status") == "accepted", accepted.doc
-    job_id = accepted.doc["job_id"]
+    job_id = submit(cluster, source, clip_mp4.read_bytes())
     postgres = cluster.postgres()
     postgres.stop()
     try:
@@ -323,11 +318,8 @@ def test_a_postgres_restart_loses_no_acknowledged_job(
     assert done["state"] == "done", done
     download(cluster, source, job_id, tmp_path / "after-restart.mp4")
     # And new work is taken again.
-    again = via_balancer(
-        cluster, "127.0.3.31", RESIZE, media_type="mp4", payload=clip_mp4.read_bytes()
-    )
-    assert again.doc.get("status") == "accepted", again.doc
-    assert wait_status(cluster, "127.0.3.31", again.doc["job_id"], finished, 180)["state"] == "done"
+    again = submit(cluster, "127.0.3.31", clip_mp4.read_bytes())
+    assert wait_status(cluster, "127.0.3.31", again, finished, 180)["state"] == "done"
 
 
 def test_a_draining_node_gets_no_new_clients(nodes_up: LocalCluster, slow_clip: Path) -> None:
@@ -335,10 +327,7 @@ def test_a_draining_node_gets_no_new_clients(nodes_up: LocalCluster, slow_clip: 
     (deploy/haproxy.cfg), and new connections go to the others while it finishes."""
     cluster = nodes_up
     source = "127.0.3.40"
-    accepted = via_balancer(
-        cluster, source, RESIZE, media_type="mp4", payload=slow_clip.read_bytes()
-    )
-    job_id = accepted.doc["job_id"]
+    job_id = submit(cluster, source, slow_clip.read_bytes())
     wait_status(cluster, source, job_id, lambda s: s["state"] == "running", 120)
     runner = row(cluster, job_id)
     assert runner is not None
@@ -349,15 +338,8 @@ def test_a_draining_node_gets_no_new_clients(nodes_up: LocalCluster, slow_clip: 
     # their uploads is accepted by the draining node.
     accepted_by = []
     for i in range(12):  # (one /24 each: --max-jobs-per-network counts per /24)
-        tiny = via_balancer(
-            cluster,
-            f"127.0.{40 + i}.1",
-            {"op": "compress"},
-            media_type="mp4",
-            payload=fake_mp4(2000),
-        )
-        assert tiny.doc.get("status") == "accepted", tiny.doc
-        accepted_by.append(tiny.doc["job_id"].split("-")[0])
+        tiny = submit(cluster, f"127.0.{40 + i}.1", fake_mp4(2000), {"op": "compress"})
+        accepted_by.append(tiny.split("-")[0])
     assert name not in accepted_by and len(set(accepted_by)) == 2
     # The draining node finishes its job, then stops.
     assert wait_status(cluster, source, job_id, finished, 240)["state"] == "done"

@@ -31,7 +31,7 @@ from app.server.stores.sql_core import (
     Cursor,
 )
 from app.server.stores.sql_jobs import SqlJobStore
-from app.server.stores.sql_schema import SCHEMA_VERSION, TABLES
+from app.server.stores.sql_schema import create_tables
 
 if TYPE_CHECKING:
     import psycopg
@@ -58,11 +58,7 @@ class PostgresDatabase:
         self._pool_size = pool_size
         with self.transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            for statement in TABLES:
-                cur.execute(statement)
-            cur.execute("SELECT count(*) FROM vcs_schema")
-            if cur.fetchone()[0] == 0:
-                cur.execute("INSERT INTO vcs_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            create_tables(cur)
 
     @property
     def description(self) -> str:

@@ -245,15 +245,20 @@ class SqlJobStore(SqlSweeps, SqlRawUploads):
         )
         return cur.fetchone() is not None
 
+    def _our_job(self, cur: Cursor, task: Task) -> JobRecord:
+        """The task's job, locked, while the task is still ours; else TransitionRefused."""
+        old = self._select(cur, task.job_id, lock=True)
+        if old is None or not self._owns(cur, task):
+            raise TransitionRefused(task.job_id)
+        return old
+
     async def reserve_result(self, task: Task, size: int) -> None:
         """Quota for the result FFmpeg may write (QuotaFull if there is none);
         TransitionRefused if the task is no longer ours."""
 
         def write() -> None:
             with self._tx() as cur:
-                old = self._select(cur, task.job_id, lock=True)
-                if old is None or not self._owns(cur, task):
-                    raise TransitionRefused(task.job_id)
+                old = self._our_job(cur, task)
                 self._reserve(cur, size, old.client_ip)
                 cur.execute(
                     "UPDATE vcs_jobs SET result_reserved = result_reserved + %s WHERE id = %s",
@@ -269,9 +274,7 @@ class SqlJobStore(SqlSweeps, SqlRawUploads):
 
         def write() -> None:
             with self._tx() as cur:
-                old = self._select(cur, task.job_id, lock=True)
-                if old is None or not self._owns(cur, task):
-                    raise TransitionRefused(task.job_id)
+                old = self._our_job(cur, task)
                 # The result may be the input itself (a stream copy reusing it): one blob.
                 self._release(cur, old.input_reserved + old.result_reserved - result.size)
                 cur.execute(
@@ -300,9 +303,7 @@ class SqlJobStore(SqlSweeps, SqlRawUploads):
 
         def write() -> JobRecord:
             with self._tx() as cur:
-                old = self._select(cur, task.job_id, lock=True)
-                if old is None or not self._owns(cur, task):
-                    raise TransitionRefused(task.job_id)
+                old = self._our_job(cur, task)
                 self._end(cur, old, state, error)
                 return old
 

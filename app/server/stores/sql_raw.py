@@ -9,10 +9,23 @@ as its rows: `uploading` while the file arrives (held: what arrived plus a headr
 from __future__ import annotations
 
 from app.server.stores.job_store import TransitionRefused
-from app.server.stores.sql_core import SqlStoreCore
+from app.server.stores.sql_core import Cursor, SqlStoreCore
 
 
 class SqlRawUploads(SqlStoreCore):
+    def _arriving(self, cur: Cursor, key: str) -> tuple[str, int, int]:
+        """(address, size, reserved) of a raw upload in progress, locked; else
+        TransitionRefused."""
+        cur.execute(
+            "SELECT client_ip, size, reserved FROM vcs_raw_uploads "
+            f"WHERE key = %s AND state = 'uploading'{self.db.for_update}",
+            (key,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            raise TransitionRefused(key)
+        return str(row[0]), int(row[1]), int(row[2])
+
     async def accept_raw(self, key: str, address: str, size: int, held: int) -> None:
         """A raw upload starts: `size` bytes must fit, `held` are reserved now
         (QuotaFull, and nothing written, if not)."""
@@ -34,18 +47,10 @@ class SqlRawUploads(SqlStoreCore):
 
         def write() -> None:
             with self._tx() as cur:
-                cur.execute(
-                    "SELECT client_ip, size, reserved FROM vcs_raw_uploads "
-                    f"WHERE key = %s AND state = 'uploading'{self.db.for_update}",
-                    (key,),
-                )
-                row = cur.fetchone()
-                if row is None:
-                    raise TransitionRefused(key)
-                address, size, reserved = row
-                want = min(held, int(size))
-                if want > int(reserved):
-                    self._reserve(cur, want - int(reserved), address)
+                address, size, reserved = self._arriving(cur, key)
+                want = min(held, size)
+                if want > reserved:
+                    self._reserve(cur, want - reserved, address)
                     cur.execute(
                         "UPDATE vcs_raw_uploads SET reserved = %s WHERE key = %s", (want, key)
                     )
@@ -57,15 +62,7 @@ class SqlRawUploads(SqlStoreCore):
 
         def write() -> None:
             with self._tx() as cur:
-                cur.execute(
-                    "SELECT size, reserved FROM vcs_raw_uploads "
-                    f"WHERE key = %s AND state = 'uploading'{self.db.for_update}",
-                    (key,),
-                )
-                row = cur.fetchone()
-                if row is None:
-                    raise TransitionRefused(key)
-                size, reserved = int(row[0]), int(row[1])
+                _, size, reserved = self._arriving(cur, key)
                 self._release(cur, reserved - size)
                 cur.execute(
                     "UPDATE vcs_raw_uploads SET state = 'stored', reserved = size, "

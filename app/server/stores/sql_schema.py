@@ -8,7 +8,10 @@ across nodes: one active job per client address, and a cheap scan of queued task
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from app.server.stores.sql_core import Cursor
 
 SCHEMA_VERSION: Final = 1
 
@@ -121,3 +124,12 @@ JOB_COLUMNS: Final = (
     "result_sha256, report, created_at, finished_at, downloaded, input_reserved, "
     "result_reserved, node, attempts"
 )
+
+
+def create_tables(cur: Cursor) -> None:
+    """Every table and index (those already there are kept), and the schema version."""
+    for statement in TABLES:
+        cur.execute(statement)
+    cur.execute("SELECT count(*) FROM vcs_schema")
+    if cur.fetchone()[0] == 0:
+        cur.execute("INSERT INTO vcs_schema (version) VALUES (%s)", (SCHEMA_VERSION,))

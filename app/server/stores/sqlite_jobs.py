@@ -20,7 +20,7 @@ import trio
 from app.server.stores.job_store import StoreUnavailable
 from app.server.stores.sql_core import Cursor
 from app.server.stores.sql_jobs import SqlJobStore
-from app.server.stores.sql_schema import SCHEMA_VERSION, TABLES
+from app.server.stores.sql_schema import create_tables
 
 DB_NAME: Final = "jobs.sqlite3"
 # The WAL is cut back to this after a checkpoint (it would keep its largest size).
@@ -65,11 +65,7 @@ class SqliteDatabase:
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         with self.transaction() as cur:
-            for statement in TABLES:
-                cur.execute(statement)
-            cur.execute("SELECT count(*) FROM vcs_schema")
-            if cur.fetchone()[0] == 0:
-                cur.execute("INSERT INTO vcs_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            create_tables(cur)
 
     @property
     def description(self) -> str:
