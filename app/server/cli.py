@@ -24,6 +24,7 @@ from app.server.log_format import LOG_FORMATS, setup_logging
 from app.server.service import serve
 from app.server.stores.job_store import StoreUnavailable
 from app.server.units import format_bytes, format_duration, parse_duration, parse_size
+from app.wire.exception_groups import sole_exception
 from app.wire.key_files import KeyFileError, load_or_create_private_key
 
 
@@ -400,7 +401,10 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     try:
-        trio.run(run)
+        try:
+            trio.run(run)
+        except BaseExceptionGroup as group:  # a failed start, from inside the nursery
+            raise sole_exception(group) from None
     except FFmpegNotFound as exc:
         print(f"vcs-serve: {exc}", file=sys.stderr)
         return 1

@@ -236,6 +236,54 @@ def test_a_job_whose_node_dies_finishes_elsewhere_and_outlives_that_node_too(
     assert what_a_player_sees(result)[3][1:3] == (480, 270)
 
 
+def ffmpegs_under(pid: int) -> int:
+    """FFmpeg processes among `pid`'s descendants."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        child = int(stat.parent.name)
+        parents[child], names[child] = int(fields[1]), name
+    count = 0
+    for child, name in names.items():
+        ancestor = parents.get(child)
+        while ancestor and ancestor != pid:
+            ancestor = parents.get(ancestor)
+        count += ancestor == pid and "ffmpeg" in name
+    return count
+
+
+def test_a_cancel_sent_to_any_node_stops_the_run_on_its_node(
+    nodes_up: LocalCluster, slow_clip: Path
+) -> None:
+    cluster = nodes_up
+    source = "127.0.3.50"
+    job_id = submit(cluster, source, slow_clip.read_bytes())
+    wait_status(
+        cluster, source, job_id, lambda s: s["state"] == "running" and s["progress"] > 0, 120
+    )
+    running = row(cluster, job_id)
+    assert running is not None
+    runner = cluster.node(running["node"])
+    assert ffmpegs_under(runner["pid"]) >= 1
+    # Straight to another node: it ends the row; the runner hears and kills its FFmpeg.
+    other = next(n for n in cluster.state["nodes"] if n["name"] != runner["name"])
+    client = SpecClient("127.0.0.1", other["port"], source)
+    answer = client.request({"op": "cancel", "job_id": job_id})
+    client.close()
+    assert answer.doc.get("status") == "cancelled", answer.doc
+    assert wait_until(lambda: ffmpegs_under(runner["pid"]) == 0, 10)
+    status = wait_status(cluster, source, job_id, finished, 10)
+    assert status["state"] == "cancelled"
+    ended = row(cluster, job_id)
+    assert ended is not None and (ended["state"], ended["node"]) == ("cancelled", runner["name"])
+
+
 def test_one_address_gets_one_job_across_nodes_refused_before_its_payload(
     nodes_up: LocalCluster,
 ) -> None:

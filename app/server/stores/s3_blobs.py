@@ -37,6 +37,7 @@ import trio
 
 from app.server.storage import PARTIAL_SUFFIX
 from app.server.stores.blob_store import BlobSource, check_key
+from app.server.stores.job_store import StoreUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -275,8 +276,14 @@ class S3BlobStore:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     async def prepare(self) -> int:
-        """Check the bucket answers; abort multipart uploads left for over a day."""
-        await self._call(lambda: self._client.head_bucket(Bucket=self.location.bucket))
+        """Check the bucket answers (StoreUnavailable, saying why, if not); abort multipart
+        uploads left for over a day."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            await self._call(lambda: self._client.head_bucket(Bucket=self.location.bucket))
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreUnavailable(f"cannot use {self.description}: {exc}") from exc
         cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=STALE_UPLOAD_S)
         return await self._abort_uploads(lambda key, started: started < cutoff)
 

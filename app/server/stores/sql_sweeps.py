@@ -125,17 +125,18 @@ class SqlSweeps(SqlStoreCore):
 
     async def restart_sweep(self, requeue: bool) -> RestartSweep:
         """At start: this node's interrupted uploads go; its running tasks are queued
-        again (cluster: another run counts as an attempt) or, with one node, fail as
-        `server_restarted` along with the queued ones."""
+        again (cluster: another run counts as an attempt) or, with one node (whose rows
+        are all its own, whatever --node-id it had), fail as `server_restarted` along
+        with the queued ones."""
+
+        # Alone, every row is this node's, whatever name it had before.
+        ours, params = ("node = %s", (self.node,)) if requeue else ("1 = 1", ())
 
         def write() -> tuple[RestartSweep, list[str]]:
             with self._tx() as cur:
-                cur.execute(
-                    "SELECT id FROM vcs_jobs WHERE state = 'uploading' AND node = %s",
-                    (self.node,),
-                )
+                cur.execute(f"SELECT id FROM vcs_jobs WHERE state = 'uploading' AND {ours}", params)
                 uploads = self._delete_jobs(cur, [row[0] for row in cur.fetchall()])
-                raw = self._delete_raw_uploads(cur, "node = %s", (self.node,))
+                raw = self._delete_raw_uploads(cur, ours, params)
                 if requeue:
                     cur.execute(
                         "SELECT job_id, task_no, attempts FROM vcs_tasks "

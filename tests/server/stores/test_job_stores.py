@@ -253,7 +253,8 @@ async def test_restart_sweep_one_node_fails_unfinished_jobs(open_store: OpenStor
     waiting = await queued(store, "10.0.0.2")
     running = await queued(store, "10.0.0.3")
     assert await store.claim_task(lease_s=30) is not None
-    restarted = await fresh(open_store)
+    # Started again under another --node-id: alone, every row is its own all the same.
+    restarted = await fresh(open_store, "renamed")
     sweep = await restarted.restart_sweep(requeue=False)
     assert [r.id for r in sweep.discarded] == [uploading.id]
     assert {r.id for r in sweep.failed} == {waiting.id, running.id}
