@@ -71,7 +71,9 @@ def main() -> int:
             "0",
         )
         nodes = [
-            ServerProcess(work / f"n{i}", ("--node-id", f"n{i}", *trusted)).start()
+            ServerProcess(
+                work / f"n{i}", ("--node-id", f"n{i}", "--metrics", "127.0.0.1:0", *trusted)
+            ).start()
             for i in (1, 2, 3)
         ]
         haproxy, port = start_haproxy(work, nodes)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -126,10 +128,21 @@ class ServerProcess:
         return self.start()
 
     def files(self) -> list[Path]:
-        """Every file in storage except job records: uploads, results, partials."""
+        """Every file the blob store holds in storage: uploads, results, raw files, and
+        their partial files (the job store, jobs.sqlite3, is in none of these)."""
         return sorted(
             p
             for sub in ("uploads", "results", "raw")
             if (self.storage_dir / sub).exists()
             for p in (self.storage_dir / sub).iterdir()
         )
+
+    def job_rows(self) -> list[tuple[str, str]]:
+        """(id, state) of every job row in the server's job store (SQLite, read-only;
+        uploads in progress included, as `uploading`)."""
+        db = self.storage_dir / "jobs.sqlite3"
+        if not db.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("SELECT id, state FROM vcs_jobs ORDER BY created_at")
+            return [(str(job_id), str(state)) for job_id, state in rows]

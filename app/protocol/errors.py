@@ -44,12 +44,14 @@ class ErrorCode(enum.StrEnum):
     TOO_SLOW = "too_slow"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     DISK_FULL = "disk_full"
+    STORE_UNAVAILABLE = "store_unavailable"
     # Jobs.
     JOB_NOT_FOUND = "job_not_found"
     WRONG_NODE = "wrong_node"
     JOB_NOT_DONE = "job_not_done"
     JOB_FINISHED = "job_finished"
     SERVER_RESTARTED = "server_restarted"
+    RETRIES_EXHAUSTED = "retries_exhausted"
     # Media.
     UNREADABLE_MEDIA = "unreadable_media"
     FORMAT_NOT_ALLOWED = "format_not_allowed"

@@ -266,6 +266,7 @@ STATUS_FOR_ERROR: Final[dict[ErrorCode, RawStatus]] = {
     ErrorCode.INTERNAL: RawStatus(500, "internal"),
     ErrorCode.BUSY: RawStatus(503, "busy"),
     ErrorCode.SERVER_SHUTTING_DOWN: RawStatus(503, "stopping"),
+    ErrorCode.STORE_UNAVAILABLE: RawStatus(503, "no store"),
     ErrorCode.QUOTA_EXCEEDED: RawStatus(507, "quota full"),
     ErrorCode.DISK_FULL: RawStatus(507, "disk full"),
 }

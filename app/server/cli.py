@@ -20,10 +20,12 @@ from app.server.authorized_keys import AuthorizedKeys, AuthorizedKeysError
 from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
 from app.server.config_file import parse_with_config
+from app.server.engines import check_engines
 from app.server.job import NODE_ID_RE
 from app.server.key_exchange_limits import KeyExchangeRates
 from app.server.log_format import LOG_FORMATS, setup_logging
 from app.server.service import serve
+from app.server.stores.job_store import StoreUnavailable
 from app.server.units import (
     argument_type,
     format_bytes,
@@ -31,6 +33,7 @@ from app.server.units import (
     parse_duration,
     parse_size,
 )
+from app.wire.exception_groups import sole_exception
 from app.wire.key_files import KeyFileError, load_or_create_private_key
 
 size = argument_type(parse_size)
@@ -120,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage-dir",
         type=Path,
         default=defaults.default_storage_dir(),
-        help="where uploads, results and the job index live (default $XDG_STATE_HOME/vcs/storage)",
+        help="where the job store, uploads and results live with the default stores, and "
+        "FFmpeg's work files always (default $XDG_STATE_HOME/vcs/storage)",
     )
     add(
         "--quota",
@@ -246,7 +250,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--node-id",
         type=_node_id,
         default="",
-        help="name of this node behind a balancer (a-z, 0-9, up to 16); prefixes job ids",
+        help="name of this node behind a balancer (a-z, 0-9, up to 16), unique in a "
+        "cluster: it names the node in the job store and prefixes the job ids it accepts",
+    )
+    add(
+        "--job-store",
+        default=d.job_store,
+        metavar="sqlite|DSN",
+        help="where job records, the quota and the work queue live: 'sqlite' "
+        "(jobs.sqlite3 in the storage dir; default) or a postgresql:// DSN shared by a "
+        "cluster's nodes (password from PGPASSWORD or ~/.pgpass, not here)",
+    )
+    add(
+        "--blob-store",
+        default=d.blob_store,
+        metavar="local|s3://BUCKET[/PREFIX]",
+        help="where uploads, results and raw files live: 'local' (the storage dir; "
+        "default) or an S3 bucket shared by a cluster (keys from boto3's chain: "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws)",
+    )
+    add(
+        "--s3-endpoint",
+        default=None,
+        metavar="URL",
+        help="the S3 service's URL for a store other than AWS (e.g. Ceph RGW, SeaweedFS; "
+        "default: $AWS_ENDPOINT_URL)",
+    )
+    add("--s3-region", default=None, metavar="NAME", help="the S3 region (default: boto3's)")
+    add(
+        "--task-lease",
+        type=_positive_duration,
+        default=d.task_lease_s,
+        metavar="DURATION",
+        help="how long a node's claim on a running job lasts unrenewed: a dead node's jobs "
+        f"run again on another after this (default {format_duration(d.task_lease_s)})",
     )
     add(
         "--key-file",
@@ -329,7 +366,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The settings the parsed command line (over the config file) asks for."""
     if args.proxy_protocol and not args.trusted_proxy:
         raise ValueError("--proxy-protocol needs at least one --trusted-proxy")
-    return ServerConfig(
+    config = ServerConfig(
         host=args.host,
         port=args.port,
         storage_dir=args.storage_dir.expanduser(),
@@ -365,7 +402,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             args.key_exchange_total_rate,
             max(args.key_exchange_burst, int(2 * args.key_exchange_total_rate)),
         ),
+        job_store=args.job_store,
+        blob_store=args.blob_store,
+        s3_endpoint=args.s3_endpoint,
+        s3_region=args.s3_region,
+        task_lease_s=args.task_lease,
     )
+    check_engines(config)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,11 +474,14 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     try:
-        trio.run(run)
+        try:
+            trio.run(run)
+        except BaseExceptionGroup as group:  # a failed start, from inside the nursery
+            raise sole_exception(group) from None
     except FFmpegNotFound as exc:
         print(f"vcs-serve: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
+    except (OSError, StoreUnavailable) as exc:
         print(f"vcs-serve: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -26,6 +26,7 @@ DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
 # Admission caps (SPEC §3.0), settled before a payload byte is stored.
 DEFAULT_MAX_QUEUED_JOBS: Final = 64
 DEFAULT_MAX_JOBS_PER_NETWORK: Final = 8
+DEFAULT_TASK_LEASE_S: Final = 30.0
 
 
 SERVER_KEY_NAME: Final = "server_key.pem"
@@ -49,7 +50,7 @@ class ServerConfig:
     job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     ffmpeg: str | None = None
-    # Behind a balancer: names this node in job ids (SPEC §7).
+    # Behind a balancer: names this node in the job store and in job ids (SPEC §7).
     node_id: str = ""
     # SPEC §6: the server's RSA key (default: server_key.pem in the storage dir), and
     # whether plaintext MMP clients are refused.
@@ -85,6 +86,15 @@ class ServerConfig:
     metrics_address: tuple[str, int] | None = None
     # Caps on uploads and rlimits of the probe and FFmpeg (docs/security.md).
     media_limits: MediaLimits = field(default_factory=MediaLimits)
+    # Where jobs and files live (docs/operations.md, "Where things live"): "sqlite" in
+    # the storage dir or a postgresql:// DSN; "local" (the storage dir) or s3://BUCKET.
+    job_store: str = "sqlite"
+    blob_store: str = "local"
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    # How long a node's claim on a task lasts unrenewed: a dead node's jobs run again
+    # elsewhere after this (SPEC §7).
+    task_lease_s: float = DEFAULT_TASK_LEASE_S
 
     @property
     def bytes_per_address(self) -> int:

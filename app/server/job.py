@@ -1,181 +1,89 @@
-"""One job: its id, its state, what `status` shows of it, and its record on disk.
+"""One job as clients see it: its id, its state, and what `status` shows of its record.
 
-Its transitions (accepted, started, finished, downloaded, expired…) belong to the
-JobRegistry (registry.py): nothing else moves a job from one state to another.
+A job's record lives in the job store (app/server/stores/): SQLite in the storage
+directory for one node, PostgreSQL for a cluster, so any node can answer for it. Its
+transitions belong to the JobRegistry (registry.py): nothing else moves a job from one
+state to another.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 import secrets
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-
-import trio
 
 from app.protocol.errors import ErrorInfo
 
 # The shape of a job id and the answer to a wrong one are the op table's (`job_id`).
 from app.protocol.ops import JOB_ID_RE, job_not_found
-from app.server.quota import Reservation
+from app.server.stores.job_store import JobRecord, JobState
 
-__all__ = ["JOB_ID_RE", "Job", "JobState", "job_not_found", "new_job_id"]
+__all__ = [
+    "JOB_ID_RE",
+    "REPORTED_STATES",
+    "JobRecord",
+    "JobState",
+    "full_report",
+    "job_not_found",
+    "new_job_id",
+    "result_filename",
+    "status_json",
+]
 
 JOB_ID_BYTES: Final = 16  # 128 random bits
+# What `status` can answer: a job still uploading has no id its client knows yet.
+REPORTED_STATES: Final = tuple(state for state in JobState if state is not JobState.UPLOADING)
 NODE_ID_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 
 
-class JobState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
-
-
 def new_job_id(node_id: str = "") -> str:
-    """128 random bits; prefixed with the node's id so a request that reaches the wrong
-    node behind a balancer can say so (SPEC §7)."""
+    """128 random bits, prefixed with the name of the node that accepted the upload (for
+    logs: any node of a cluster answers for any job, whatever its prefix)."""
     token = secrets.token_hex(JOB_ID_BYTES)
     return f"{node_id}-{token}" if node_id else token
 
 
-@dataclass(eq=False)
-class Job:
-    id: str
-    op: str
-    params: dict[str, Any]
-    client_ip: str
-    filename: str
-    input_path: Path
-    input_size: int
-    input_media_type: str
-    created_at: float = field(default_factory=time.time)
-    state: JobState = JobState.QUEUED
-    phase: str = "queued"
-    progress: float = 0.0
-    eta_s: float | None = None
-    error: ErrorInfo | None = None
-    result_path: Path | None = None
-    result_media_type: str | None = None
-    result_size: int | None = None
-    result_sha256: str | None = None
-    report: dict[str, Any] = field(default_factory=dict)
-    finished_at: float | None = None
-    downloaded: bool = False
-    # The client key (fingerprint) that created the job over an encrypted session: only
-    # it may see the job (docs/security.md). None: a plaintext job, bound to its address.
-    owner: str | None = None
-    # Runtime only: never persisted.
-    cancel_scope: trio.CancelScope | None = None
-    input_reservation: Reservation | None = None
-    result_reservation: Reservation | None = None
-    changed: trio.Event = field(default_factory=trio.Event)
+def result_filename(record: JobRecord) -> str:
+    stem = Path(record.filename).stem or "result"
+    return f"{stem}.{record.op}.{record.result_media_type}"
 
-    def notify(self) -> None:
-        """Wake long-polling `status` requests."""
-        self.changed.set()
-        self.changed = trio.Event()
 
-    def set_progress(self, fraction: float, eta_s: float | None, phase: str | None = None) -> None:
-        self.progress = max(self.progress, min(1.0, fraction))
-        self.eta_s = None if eta_s is None else round(max(0.0, eta_s), 1)
-        if phase is not None:
-            self.phase = phase
-        self.notify()
+def _error_doc(error: ErrorInfo) -> dict[str, Any]:
+    doc: dict[str, Any] = error.to_json()["error"]
+    return doc
 
-    def finish(self, state: JobState, error: ErrorInfo | None = None) -> None:
-        self.state = state
-        self.phase = str(state)
-        self.error = error
-        self.finished_at = time.time()
-        self.eta_s = None if state is not JobState.DONE else 0.0
-        if state is JobState.DONE:
-            self.progress = 1.0
-        self.notify()
 
-    def result_filename(self) -> str:
-        stem = Path(self.filename).stem or "result"
-        return f"{stem}.{self.op}.{self.result_media_type}"
-
-    def status_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "job_id": self.id,
-            "op": self.op,
-            "state": str(self.state),
-            "phase": self.phase,
-            "progress": round(self.progress, 4),
-            "eta_s": self.eta_s,
-            "input_size": self.input_size,
+def status_json(record: JobRecord) -> dict[str, Any]:
+    """The `status` answer (docs/protocol.md): the same from every node."""
+    doc: dict[str, Any] = {
+        "job_id": record.id,
+        "op": record.op,
+        "state": str(record.state),
+        "phase": record.phase,
+        "progress": round(record.progress, 4),
+        "eta_s": record.eta_s,
+        "input_size": record.input_size,
+    }
+    if record.error is not None:
+        doc["error"] = _error_doc(record.error)
+    if record.state is JobState.DONE:
+        doc["result"] = {
+            "filename": result_filename(record),
+            "media_type": record.result_media_type,
+            "size": record.result_size,
+            "sha256": record.result_sha256,
+            "downloaded": record.downloaded,
+            **record.report,
         }
-        if self.error is not None:
-            doc["error"] = self.error.to_json()["error"]
-        if self.state is JobState.DONE:
-            doc["result"] = {
-                "filename": self.result_filename(),
-                "media_type": self.result_media_type,
-                "size": self.result_size,
-                "sha256": self.result_sha256,
-                "downloaded": self.downloaded,
-                **self.report,
-            }
-        return doc
+    return doc
 
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "op": self.op,
-            "params": self.params,
-            "client_ip": self.client_ip,
-            "filename": self.filename,
-            "input_path": str(self.input_path),
-            "input_size": self.input_size,
-            "input_media_type": self.input_media_type,
-            "created_at": self.created_at,
-            "state": str(self.state),
-            "error": self.error.to_json() if self.error else None,
-            "result_path": str(self.result_path) if self.result_path else None,
-            "result_media_type": self.result_media_type,
-            "result_size": self.result_size,
-            "result_sha256": self.result_sha256,
-            "report": self.report,
-            "finished_at": self.finished_at,
-            "downloaded": self.downloaded,
-            "owner": self.owner,
-        }
 
-    @classmethod
-    def from_record(cls, doc: dict[str, Any]) -> Job:
-        job = cls(
-            id=str(doc["id"]),
-            op=str(doc["op"]),
-            params=dict(doc["params"]),
-            client_ip=str(doc["client_ip"]),
-            filename=str(doc["filename"]),
-            input_path=Path(doc["input_path"]),
-            input_size=int(doc["input_size"]),
-            input_media_type=str(doc["input_media_type"]),
-            created_at=float(doc["created_at"]),
-            state=JobState(doc["state"]),
-            result_path=Path(doc["result_path"]) if doc.get("result_path") else None,
-            result_media_type=doc.get("result_media_type"),
-            result_size=doc.get("result_size"),
-            result_sha256=doc.get("result_sha256"),
-            report=dict(doc.get("report") or {}),
-            finished_at=doc.get("finished_at"),
-            downloaded=bool(doc.get("downloaded")),
-            owner=doc.get("owner"),
-        )
-        if doc.get("error"):
-            job.error = ErrorInfo.from_json(doc["error"])
-        job.phase = str(job.state)
-        if job.state is JobState.DONE:
-            job.progress = 1.0
-        return job
+def full_report(input_size: int, output_size: int, op_report: dict[str, Any]) -> dict[str, Any]:
+    """What a result's report says: sizes before and after, then the op's own fields."""
+    return {
+        "input_size": input_size,
+        "output_size": output_size,
+        "reduction": round(1 - output_size / input_size, 4) if input_size else 0,
+        **op_report,
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -48,7 +48,7 @@ class Family:
 class Gauges:
     """Readings of the server's state, taken at scrape time."""
 
-    jobs: Callable[[], Iterable[tuple[str, str]]]  # (op, state) of every known job
+    jobs: Callable[[], Mapping[tuple[str, str], int]]  # jobs by (op, state)
     queued: Callable[[], int]
     quota_used_bytes: Callable[[], int]
     quota_limit_bytes: Callable[[], int]
@@ -173,12 +173,13 @@ class Metrics:
 
     @staticmethod
     def _gauge_families(gauges: Gauges) -> list[Family]:
-        by_state = collections.Counter(gauges.jobs())
+        by_state = gauges.jobs()
         return [
             Family(
                 "vcs_jobs",
                 "gauge",
-                "Jobs the server knows now, by op and state (ended jobs until they expire).",
+                "Jobs in the job store now (cluster-wide), by op and state (uploads in "
+                "progress as uploading, ended jobs until they expire).",
                 tuple(
                     ((("op", op), ("state", state)), n)
                     for (op, state), n in sorted(by_state.items())

@@ -10,7 +10,7 @@ server more than that.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import trio
@@ -58,7 +58,10 @@ def answer(request: bytes, metrics: Metrics, draining: Callable[[], bool]) -> by
 
 
 async def _serve_one(
-    stream: trio.SocketStream, metrics: Metrics, draining: Callable[[], bool]
+    stream: trio.SocketStream,
+    metrics: Metrics,
+    draining: Callable[[], bool],
+    refresh: Callable[[], Awaitable[None]],
 ) -> None:
     request = b""
     with trio.move_on_after(REQUEST_TIMEOUT_S):
@@ -70,6 +73,8 @@ async def _serve_one(
                 request += data
                 if len(request) > MAX_REQUEST_BYTES:
                     break
+            if request.split(b" ", 2)[1:2] == [b"/metrics"]:
+                await refresh()  # gauges read from the job store, fresh for this scrape
             await stream.send_all(answer(request, metrics, draining))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -82,10 +87,12 @@ async def serve_metrics(
     port: int,
     metrics: Metrics,
     draining: Callable[[], bool],
+    refresh: Callable[[], Awaitable[None]],
     *,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; reports the bound port when listening."""
+    """Serve until cancelled; reports the bound port when listening. `refresh` runs
+    before each /metrics answer."""
     listener = await open_listener(host, port)
     slots = trio.Semaphore(MAX_CONCURRENT)
     task_status.started(int(listener.socket.getsockname()[1]))
@@ -96,7 +103,7 @@ async def serve_metrics(
 
             async def one(stream: trio.SocketStream = stream) -> None:
                 try:
-                    await _serve_one(stream, metrics, draining)
+                    await _serve_one(stream, metrics, draining, refresh)
                 finally:
                     slots.release()
 

@@ -1,140 +1,117 @@
-"""Storage quota: bytes are reserved before they are written, per server and per client.
+"""Storage quota as uploads meet it: refusals users can act on, and the hold of an upload
+that grows as its bytes arrive (docs/operations.md, "Quota accounting").
 
-Every byte a job or upload may put on disk is held by a `Reservation` first, so uploads
-arriving at once can never overshoot the quota (docs/operations.md, "Quota
-accounting"). A reservation has a holder (the client address it is charged to), and
-one holder may hold at most `per_holder_limit` bytes, so one client cannot take the
-whole store.
-
-An upload does not hold its whole declared size while it arrives: it must fit when it
-starts, but it holds only what it has sent plus a headroom (`grow_to`), so a client
-that declares the whole quota and then trickles holds a few megabytes, not the store.
+The bytes themselves are counted in the job store (app/server/stores/), cluster-wide,
+in the same transaction as each change that holds or frees them. An upload does not
+hold its whole declared size while it arrives: it must fit when it starts, but holds
+only what it has sent plus a headroom, so a client that declares the whole quota and
+then trickles holds a few hundred megabytes, not the store.
 """
 
 from __future__ import annotations
 
-import collections
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
-from app.protocol.errors import ErrorCode, VcsError
-from app.server.units import format_bytes
+import trio
 
-# Holder of bytes found on disk at start-up, whose client is no longer known.
-UNKNOWN_HOLDER: Final = ""
+from app.protocol.errors import ErrorCode, VcsError
+from app.server.stores.job_store import QuotaFull
+from app.server.units import format_bytes
+from app.wire.exception_groups import sole_exception
+
 # An upload holds what it has sent plus this much, never its whole declared size
 # (SPEC §3.0). It is more than a splice worker moves between two top-ups (0.1 s at
-# ~2.4 GB/s), so the bytes on disk stay within what is held.
+# ~2.4 GB/s), so the bytes stored stay within what is held.
 UPLOAD_HEADROOM_BYTES: Final = 256 * 1024 * 1024
+# The hold follows what arrived, one job store transaction at a time, at most one per
+# GROW_INTERVAL_S (what a cluster's one quota row can bear: docs/scale.md), sooner when
+# less than GROW_MARGIN_BYTES of it is left unused.
+GROW_INTERVAL_S: Final = 0.1
+GROW_MARGIN_BYTES: Final = UPLOAD_HEADROOM_BYTES // 2
 
 
-def _store_full(needed: int, free: int, limit: int) -> VcsError:
+def quota_refusal(full: QuotaFull) -> VcsError:
+    """The store's QuotaFull as the error JSON a client reads."""
+    if full.address is not None:
+        return VcsError(
+            ErrorCode.QUOTA_EXCEEDED,
+            f"Your address ({full.address}) may keep at most {format_bytes(full.limit)} on "
+            f"this server; {format_bytes(full.needed)} needed, {format_bytes(full.free)} "
+            "of that left.",
+            "Download or cancel your finished jobs to free their space, or send a smaller file.",
+        )
     return VcsError(
         ErrorCode.QUOTA_EXCEEDED,
-        f"The server's storage is full: {format_bytes(needed)} needed, "
-        f"{format_bytes(free)} free of {format_bytes(limit)}.",
+        f"The server's storage is full: {format_bytes(full.needed)} needed, "
+        f"{format_bytes(full.free)} free of {format_bytes(full.limit)}.",
         "Try again later or with a smaller file; downloads of finished jobs still work.",
     )
 
 
-def _holder_full(holder: str, needed: int, free: int, limit: int) -> VcsError:
-    return VcsError(
-        ErrorCode.QUOTA_EXCEEDED,
-        f"Your address ({holder}) may keep at most {format_bytes(limit)} on this server; "
-        f"{format_bytes(needed)} needed, {format_bytes(free)} of that left.",
-        "Download or cancel your finished jobs to free their space, or send a smaller file.",
-    )
+def first_hold(declared_size: int) -> int:
+    """What an upload holds when it starts (all of it must fit, this much is held)."""
+    return min(declared_size, UPLOAD_HEADROOM_BYTES)
 
 
-class Reservation:
-    """Bytes held against the quota until released; `resize` follows a file's real size."""
+class UploadHold:
+    """The quota an upload in progress holds: what arrived plus a headroom.
 
-    def __init__(self, quota: Quota, size: int, holder: str) -> None:
-        self._quota = quota
-        self.size = size
-        self.holder = holder
+    `grow(received)` is told the bytes received so far, in the event loop, as they
+    arrive; a task started by `kept()` raises the hold in the job store when needed.
+    If the store cannot hold more, the upload is cancelled and `kept()` raises
+    quota_exceeded: the caller discards everything of it.
+    """
 
-    def resize(self, size: int) -> None:
-        """Set to `size` without a check: the bytes are already on disk (a result)."""
-        self._quota.adjust(self.holder, size - self.size)
-        self.size = size
-
-    def grow_to(self, size: int) -> None:
-        """Hold `size` bytes in all, or raise quota_exceeded (nothing changes then)."""
-        if size > self.size:
-            self._quota.check(self.holder, size - self.size)
-            self.resize(size)
-
-    def release(self) -> None:
-        self.resize(0)
-
-    def transfer_to(self, other: Reservation) -> None:
-        """Hand this reservation's bytes to `other` (same holder), leaving this one empty."""
-        other.resize(other.size + self.size)
-        self.release()
-
-
-class UploadReservation(Reservation):
-    """The space of an upload in progress: it must fit whole at the start, and holds
-    what has arrived plus a headroom while it arrives."""
-
-    def __init__(self, quota: Quota, declared_size: int, holder: str) -> None:
-        quota.check(holder, declared_size)
-        super().__init__(quota, 0, holder)
+    def __init__(self, declared_size: int, raise_to: Callable[[int], Awaitable[None]]) -> None:
         self.declared_size = declared_size
-        self.resize(min(declared_size, UPLOAD_HEADROOM_BYTES))
+        self.held = first_hold(declared_size)
+        self._raise_to = raise_to
+        self._received = 0
+        self._wanted = self.held
+        self._more = trio.Event()
+        self._running_low = trio.Event()
+        self._refusal: VcsError | None = None
 
     def grow(self, received: int) -> None:
-        """`received` bytes have arrived: hold them plus the headroom, or raise
-        quota_exceeded (the upload must stop; nothing of it may be kept)."""
-        self.grow_to(min(self.declared_size, received + UPLOAD_HEADROOM_BYTES))
+        if self._refusal is not None:
+            raise self._refusal
+        self._received = received
+        wanted = min(self.declared_size, received + UPLOAD_HEADROOM_BYTES)
+        if wanted > self._wanted:
+            self._wanted = wanted
+            self._more.set()
+        if self.held - received < GROW_MARGIN_BYTES:
+            self._running_low.set()
 
-    def arrived(self) -> None:
-        """The whole payload is stored: hold exactly its size."""
-        self.resize(self.declared_size)
+    @contextlib.asynccontextmanager
+    async def kept(self) -> AsyncIterator[None]:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._keep, nursery.cancel_scope)
+                try:
+                    yield
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise sole_exception(group) from None
+        if self._refusal is not None:
+            raise self._refusal
 
-
-class Quota:
-    """The store's byte budget, with a cap per holder (0: no cap)."""
-
-    def __init__(self, limit_bytes: int, per_holder_limit: int = 0) -> None:
-        self.limit = limit_bytes
-        self.per_holder_limit = per_holder_limit
-        self.used = 0
-        self._by_holder: collections.Counter[str] = collections.Counter()
-
-    @property
-    def free(self) -> int:
-        return max(0, self.limit - self.used)
-
-    def held_by(self, holder: str) -> int:
-        return self._by_holder[holder]
-
-    def check(self, holder: str, size: int) -> None:
-        """Raise quota_exceeded unless `size` more bytes fit, for the store and the holder."""
-        if size > self.free:
-            raise _store_full(size, self.free, self.limit)
-        if self.per_holder_limit and holder != UNKNOWN_HOLDER:
-            left = max(0, self.per_holder_limit - self._by_holder[holder])
-            if size > left:
-                raise _holder_full(holder, size, left, self.per_holder_limit)
-
-    def reserve(self, size: int, holder: str = UNKNOWN_HOLDER) -> Reservation:
-        self.check(holder, size)
-        reservation = Reservation(self, 0, holder)
-        reservation.resize(size)
-        return reservation
-
-    def reserve_upload(self, declared_size: int, holder: str) -> UploadReservation:
-        return UploadReservation(self, declared_size, holder)
-
-    def reserve_existing(self, size: int, holder: str = UNKNOWN_HOLDER) -> Reservation:
-        """Account for bytes already on disk (after a restart), even past the limit."""
-        reservation = Reservation(self, 0, holder)
-        reservation.resize(size)
-        return reservation
-
-    def adjust(self, holder: str, delta: int) -> None:
-        self.used += delta
-        self._by_holder[holder] += delta
-        if self._by_holder[holder] <= 0:
-            del self._by_holder[holder]
+    async def _keep(self, upload: trio.CancelScope) -> None:
+        while True:
+            await self._more.wait()
+            self._more = trio.Event()
+            wanted = self._wanted
+            self._running_low = trio.Event()
+            try:
+                await self._raise_to(wanted)
+            except QuotaFull as full:
+                self._refusal = quota_refusal(full)
+                upload.cancel()
+                return
+            self.held = wanted
+            if self.held - self._received >= GROW_MARGIN_BYTES:
+                with trio.move_on_after(GROW_INTERVAL_S):
+                    await self._running_low.wait()

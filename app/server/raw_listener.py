@@ -1,9 +1,9 @@
 """One raw upload connection (SPEC §2.2): size prefix, MP4 file, one 16-byte status.
 
 Everything a raw upload may be refused for is settled before a payload byte is
-stored: the prefix, the size (≤ 2^32, ≥ an ftyp box), the quota (reserved from the
-declared size). The first 16 bytes must be an `ftyp` box. The file is stored through
-an AtomicFile (app/wire/atomic_write.py): a refusal, a disconnect or a crash leaves
+stored: the prefix, the size (≤ 2^32, ≥ an ftyp box), the quota (the declared size
+must fit). The first 16 bytes must be an `ftyp` box. The file is stored as a blob that
+is visible only once whole (raw_store.py), so a refusal, a disconnect or a crash leaves
 nothing behind.
 """
 
@@ -54,21 +54,17 @@ async def _receive_upload(
         raise VcsError(
             ErrorCode.SERVER_SHUTTING_DOWN, "The server is shutting down.", "Try again later."
         )
-    store = state.raw_store
-    reservation = store.reserve(event.size, ip)
-    try:
-        with refusing_when_disk_full(), store.partial() as partial:
-            await receive_payload(
-                reader, partial, counting_received(state.metrics, "raw", reservation)
-            )
-            path = store.new_path()
-            await partial.commit(path)
-    except BaseException:
-        reservation.release()
-        raise
-    reservation.arrived()
-    store.add(path, reservation)
-    log.info("raw upload of %d bytes (%s) stored as %s", event.size, event.encoding.value, path)
+    async with state.raw_store.admit(ip, event.size) as admission:
+        with refusing_when_disk_full():
+            async with state.blobs.upload(admission.key, event.size) as blob:
+                await receive_payload(
+                    reader, blob, counting_received(state.metrics, "raw", admission.hold)
+                )
+                await blob.commit_blob()
+        await admission.stored_whole()
+    log.info(
+        "raw upload of %d bytes (%s) stored as %s", event.size, event.encoding.value, admission.key
+    )
     return STORED
 
 

@@ -1,41 +1,72 @@
-"""Every job's life, in one owner: admission, start, result, end, download, expiry, restart.
+"""Every job's life, in one owner: admission, runs, results, cancel, download, expiry.
 
 No other module moves a job between states, takes or frees a client's job slot, or
 holds or releases quota for a job: they call the transition named for what happened.
+Each transition is one transaction of the job store (app/server/stores/), which is
+the registry's memory: SQLite in the storage directory for one node, PostgreSQL for a
+cluster, where every node sees every job. The registry adds what a transaction cannot
+do: deleting the blobs a transition freed, counting metrics, and the error JSON.
 
-    admit_upload ─ Admission.accept → queued ─ start → running ─ complete → done
-         │ (abandoned: nothing kept)       │                │ fail/cancel     │
-         └────────────────────────────── job_ended (input deleted, slot freed)
-    done ─ downloaded / discard / expire → result deleted, its quota freed
+    admit_upload ─ accept → queued ─ claim → running ─ complete → done
+         │ (abandoned: nothing kept)      │              │ fail / cancel     │
+         └── discarded                    └─ lost lease: queued again ─┘   │
+    done ─ downloaded / cancel / expire → result deleted, its quota freed ──┘
 
-Admission rules (docs/operations.md, "Limits and defaults"), all settled before a
-payload byte is stored: one job per client address (SPEC §3), at most
-`max_jobs_per_network` from one /24 (IPv4) or /64 (IPv6) block, at most
+Admission rules (docs/operations.md, "Limits and defaults"), all settled in one
+transaction before a payload byte is stored: one job per client address (SPEC §3),
+at most `max_jobs_per_network` from one /24 (IPv4) or /64 (IPv6) block, at most
 `max_queued_jobs` waiting in all, and the quota for the store and per address.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+import trio
 
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
-from app.server.job import JOB_ID_RE, Job, JobState, job_not_found, new_job_id
-from app.server.job_index import JobIndex
+from app.server.job import JOB_ID_RE, full_report, job_not_found, new_job_id
 from app.server.metrics import Metrics
-from app.server.quota import Quota
-from app.server.storage import Storage
-from app.server.units import format_bytes
+from app.server.quota import UploadHold, quota_refusal
+from app.server.refusals import answering_users
+from app.server.stores.blob_store import (
+    RAW,
+    RESULTS,
+    UPLOADS,
+    BlobStore,
+    input_key,
+    job_of_result,
+)
+from app.server.stores.job_store import (
+    AdmissionCaps,
+    ChangeBoard,
+    FinishedResult,
+    JobRecord,
+    JobState,
+    NewJob,
+    OwnerCaps,
+    QuotaFull,
+    StoreUnavailable,
+    Task,
+    TransitionRefused,
+)
+from app.server.stores.sql_jobs import SqlJobStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NETWORK_PREFIX_V4: Final = 24
 NETWORK_PREFIX_V6: Final = 64
+# A transition that ends a run is tried again this long while the store is unreachable
+# (PostgreSQL restarting); past that, the lease runs out and the job runs again.
+END_RETRY_S: Final = 60.0
+END_RETRY_STEP_S: Final = 1.0
 
 
 def network_of(ip: str) -> str:
@@ -51,367 +82,315 @@ def network_of(ip: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class OwnerLimits:
-    """A client key's own caps, from its authorized-keys line (None: no own cap)."""
-
-    name: str = ""
-    max_jobs: int | None = None  # uploading, queued or running at once
-    quota_bytes: int | None = None  # held by its jobs: inputs and results
-
-
-@dataclass(frozen=True, slots=True)
 class AdmissionRules:
     max_queued_jobs: int = 0  # jobs waiting for an FFmpeg slot, in all; 0: no cap
     max_jobs_per_network: int = 0  # active jobs from one /24 or /64; 0: no cap
 
 
 class Admission:
-    """An upload let in: its address's job slot and its growing quota reservation.
+    """An upload let in: its row holds the address's slot and a growing quota hold.
 
-    It becomes a queued job with `accept`; left without one (refused, cut, cancelled)
-    it gives everything back.
+    `accept` makes it a queued job once its payload is stored; left without that
+    (refused, cut, cancelled), its blob and its row go.
     """
 
-    def __init__(
-        self, registry: JobRegistry, ip: str, declared_size: int, owner: str | None
-    ) -> None:
+    def __init__(self, registry: JobRegistry, job: NewJob, hold: UploadHold) -> None:
         self._registry = registry
-        self.ip = ip
-        self.owner = owner
-        self.declared_size = declared_size
-        self.job_id = new_job_id(registry.node_id)
-        self.reservation = registry.quota.reserve_upload(declared_size, ip)
+        self.job = job
+        self.hold = hold
         self.accepted = False
 
-    def accept(self, **fields: Any) -> Job:
-        """The payload is stored: the job joins the queue holding the slot and the bytes."""
-        self.reservation.arrived()
-        job = Job(
-            id=self.job_id,
-            client_ip=self.ip,
-            input_size=self.declared_size,
-            owner=self.owner,
-            **fields,
-        )
-        job.input_reservation = self.reservation
-        self.accepted = True
-        self._registry._admitting.discard(self)
-        self._registry._add(job)
-        return job
+    @property
+    def job_id(self) -> str:
+        return self.job.id
 
-    def _abandon(self) -> None:
-        self._registry._admitting.discard(self)
-        if not self.accepted:
-            self.reservation.release()
-            self._registry._release_slot(self.ip)
+    @property
+    def input_key(self) -> str:
+        return self.job.input_key
+
+    async def accept(self) -> None:
+        """The payload is stored under `input_key`: the job joins the work queue."""
+        with answering_users():
+            await self._registry.store.upload_stored(self.job.id)
+        self.accepted = True
+        self._registry.metrics.count_job_accepted(self.job.op)
+
+
+class RunLost(Exception):
+    """The run is no longer this node's (cancelled anywhere, or taken over after a
+    stall): it stops without a transition; whoever ended it cleaned up."""
+
+
+@dataclass(eq=False)
+class Run:
+    """One claimed run of a job on this node: its task and the record it started from."""
+
+    task: Task
+    record: JobRecord
+    ended: bool = False  # this node made the transition that ended it
 
 
 class JobRegistry:
-    """All jobs of this server, the addresses that hold one, and the job index."""
+    """Every job, through the job store; the blobs each transition frees."""
 
     def __init__(
         self,
-        storage: Storage,
-        quota: Quota,
+        store: SqlJobStore,
+        blobs: BlobStore,
         node_id: str = "",
         rules: AdmissionRules | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self._storage = storage
-        self._index = JobIndex(storage.jobs)
-        self.quota = quota
+        self.store = store
+        self.blobs = blobs
         self.node_id = node_id
         self.rules = rules or AdmissionRules()
-        self._metrics = metrics or Metrics()
-        self._jobs: dict[str, Job] = {}
-        self._busy_ips: set[str] = set()
-        self._admitting: set[Admission] = set()  # uploads in progress
+        self.metrics = metrics or Metrics()
 
-    def __len__(self) -> int:
-        return len(self._jobs)
+    @property
+    def board(self) -> ChangeBoard:
+        return self.store.board
 
-    def __iter__(self) -> Iterator[Job]:
-        return iter(list(self._jobs.values()))
-
-    def unfinished(self) -> list[Job]:
-        return [job for job in self._jobs.values() if not job.state.finished]
+    @property
+    def shared(self) -> bool:
+        """A cluster's store: other nodes take over this node's work."""
+        return self.store.db.shared
 
     # ---- admission -------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def admit_upload(
+    @contextlib.asynccontextmanager
+    async def admit_upload(
         self,
         ip: str,
         declared_size: int,
+        *,
+        op: str,
+        params: dict[str, Any],
+        filename: str,
+        media_type: str,
         owner: str | None = None,
-        owner_limits: OwnerLimits | None = None,
-    ) -> Iterator[Admission]:
+        owner_limits: OwnerCaps | None = None,
+    ) -> AsyncIterator[Admission]:
         """Settle the admission rules and the quota before any payload byte is stored.
-        `owner`: the client key making the job over an encrypted session."""
-        self._check_queue(ip)
-        if owner is not None and owner_limits is not None:
-            self._check_owner(owner, owner_limits, declared_size)
-        self._take_slot(ip)
-        try:
-            admission = Admission(self, ip, declared_size, owner)
-        except BaseException:
-            self._release_slot(ip)
-            raise
-        self._admitting.add(admission)
-        try:
-            yield admission
-        finally:
-            admission._abandon()
-
-    def waiting(self) -> int:
-        """Jobs waiting for an FFmpeg slot; uploads in progress count, as each becomes a
-        queued job when its payload is in."""
-        running = sum(job.state is JobState.RUNNING for job in self._jobs.values())
-        return len(self._busy_ips) - running
-
-    def _check_queue(self, ip: str) -> None:
-        rules = self.rules
-        waiting = self.waiting()
-        if rules.max_queued_jobs and waiting >= rules.max_queued_jobs:
-            raise VcsError(
-                ErrorCode.QUEUE_FULL,
-                f"The server already has {waiting} jobs waiting, the most it queues.",
-                "Try again in a few minutes, when the queue has moved.",
-            )
-        if rules.max_jobs_per_network:
-            network = network_of(ip)
-            active = sum(network_of(busy) == network for busy in self._busy_ips)
-            if active >= rules.max_jobs_per_network:
-                raise VcsError(
-                    ErrorCode.JOB_LIMIT,
-                    f"Addresses in {network} already have {active} jobs being uploaded, "
-                    "queued or processed, the most this server takes from one network.",
-                    "Wait until one of them finishes, then send the next file.",
-                )
-
-    def _check_owner(self, owner: str, limits: OwnerLimits, declared_size: int) -> None:
-        """The key's own caps (docs/security.md, "Who may connect")."""
-        jobs = [j for j in self._jobs.values() if j.owner == owner]
-        uploading = [a for a in self._admitting if a.owner == owner]
-        who = f"Your key ({limits.name or owner})"
-        active = len(uploading) + sum(not j.state.finished for j in jobs)
-        if limits.max_jobs is not None and active >= limits.max_jobs:
-            raise VcsError(
-                ErrorCode.KEY_QUOTA_EXCEEDED,
-                f"{who} already has {active} job(s) uploading, queued or running, the most "
-                "the server's operator allows it.",
-                "Wait for one to finish (or cancel one), then send the next file.",
-            )
-        held = sum(a.declared_size for a in uploading) + sum(
-            r.size for j in jobs for r in (j.input_reservation, j.result_reservation) if r
+        `owner`: the client key making the job over an encrypted session, with its own
+        caps from the authorized-keys file."""
+        job_id = new_job_id(self.node_id)
+        job = NewJob(
+            id=job_id,
+            op=op,
+            params=params,
+            client_ip=ip,
+            filename=filename,
+            input_key=input_key(job_id),
+            input_size=declared_size,
+            input_media_type=media_type,
+            owner=owner,
+            network=network_of(ip),
         )
-        if limits.quota_bytes is not None and held + declared_size > limits.quota_bytes:
-            raise VcsError(
-                ErrorCode.KEY_QUOTA_EXCEEDED,
-                f"{who} may hold {format_bytes(limits.quota_bytes)} on this server; its jobs "
-                f"hold {format_bytes(held)} and this upload needs {format_bytes(declared_size)}.",
-                "Download or cancel finished jobs to free space, or ask the operator for a "
-                "larger quota.",
-            )
+        hold = UploadHold(declared_size, functools.partial(self.store.grow_upload, job_id))
+        caps = AdmissionCaps(
+            self.rules.max_queued_jobs, self.rules.max_jobs_per_network, owner_limits
+        )
+        with answering_users():
+            await self.store.accept_upload(job, held=hold.held, caps=caps)
+        admission = Admission(self, job, hold)
+        try:
+            async with hold.kept():
+                yield admission
+        finally:
+            if not admission.accepted:
+                with trio.CancelScope(shield=True):
+                    await self._forget_upload(job)
 
-    def _take_slot(self, ip: str) -> None:
-        # SPEC §3: one job per client IP (upload + queue + processing).
-        if ip in self._busy_ips:
-            raise VcsError(
-                ErrorCode.JOB_LIMIT,
-                f"A job from your address ({ip}) is already being uploaded or processed.",
-                "Wait for it to finish (`vcs status JOB`), or cancel it (`vcs cancel JOB`), "
-                "then send the next file.",
-            )
-        self._busy_ips.add(ip)
-
-    def _release_slot(self, ip: str) -> None:
-        self._busy_ips.discard(ip)
-
-    def ip_is_busy(self, ip: str) -> bool:
-        return ip in self._busy_ips
-
-    def _add(self, job: Job) -> None:
-        self._jobs[job.id] = job
-        self._index.save(job)
-        self._metrics.count_job_accepted(job.op)
+    async def _forget_upload(self, job: NewJob) -> None:
+        # The blob first: a crash between the two leaves a row the restart sweep ends.
+        await self._delete(job.input_key)
+        try:
+            await self.store.discard_upload(job.id)
+        except StoreUnavailable as exc:
+            # The row stays `uploading` until this node restarts or is reaped as silent.
+            log.warning("cannot discard upload %s now: %s", job.id, exc)
 
     # ---- lookup ----------------------------------------------------------------
 
-    def get(self, job_id: object, owner: str | None = None) -> Job:
-        """The job `job_id` names, as the client `owner` (its key over an encrypted
-        session, None in plaintext) may see it: another key's job is not found, exactly
-        as an id that does not exist (docs/security.md)."""
-        match = JOB_ID_RE.fullmatch(job_id) if isinstance(job_id, str) else None
-        if match is None:
+    async def get(self, job_id: object, owner: str | None = None) -> JobRecord:
+        """The job's record, from whichever node accepted it, as the client `owner` (its
+        key over an encrypted session, None in plaintext) may see it: another key's job
+        is not found, exactly as an id that does not exist (docs/security.md)."""
+        if not isinstance(job_id, str) or JOB_ID_RE.fullmatch(job_id) is None:
             raise job_not_found()
-        node = match.group(1) or ""
-        if node != self.node_id and node:
-            raise VcsError(
-                ErrorCode.WRONG_NODE,
-                f"Job ids starting with {node!r} belong to node {node!r}; this is node "
-                f"{self.node_id or '(unnamed)'!r}.",
-                "Ask from the same address you uploaded from: the balancer routes each "
-                "client address to one node. If that node is down, upload again.",
-            )
-        job = self._jobs.get(match.group(0))
-        if job is None or (job.owner is not None and job.owner != owner):
+        with answering_users():
+            record = await self.store.get(job_id)
+        if record is None or record.state is JobState.UPLOADING:
             raise job_not_found()
-        return job
+        if record.owner is not None and record.owner != owner:
+            raise job_not_found()
+        return record
 
-    # ---- running ---------------------------------------------------------------
+    # ---- runs ------------------------------------------------------------------
 
-    def start(self, job: Job) -> None:
-        """The job has its FFmpeg slot: queued → running."""
-        job.state = JobState.RUNNING
-        job.set_progress(0.0, None, "probing")
+    async def claim(self, lease_s: float, kinds: tuple[str, ...]) -> Run | None:
+        """The oldest queued task of these kinds, with a lease; None if there is none."""
+        task = await self.store.claim_task(lease_s, kinds)
+        if task is None:
+            return None
+        record = await self.store.get(task.job_id)
+        if record is None:  # expired between the two reads: nothing to run
+            return None
+        return Run(task, record)
 
-    def reserve_result(self, job: Job, allowance: int) -> int:
+    async def renew(
+        self, run: Run, lease_s: float, progress: tuple[float, float | None, str]
+    ) -> bool:
+        """Extend the run's lease with its progress; False when the run is no longer
+        ours (cancelled anywhere, or lost to another node after a stall)."""
+        return await self.store.renew_lease(run.task, lease_s, progress)
+
+    async def reserve_result(self, run: Run, allowance: int) -> int:
         """Hold the result's allowance before FFmpeg starts; returns the bytes allowed."""
-        job.result_reservation = self.quota.reserve(allowance, job.client_ip)
+        reserve = functools.partial(self.store.reserve_result, run.task, allowance)
+        try:
+            await self._until_reachable(reserve)
+        except QuotaFull as full:
+            raise quota_refusal(full) from None
+        except TransitionRefused:
+            raise RunLost(run.task.job_id) from None
         return allowance
 
-    def complete(
+    async def complete(
         self,
-        job: Job,
-        result_path: Path,
+        run: Run,
+        result_key: str,
         media_type: str,
+        size: int,
         sha256: str,
-        report: dict[str, Any],
-        *,
-        from_input: bool = False,
+        op_report: dict[str, Any],
     ) -> None:
-        """running → done: the result is on disk under its final name. `from_input`: the
-        input itself was renamed into the result (compress could not beat it)."""
-        size = result_path.stat().st_size
-        result = job.result_reservation
-        assert result is not None
-        if from_input and job.input_reservation is not None:
-            # The input's bytes change role: no new space is used.
-            result.release()
-            job.input_reservation.transfer_to(result)
-            job.input_reservation = None
-        result.resize(size)
-        job.result_path = result_path
-        job.result_media_type = media_type
-        job.result_size = size
-        job.result_sha256 = sha256
-        job.report = {
-            "input_size": job.input_size,
-            "output_size": size,
-            "reduction": round(1 - size / job.input_size, 4) if job.input_size else 0,
-            **report,
-        }
-        job.finish(JobState.DONE)
+        """running → done: the result is stored under `result_key`; the input goes."""
+        report = full_report(run.record.input_size, size, op_report)
+        result = FinishedResult(result_key, media_type, size, sha256, report)
+        try:
+            await self._until_reachable(functools.partial(self.store.finish_job, run.task, result))
+        except TransitionRefused:
+            # Cancelled or taken over meanwhile: the result is nobody's.
+            await self._delete(result_key)
+            return
+        run.ended = True
+        await self._delete(run.record.input_key)
+        self.metrics.count_job_finished(run.record.op, str(JobState.DONE))
 
-    def fail(self, job: Job, error: ErrorInfo) -> None:
-        """queued/running → failed; a job already cancelled stays cancelled."""
-        if not job.state.finished:
-            job.finish(JobState.FAILED, error)
+    async def fail(self, run: Run, error: ErrorInfo, state: JobState = JobState.FAILED) -> None:
+        """running → failed (or cancelled, when the server stops); the input goes."""
+        try:
+            old = await self._until_reachable(
+                functools.partial(self.store.fail_job, run.task, error, state)
+            )
+        except TransitionRefused:
+            return  # cancelled or taken over meanwhile: the job is not ours to end
+        run.ended = True
+        await self._delete(old.input_key)
+        self.metrics.count_job_finished(old.op, str(state))
 
-    def cancel(self, job: Job) -> None:
-        """The owner's `cancel`: a result is discarded now, a queued or running job stops."""
-        if job.state in (JobState.FAILED, JobState.CANCELLED) or job.downloaded:
+    async def give_back(self, run: Run) -> None:
+        """This node stops: its run goes back to the queue for another node, at once."""
+        await self._until_reachable(functools.partial(self.store.return_task, run.task))
+        run.ended = True
+
+    async def _until_reachable(self, transition: Callable[[], Awaitable[T]]) -> T:
+        """Run an end-of-run transition, waiting out a store that is briefly unreachable."""
+        with trio.move_on_after(END_RETRY_S):
+            while True:
+                try:
+                    return await transition()
+                except StoreUnavailable as exc:
+                    log.warning("job store unreachable, trying again: %s", exc)
+                await trio.sleep(END_RETRY_STEP_S)
+        return await transition()  # the last try: its StoreUnavailable goes to the caller
+
+    # ---- requests on finished jobs ---------------------------------------------
+
+    async def cancel(self, job_id: object, owner: str | None = None) -> JobRecord:
+        """The owner's `cancel`: a result is discarded now, a queued or running job stops
+        (on whichever node runs it)."""
+        await self.get(job_id, owner)
+        assert isinstance(job_id, str)
+        try:
+            with answering_users():
+                old = await self.store.cancel_job(job_id)
+        except KeyError:
+            raise job_not_found() from None
+        except TransitionRefused:
             raise VcsError(
                 ErrorCode.JOB_FINISHED,
-                f"The job already ended ({job.state}); there is nothing to cancel.",
+                "The job already ended; there is nothing to cancel.",
                 "No action needed.",
-            )
-        if job.state is JobState.DONE:
-            self._drop_result(job)
-            job.finish(JobState.CANCELLED)
-            self._index.save(job)
-            return
-        job.finish(JobState.CANCELLED)
-        if job.cancel_scope is not None:
-            job.cancel_scope.cancel()
+            ) from None
+        await self._delete(old.input_key, old.result_key)
+        if not old.state.finished:
+            self.metrics.count_job_finished(old.op, str(JobState.CANCELLED))
+        return old
 
-    def job_ended(self, job: Job) -> None:
-        """After the job's task, whatever happened: the input goes, the address may send
-        its next job, unused result space returns (SPEC §3)."""
-        if not job.state.finished:
-            job.finish(
-                JobState.CANCELLED,
-                ErrorInfo(
-                    ErrorCode.SERVER_SHUTTING_DOWN,
-                    "The server stopped before the job finished.",
-                    "Upload the file again once the server is back.",
-                ),
-            )
-        job.input_path.unlink(missing_ok=True)
-        if job.input_reservation is not None:
-            job.input_reservation.release()
-            job.input_reservation = None
-        if job.state is not JobState.DONE and job.result_reservation is not None:
-            job.result_reservation.release()
-        self._release_slot(job.client_ip)
-        self._index.save(job)
-        self._metrics.count_job_finished(job.op, str(job.state))
-
-    # ---- results ---------------------------------------------------------------
-
-    def downloaded(self, job: Job) -> None:
+    async def downloaded(self, record: JobRecord) -> None:
         """The whole result went out: it is deleted now (SPEC §3)."""
-        job.downloaded = True
-        self._drop_result(job)
-        self._index.save(job)
+        try:
+            with answering_users():
+                old = await self.store.mark_downloaded(record.id)
+        except TransitionRefused:
+            return  # another download or a cancel got there first and deleted it
+        await self._delete(old.result_key)
 
-    def _drop_result(self, job: Job) -> None:
-        if job.result_path is not None:
-            job.result_path.unlink(missing_ok=True)
-            job.result_path = None
-        if job.result_reservation is not None:
-            job.result_reservation.release()
+    # ---- sweeps ----------------------------------------------------------------
 
-    def expire(self, now: float, retention_s: float) -> int:
+    async def expire(self, retention_s: float) -> int:
         """Results and records of ended jobs go after the retention time (SPEC §3)."""
-        expired = 0
-        for job in list(self._jobs.values()):
-            if not job.state.finished or job.finished_at is None:
-                continue
-            if now - job.finished_at < retention_s:
-                continue
-            self._drop_result(job)
-            self._jobs.pop(job.id, None)
-            self._index.delete(job.id)
-            expired += 1
-        return expired
+        gone = await self.store.expire_finished(retention_s)
+        for record in gone:
+            await self._delete(record.input_key, record.result_key)
+        return len(gone)
 
-    # ---- restart ---------------------------------------------------------------
+    async def requeue_lost(self) -> None:
+        """Runs whose node stopped renewing go back to the queue (or fail, bounded)."""
+        for record in await self.store.requeue_lost_tasks():
+            await self._delete(record.input_key)
+            self.metrics.count_job_finished(record.op, str(JobState.FAILED))
 
-    def restart_sweep(self) -> list[Job]:
-        """After a restart: unfinished jobs fail (their process is gone), finished
-        results count against the quota again, files no job owns are deleted."""
-        owned: set[Path] = set()
-        for job in self._index.load():
-            # Rebuilt from the names we made, under today's storage dir: the directory
-            # may have moved since the record was written (else its files would be swept).
-            job.input_path = self._storage.uploads / job.input_path.name
-            if job.result_path is not None:
-                job.result_path = self._storage.results / job.result_path.name
-            if not job.state.finished:
-                job.finish(
-                    JobState.FAILED,
-                    ErrorInfo(
-                        ErrorCode.SERVER_RESTARTED,
-                        "The server restarted while this job was running.",
-                        "Upload the file again.",
-                    ),
-                )
-            result = job.result_path
-            if job.state is JobState.DONE and result is not None and not job.downloaded:
-                try:
-                    size = result.stat().st_size
-                except FileNotFoundError:
-                    job.result_path = None
-                else:
-                    job.result_reservation = self.quota.reserve_existing(size, job.client_ip)
-                    owned.add(result)
-            else:
-                job.result_path = None
-            self._jobs[job.id] = job
-            self._index.save(job)
-        swept = self._storage.sweep_unowned(owned)
-        if swept:
-            log.info("deleted %d file(s) no job owns", swept)
-        return list(self._jobs.values())
+    async def reap_silent_nodes(self, silent_s: float) -> None:
+        """Uploads held by nodes that stopped beating go, with their unfinished blobs."""
+        jobs, raw = await self.store.reap_dead_uploads(silent_s)
+        for key in [*(record.input_key for record in jobs), *raw]:
+            await self._delete(key)
+        await self.blobs.abort_uploads_except(self.store.uploading_keys)
+
+    async def restart_sweep(self) -> None:
+        """After a restart: this node's interrupted uploads go; its unfinished jobs fail
+        (one node) or go back to the queue (cluster); blobs no row owns are deleted."""
+        sweep = await self.store.restart_sweep(requeue=self.shared)
+        for record in [*sweep.discarded, *sweep.failed]:
+            await self._delete(record.input_key)
+        for key in sweep.raw_discarded:
+            await self._delete(key)
+        if swept := await self.sweep_orphans():
+            log.info("deleted %d stored file(s) no job owns", swept)
+
+    async def sweep_orphans(self) -> int:
+        """Delete blobs no row owns (left by a crash between storing and recording).
+        Listed first, owners read second: a blob stored meanwhile has its row already."""
+        listed = [key for area in (UPLOADS, RESULTS, RAW) for key in await self.blobs.keys(area)]
+        owned = await self.store.owned_keys()
+        orphans = [
+            key
+            for key in listed
+            if key not in owned.keys and job_of_result(key) not in owned.running_jobs
+        ]
+        await self._delete(*orphans)
+        return len(orphans)
+
+    async def _delete(self, *keys: str | None) -> None:
+        for key in keys:
+            if key is None:
+                continue
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.blobs.delete(key)
+            except Exception as exc:  # the store's own errors (OSError, botocore's)
+                log.warning("cannot delete %s now (an orphan sweep will): %s", key, exc)

@@ -9,19 +9,21 @@ import trio
 from app.protocol import ErrorCode, MessageHead, VcsError
 from app.protocol.ops import FILENAME, SHA256, TRAILER, WAIT_S
 from app.protocol.ops.fields import BadParam
-from app.server.job import JobState
+from app.server.blob_download import send_blob
+from app.server.job import JobRecord, JobState, result_filename, status_json
 from app.server.ops import UPLOAD_OPS
-from app.server.registry import OwnerLimits
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
+from app.server.stores.job_store import OwnerCaps
 from app.server.upload_accounting import counting_received
-from app.server.worker import run_job
 from app.wire.payload_receive import receive_payload
 from app.wire.secure_stream import SecureStream
 from app.wire.stream import MessageStream
 
 # Long-polling `status` answers early once progress moved this much.
 STATUS_PROGRESS_STEP: Final = 0.01
+# A long poll reads the job again this often, in case a notification was lost.
+STATUS_POLL_S: Final = 2.0
 
 
 def refuse_payload(head: MessageHead) -> None:
@@ -74,18 +76,18 @@ def client_key(ms: MessageStream) -> str | None:
     return ms.stream.peer_fingerprint if isinstance(ms.stream, SecureStream) else None
 
 
-def _owner_limits(state: ServerState, owner: str | None) -> OwnerLimits | None:
+def _owner_limits(state: ServerState, owner: str | None) -> OwnerCaps | None:
     """The key's own caps from the authorized-keys file, if it sets any."""
     if owner is None or state.authorized_keys is None:
         return None
     entry = state.authorized_keys.lookup(owner)
     if entry is None or (entry.max_jobs is None and entry.quota_bytes is None):
         return None
-    return OwnerLimits(entry.name, entry.max_jobs, entry.quota_bytes)
+    return OwnerCaps(entry.name, entry.max_jobs, entry.quota_bytes)
 
 
 async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: ServerState) -> None:
-    """Check, reserve, store atomically, then start the job and answer `accepted`."""
+    """Check, reserve, store atomically, then queue the job and answer `accepted`."""
     op = UPLOAD_OPS[str(head.json["op"])]
     params = op.check_params(head.json)
     expected_sha: str | None = SHA256.parse(head.json)
@@ -104,95 +106,122 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
             "The server is shutting down and takes no new uploads.",
             "Try again in a moment (or another node, behind a balancer).",
         )
-    # SPEC §3: the per-IP rule and the quota are settled before any payload byte is stored.
+    # SPEC §3: the per-IP rule and the quota are settled before any payload byte is
+    # stored, in one job store transaction (cluster-wide with PostgreSQL).
     owner = client_key(ms)
-    limits = _owner_limits(state, owner)
-    with state.jobs.admit_upload(ip, head.payload_size, owner, limits) as admission:
-        with (
-            refusing_when_disk_full(),
-            state.storage.partial_upload(hash_it=expected_sha is not None or trailer) as partial,
-        ):
-            await receive_payload(
-                ms, partial, counting_received(state.metrics, "mmp", admission.reservation)
-            )
-            if trailer:
-                expected_sha = await _receive_trailer(ms)
-            if expected_sha is not None and partial.hexdigest() != expected_sha:
-                raise VcsError(
-                    ErrorCode.HASH_MISMATCH,
-                    "The payload's SHA-256 does not match the one sent with it; nothing was "
-                    "stored.",
-                    "The file changed or was damaged in transit: send it again.",
-                )
-            input_path = state.storage.input_path(admission.job_id)
-            await partial.commit(input_path)
-        job = admission.accept(
-            op=op.name,
-            params=params,
-            filename=filename,
-            input_path=input_path,
-            input_media_type=head.media_type,
-        )
-    state.job_nursery.start_soon(run_job, job, state)
+    async with state.jobs.admit_upload(
+        ip,
+        head.payload_size,
+        op=op.name,
+        params=params,
+        filename=filename,
+        media_type=head.media_type,
+        owner=owner,
+        owner_limits=_owner_limits(state, owner),
+    ) as admission:
+        with refusing_when_disk_full():
+            async with state.blobs.upload(
+                admission.input_key,
+                head.payload_size,
+                hash_it=expected_sha is not None or trailer,
+            ) as blob:
+                received = counting_received(state.metrics, "mmp", admission.hold)
+                await receive_payload(ms, blob, received)
+                if trailer:
+                    expected_sha = await _receive_trailer(ms)
+                if expected_sha is not None and blob.hexdigest() != expected_sha:
+                    raise VcsError(
+                        ErrorCode.HASH_MISMATCH,
+                        "The payload's SHA-256 does not match the one sent with it; nothing "
+                        "was stored.",
+                        "The file changed or was damaged in transit: send it again.",
+                    )
+                await blob.commit_blob()
+        await admission.accept()
     await ms.send_message(
-        {"status": "accepted", "job_id": job.id, "op": op.name, "size": head.payload_size},
+        {
+            "status": "accepted",
+            "job_id": admission.job_id,
+            "op": op.name,
+            "size": head.payload_size,
+        },
         head.dialect,
     )
 
 
+def _unchanged(record: JobRecord, state: JobState, progress: float) -> bool:
+    return (
+        not record.state.finished
+        and record.state == state
+        and record.progress - progress < STATUS_PROGRESS_STEP
+    )
+
+
 async def handle_status(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
-    """Answer at once, or (with `wait_s`) when the state changes or progress moves 1%."""
-    job = state.jobs.get(head.json.get("job_id"), client_key(ms))
+    """Answer at once, or (with `wait_s`) when the state changes or progress moves 1%,
+    wherever the job runs: the store's notifications wake us, and we look again every
+    STATUS_POLL_S in case one was lost."""
+    jobs = state.jobs
+    owner = client_key(ms)
+    record = await jobs.get(head.json.get("job_id"), owner)
     wait_s: float = WAIT_S.parse(head.json)
-    start_state, start_progress = job.state, job.progress
+    start_state, start_progress = record.state, record.progress
     with trio.move_on_after(wait_s):
-        while (
-            not job.state.finished
-            and job.state == start_state
-            and job.progress - start_progress < STATUS_PROGRESS_STEP
-        ):
-            await job.changed.wait()
-    await ms.send_message(job.status_json(), head.dialect)
+        while _unchanged(record, start_state, start_progress):
+            changed = jobs.board.job_signal(record.id)
+            record = await jobs.get(record.id, owner)
+            if not _unchanged(record, start_state, start_progress):
+                break
+            with trio.move_on_after(STATUS_POLL_S):
+                await changed.wait()
+            record = await jobs.get(record.id, owner)
+    await ms.send_message(status_json(record), head.dialect)
 
 
 async def handle_download(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
-    """Send the result as the payload, then delete it (SPEC §3)."""
-    job = state.jobs.get(head.json.get("job_id"), client_key(ms))
-    if job.state is not JobState.DONE:
+    """Send the result as the payload, from whichever node stored it, then delete it."""
+    record = await state.jobs.get(head.json.get("job_id"), client_key(ms))
+    if record.state is not JobState.DONE:
         raise VcsError(
             ErrorCode.JOB_NOT_DONE,
-            f"The job is {job.state}, so there is no result to download.",
+            f"The job is {record.state}, so there is no result to download.",
             "Poll `status` until the state is done; failed or cancelled jobs have no result.",
         )
-    if job.downloaded or job.result_path is None:
-        raise VcsError(
-            ErrorCode.JOB_NOT_FOUND,
-            "The job's result was already downloaded, and is deleted after a download.",
-            "Upload the file again to get a new result.",
-        )
-    path = job.result_path
-    assert job.result_media_type is not None and job.result_size is not None
-    with path.open("rb") as f:
-        await ms.send_message(
-            {
-                "status": "ok",
-                "job_id": job.id,
-                "filename": job.result_filename(),
-                "size": job.result_size,
-                "sha256": job.result_sha256,
-                "media_type": job.result_media_type,
-                "report": job.report,
-            },
-            head.dialect,
-            job.result_media_type,
-            job.result_size,
-        )
-        await ms.send_file(f, job.result_size)
-    state.metrics.count_sent("mmp", job.result_size)
-    state.jobs.downloaded(job)
+    gone = VcsError(
+        ErrorCode.JOB_NOT_FOUND,
+        "The job's result was already downloaded, and is deleted after a download.",
+        "Upload the file again to get a new result.",
+    )
+    if record.downloaded or record.result_key is None:
+        raise gone
+    assert record.result_media_type is not None and record.result_size is not None
+    opened = False
+    try:
+        async with state.blobs.open(record.result_key) as source:
+            opened = True
+            await ms.send_message(
+                {
+                    "status": "ok",
+                    "job_id": record.id,
+                    "filename": result_filename(record),
+                    "size": record.result_size,
+                    "sha256": record.result_sha256,
+                    "media_type": record.result_media_type,
+                    "report": record.report,
+                },
+                head.dialect,
+                record.result_media_type,
+                record.result_size,
+            )
+            await send_blob(ms, source, record.result_size)
+    except FileNotFoundError:
+        if opened:
+            raise
+        raise gone from None  # downloaded or cancelled since we read the record
+    state.metrics.count_sent("mmp", record.result_size)
+    await state.jobs.downloaded(record)
 
 
 async def handle_cancel(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
-    job = state.jobs.get(head.json.get("job_id"), client_key(ms))
-    state.jobs.cancel(job)
-    await ms.send_message({"status": "cancelled", "job_id": job.id}, head.dialect)
+    record = await state.jobs.cancel(head.json.get("job_id"), client_key(ms))
+    await ms.send_message({"status": "cancelled", "job_id": record.id}, head.dialect)

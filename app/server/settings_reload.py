@@ -30,10 +30,15 @@ NEEDS_RESTART: Final = (
     "ffmpeg",
     "node_id",
     "metrics_address",
+    "job_store",
+    "blob_store",
+    "s3_endpoint",
+    "s3_region",
+    "task_lease_s",
 )
 
 
-def apply_settings(state: ServerState, limits: ConnectionLimits, new: ServerConfig) -> None:
+async def apply_settings(state: ServerState, limits: ConnectionLimits, new: ServerConfig) -> None:
     old = state.config
     pending = [name for name in NEEDS_RESTART if getattr(old, name) != getattr(new, name)]
     # Keep what cannot change now, so that the running server's config stays true.
@@ -42,8 +47,7 @@ def apply_settings(state: ServerState, limits: ConnectionLimits, new: ServerConf
     limits.max_total = kept.max_connections
     limits.max_per_ip = kept.max_connections_per_ip
     state.jobs.rules = AdmissionRules(kept.max_queued_jobs, kept.max_jobs_per_network)
-    state.quota.limit = kept.quota_bytes
-    state.quota.per_holder_limit = kept.bytes_per_address
+    await state.jobs.store.set_quota_limit(kept.quota_bytes, kept.bytes_per_address)
     state.ffmpeg_limiter.total_tokens = kept.max_jobs
     state.raw_store.retention_s = kept.raw_retention_s
     if kept.key_exchange_rates != old.key_exchange_rates:

@@ -11,24 +11,26 @@ from app.server.authorized_keys import AuthorizedKeys
 from app.server.config import ServerConfig
 from app.server.key_exchange_limits import KeyExchangeLimits
 from app.server.metrics import Metrics
-from app.server.quota import Quota
 from app.server.raw_store import RawStore
 from app.server.registry import JobRegistry
-from app.server.storage import Storage
+from app.server.storage import WorkArea
+from app.server.stores.blob_store import BlobStore
 
 
 @dataclass(eq=False)
 class ServerState:
     config: ServerConfig
-    storage: Storage
-    quota: Quota
+    # Every job's record and transition, through the job store (SQLite or PostgreSQL).
     jobs: JobRegistry
-    ffmpeg: str
-    job_nursery: trio.Nursery
-    # FFmpeg processes at once: CPU-bound work limited to the machine.
-    ffmpeg_limiter: trio.CapacityLimiter
+    # Uploads, results and raw files: the storage directory, or S3 for a cluster.
+    blobs: BlobStore
     # Raw uploads (SPEC §2.2), under the same quota.
     raw_store: RawStore
+    # FFmpeg's outputs and local copies of inputs while a job runs.
+    work: WorkArea
+    ffmpeg: str
+    # FFmpeg processes at once: CPU-bound work limited to the machine.
+    ffmpeg_limiter: trio.CapacityLimiter
     # Blocking helpers (probe, hashing, fsync) in worker threads.
     thread_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
     accepting: bool = True

@@ -1,11 +1,14 @@
 """Files on disk: the storage layout (SPEC §3); every file is written by app/wire/atomic_write.py.
 
 storage_dir/
-  uploads/  job inputs, `<job_id>`: no extension, so nothing the client declared can
-            steer which demuxer reads it (docs/security.md, "Media threat model");
-            partial files are hidden `.*.part`
-  results/  job results, `<job_id>.<media_type>`; FFmpeg writes hidden `.*.part` first
-  jobs/     one JSON record per job, so finished results survive a restart
+  jobs.sqlite3  the job store of one node (app/server/stores/sqlite_jobs.py)
+  uploads/      job inputs, `<job_id>`: no extension, so nothing the client declared
+                can steer which demuxer reads it (docs/security.md, "Media threat
+                model"); partial files are hidden `.*.part`   } the local blob store
+  results/      job results, `<job_id>-<run>.<media_type>`    } (stores/local_blobs.py);
+  raw/          raw uploads (SPEC §2.2), `<32 hex>.mp4`       } S3 holds these instead
+  work/         FFmpeg's outputs while it writes them, local copies of inputs kept in
+                S3: all temporary, emptied at start
 Every path is built from a server-made job id (and, for results, the media type the
 op produced), never from a client's string.
 """
@@ -14,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 from app.protocol.errors import ErrorCode, VcsError
-from app.wire.atomic_write import AtomicFile, sweep_partials
+from app.wire.atomic_write import AtomicFile
 
 # The file system itself is full (as opposed to our quota): refused as disk_full.
 DISK_FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -44,37 +48,23 @@ def refusing_when_disk_full() -> Iterator[None]:
         ) from None
 
 
-class Storage:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.uploads = root / "uploads"
-        self.results = root / "results"
-        self.jobs = root / "jobs"
+class WorkArea:
+    """`storage_dir/work`: where FFmpeg writes and inputs kept in S3 are copied to."""
 
-    def prepare(self) -> list[Path]:
-        """Create the layout and sweep partial files a crash left behind; return what went."""
-        for directory in (self.uploads, self.results, self.jobs):
-            directory.mkdir(parents=True, exist_ok=True)
-        return [p for d in (self.uploads, self.results, self.jobs) for p in sweep_partials(d)]
+    def __init__(self, storage_dir: Path) -> None:
+        self.dir = storage_dir / "work"
 
-    def partial_upload(self, hash_it: bool = False) -> AtomicFile:
-        return AtomicFile(self.uploads, hash_it=hash_it)
+    def prepare(self) -> int:
+        """Create it and delete what a crash left there; how many entries went."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        swept = 0
+        for path in self.dir.iterdir():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            swept += 1
+        return swept
 
     def partial_result(self) -> AtomicFile:
-        return AtomicFile(self.results)
-
-    def input_path(self, job_id: str) -> Path:
-        return self.uploads / job_id
-
-    def result_path(self, job_id: str, media_type: str) -> Path:
-        return self.results / f"{job_id}.{media_type}"
-
-    def sweep_unowned(self, owned: set[Path]) -> int:
-        """Delete inputs and results that no job owns (left by a crash); return how many."""
-        swept = 0
-        for directory in (self.uploads, self.results):
-            for path in directory.iterdir():
-                if path.is_file() and path not in owned:
-                    path.unlink(missing_ok=True)
-                    swept += 1
-        return swept
+        return AtomicFile(self.dir)

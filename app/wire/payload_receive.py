@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import trio
 
 from app.protocol import MessageEnd, PayloadChunk
 from app.protocol.receive_buffer import PayloadDecoder
-from app.wire.atomic_write import AtomicFile
 from app.wire.event_reader import EventReader
 from app.wire.exception_groups import sole_exception
 from app.wire.hash_follower import HashFollower, follow
@@ -37,14 +36,39 @@ from app.wire.splice_receive import splice_available, splice_into_file
 from app.wire.thread_pump import BULK_MIN_BYTES, PeerClosed, ProgressRelay
 from app.wire.transport import SocketBelow, socket_below
 
+if TYPE_CHECKING:
+    import hashlib
+
 ProgressCallback = Callable[[int], None]
+
+
+class PayloadSink(Protocol):
+    """Where a payload lands: an AtomicFile (app/wire/atomic_write.py) or a blob store's
+    upload. `fd` is a local file worker threads may append to (splice, sealed pump);
+    None sends every byte through `write`/`write_batch` (an object store's parts)."""
+
+    @property
+    def fd(self) -> int | None: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def digest(self) -> hashlib._Hash | None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def write_batch(self, chunks: list[bytes]) -> None: ...
+
+    def written_elsewhere(self, nbytes: int) -> None: ...
+
 
 # Chunks (up to RECEIVE_SIZE each) waiting for the writer thread, per transfer.
 MAX_CHUNKS_IN_FLIGHT: Final = 4
 
 
 async def receive_payload(
-    reader: EventReader[Any], sink: AtomicFile, progress: ProgressCallback | None = None
+    reader: EventReader[Any], sink: PayloadSink, progress: ProgressCallback | None = None
 ) -> None:
     """Receive the current message's payload into `sink` (not committed), up to its end.
 
@@ -56,7 +80,8 @@ async def receive_payload(
         return
     assert isinstance(first, PayloadChunk), first
     _write(sink, first.data, progress)
-    below = socket_below(reader.stream)
+    # Worker threads append to a local file only (an object store takes `write_batch`).
+    below = socket_below(reader.stream) if sink.fd is not None else None
     if below is not None and reader.decoder.payload.left >= BULK_MIN_BYTES:
         if below.sealed is None and splice_available():
             for chunk in buffered_payload(reader.decoder):
@@ -81,14 +106,14 @@ def buffered_payload(decoder: PayloadDecoder[Any]) -> list[bytes]:
     return chunks
 
 
-def _write(sink: AtomicFile, data: bytes, progress: ProgressCallback | None) -> None:
+def _write(sink: PayloadSink, data: bytes, progress: ProgressCallback | None) -> None:
     sink.write(data)
     if progress is not None:
         progress(len(data))
 
 
 async def _receive_in_loop(
-    reader: EventReader[Any], sink: AtomicFile, progress: ProgressCallback | None
+    reader: EventReader[Any], sink: PayloadSink, progress: ProgressCallback | None
 ) -> None:
     """The rest of the payload through the event loop, written by a worker thread."""
     send, receive = trio.open_memory_channel[bytes](MAX_CHUNKS_IN_FLIGHT)
@@ -124,7 +149,7 @@ async def _receive_in_loop(
 
 @contextlib.asynccontextmanager
 async def _landing(
-    sink: AtomicFile, progress: ProgressCallback | None
+    sink: PayloadSink, progress: ProgressCallback | None
 ) -> AsyncIterator[Callable[[int], None]]:
     """For bytes a worker thread appends to `sink` itself: the callback it calls after
     each chunk (any thread). The chunks are counted, reported to `progress` from the
@@ -164,7 +189,7 @@ async def _landing(
 async def _splice_rest(
     reader: EventReader[Any],
     below: SocketBelow,
-    sink: AtomicFile,
+    sink: PayloadSink,
     progress: ProgressCallback | None,
 ) -> None:
     """Splice the rest of the payload into `sink`'s end and hash it as it lands."""
@@ -191,7 +216,7 @@ async def _open_rest(
     reader: EventReader[Any],
     secure: SecureStream,
     below: SocketBelow,
-    sink: AtomicFile,
+    sink: PayloadSink,
     progress: ProgressCallback | None,
 ) -> bool:
     """Open the rest of the payload into `sink` in a worker thread; False when the

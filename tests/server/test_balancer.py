@@ -47,7 +47,15 @@ def cluster(tmp_path: Path):
     nodes = [
         ServerProcess(
             tmp_path / f"n{i}",
-            ("--node-id", f"n{i}", "--proxy-protocol", "--trusted-proxy", "127.0.0.1"),
+            (
+                "--node-id",
+                f"n{i}",
+                "--proxy-protocol",
+                "--trusted-proxy",
+                "127.0.0.1",
+                "--metrics",
+                "127.0.0.1:0",
+            ),
         ).start()
         for i in (1, 2, 3)
     ]

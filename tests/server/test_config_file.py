@@ -50,6 +50,14 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
         ["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1"],
     ),
     "metrics": ('"127.0.0.1:9300"', ["--metrics", "127.0.0.1:9300"]),
+    "job-store": (
+        '"postgresql://vcs@db.internal/vcs"',
+        ["--job-store", "postgresql://vcs@db.internal/vcs"],
+    ),
+    "blob-store": ('"s3://media/vcs"', ["--blob-store", "s3://media/vcs"]),
+    "s3-endpoint": ('"https://rgw.internal"', ["--s3-endpoint", "https://rgw.internal"]),
+    "s3-region": ('"eu-west-1"', ["--s3-region", "eu-west-1"]),
+    "task-lease": ('"45s"', ["--task-lease", "45s"]),
     "log-format": ('"json"', ["--log-format", "json"]),
     "verbose": ("true", ["--verbose"]),
 }
@@ -85,6 +93,11 @@ def test_a_file_with_every_key_means_what_the_same_flags_mean(tmp_path: Path) ->
     assert config.max_bytes_per_address == 20 * 2**30
     assert [str(n) for n in config.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
     assert config.metrics_address == ("127.0.0.1", 9300)
+    assert (config.job_store, config.blob_store) == (
+        "postgresql://vcs@db.internal/vcs",
+        "s3://media/vcs",
+    )
+    assert config.task_lease_s == 45
 
 
 def test_flags_override_the_file(tmp_path: Path) -> None:
@@ -137,3 +150,18 @@ def test_help_speaks_units_and_cites_no_spec(capsys: pytest.CaptureFixture[str])
     text = capsys.readouterr().out
     assert "4.0 TB" in text and "6h" in text and "1.0 KB/s" in text
     assert "SPEC" not in text and "§" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--job-store", "mysql://x"], "'sqlite' or a postgresql:// DSN"),
+        (["--blob-store", "/srv/blobs"], "'local' or s3://BUCKET"),
+        (["--job-store", "postgresql://db/vcs", "--node-id", "n1"], "add --blob-store s3://"),
+        (["--job-store", "postgresql://db/vcs", "--blob-store", "s3://b"], "needs a --node-id"),
+    ],
+)
+def test_stores_that_cannot_work_together_are_refused(argv: list[str], message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        config_from_args(_parse(argv))
+    assert message in str(refused.value)

@@ -128,7 +128,7 @@ async def test_a_changed_server_key_is_refused_before_anything_is_sent(
     assert pinned in refused.value.info.description
     assert "vcs keys accept" in refused.value.info.solution
     assert server.files() == []
-    assert not list((server.storage_dir / "jobs").iterdir())
+    assert server.job_rows() == []
 
 
 def test_check_and_accept_a_new_server_key(start_server, server_key_file: Path) -> None:

@@ -71,7 +71,7 @@ def test_a_file_name_with_a_path_only_names_the_result(
     assert status["result"]["filename"] == "evil.compress.mp4"
     names = everything_under(server.storage_dir)
     assert not any("evil" in n or "cron" in n or ".." in n for n in names), names
-    assert f"results/{job_id}.mp4" in names
+    assert f"results/{job_id}-1.mp4" in names  # the job id and its run: names we made
 
 
 JSON_BOMBS = [

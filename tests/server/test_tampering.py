@@ -57,9 +57,9 @@ def payload(tmp_path: Path) -> Path:
     return path
 
 
-def stored(server: ServerProcess) -> list[Path]:
-    """Uploads, results, partial files and job records: everything a request can leave."""
-    return server.files() + sorted((server.storage_dir / "jobs").iterdir())
+def stored(server: ServerProcess) -> list[object]:
+    """Uploads, results, partial files and job rows: everything a request can leave."""
+    return [*server.files(), *server.job_rows()]
 
 
 async def settles_empty(server: ServerProcess) -> bool:
@@ -93,7 +93,7 @@ async def test_tampered_upload_is_refused_and_nothing_is_stored(
             accepted = await client.upload("compress", payload)
             assert accepted["status"] == "accepted"
             nursery.cancel_scope.cancel()
-    assert len(list((server.storage_dir / "jobs").iterdir())) == 1
+    assert len(server.job_rows()) == 1
 
 
 @pytest.mark.trio

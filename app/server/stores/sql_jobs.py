@@ -1,0 +1,453 @@
+"""Every job transition as one short transaction, for SQLite and PostgreSQL alike.
+
+Admission (the address's claim and the quota before any payload byte), the work queue
+(claims with leases, renewals carrying progress, results, failures, returns), cancels
+from any node, and downloads. What runs on a timer or at start is in sql_sweeps.py,
+raw uploads in sql_raw.py, the shared ground (engines, records, quota) in sql_core.py.
+Methods are async: each runs its transaction under the store's CapacityLimiter, then
+wakes local waiters.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.protocol.errors import ErrorInfo
+from app.server.stores.job_store import (
+    AddressBusy,
+    AdmissionCaps,
+    FinishedResult,
+    JobRecord,
+    JobState,
+    KeyBusy,
+    KeyQuotaFull,
+    NetworkBusy,
+    NewJob,
+    OwnerCaps,
+    QueueFull,
+    Task,
+    TransitionRefused,
+)
+from app.server.stores.sql_core import (
+    CANCEL_CHANNEL,
+    JOB_CHANNEL,
+    WORK_CHANNEL,
+    Cursor,
+)
+from app.server.stores.sql_raw import SqlRawUploads
+from app.server.stores.sql_sweeps import SqlSweeps
+
+
+class SqlJobStore(SqlSweeps, SqlRawUploads):
+    """The job store: one object per server, shared by its connections and workers."""
+
+    # --- transitions ----------------------------------------------------------------
+
+    async def accept_upload(
+        self, job: NewJob, held: int | None = None, caps: AdmissionCaps | None = None
+    ) -> None:
+        """uploading: the address's claim and the input's quota, before any payload byte.
+        The whole declared size must fit; `held` bytes (default: all) are reserved now,
+        more with `grow_upload` as they arrive. Raises QueueFull, NetworkBusy,
+        AddressBusy or QuotaFull, and then nothing was written."""
+        caps = caps or AdmissionCaps()
+        network = job.network or job.client_ip
+
+        def write() -> None:
+            try:
+                with self._tx() as cur:
+                    self._check_caps(cur, caps, network)
+                    if caps.owner is not None and job.owner is not None:
+                        self._check_owner(cur, caps.owner, job.owner, job.input_size)
+                    cur.execute(
+                        "INSERT INTO vcs_jobs (id, op, params, client_ip, network, owner, "
+                        "filename, input_key, input_size, input_media_type, state, phase, "
+                        "created_at, updated_at, input_reserved, node) VALUES (%s, %s, %s, "
+                        "%s, %s, %s, %s, %s, %s, %s, 'uploading', 'uploading', "
+                        f"{self.db.now}, {self.db.now}, %s, %s)",
+                        (
+                            job.id, job.op, json.dumps(job.params), job.client_ip, network,
+                            job.owner, job.filename, job.input_key, job.input_size,
+                            job.input_media_type, 0, self.node,
+                        ),
+                    )  # fmt: skip
+                    reserve = job.input_size if held is None else min(held, job.input_size)
+                    self._reserve(cur, reserve, job.client_ip, must_fit=job.input_size)
+                    cur.execute(
+                        "UPDATE vcs_jobs SET input_reserved = %s WHERE id = %s", (reserve, job.id)
+                    )
+            except Exception as exc:
+                if self.db.is_unique_violation(exc):
+                    raise AddressBusy(job.client_ip) from None
+                raise
+
+        await self._run(write)
+
+    def _check_caps(self, cur: Cursor, caps: AdmissionCaps, network: str) -> None:
+        if caps.max_queued_jobs:
+            cur.execute("SELECT count(*) FROM vcs_jobs WHERE state IN ('uploading', 'queued')")
+            waiting = int(cur.fetchone()[0])
+            if waiting >= caps.max_queued_jobs:
+                raise QueueFull(waiting)
+        if caps.max_jobs_per_network:
+            cur.execute(
+                "SELECT count(*) FROM vcs_jobs WHERE network = %s "
+                "AND state IN ('uploading', 'queued', 'running')",
+                (network,),
+            )
+            active = int(cur.fetchone()[0])
+            if active >= caps.max_jobs_per_network:
+                raise NetworkBusy(network, active)
+
+    def _check_owner(self, cur: Cursor, caps: OwnerCaps, owner: str, size: int) -> None:
+        """The key's own caps (docs/security.md, "Who may connect"): its active jobs, and
+        what its jobs hold (an upload counts its whole declared size)."""
+        cur.execute(
+            "SELECT coalesce(sum(CASE WHEN state = 'done' THEN 0 ELSE 1 END), 0), "
+            "coalesce(sum(CASE WHEN state = 'uploading' THEN input_size ELSE input_reserved "
+            "END + result_reserved), 0) FROM vcs_jobs "
+            "WHERE owner = %s AND state IN ('uploading', 'queued', 'running', 'done')",
+            (owner,),
+        )
+        row = cur.fetchone()
+        active, held = int(row[0]), int(row[1])
+        if caps.max_jobs is not None and active >= caps.max_jobs:
+            raise KeyBusy(caps.name or owner, active)
+        if caps.quota_bytes is not None and held + size > caps.quota_bytes:
+            raise KeyQuotaFull(caps.name or owner, held, size, caps.quota_bytes)
+
+    async def grow_upload(self, job_id: str, held: int) -> None:
+        """An upload in progress holds `held` bytes now (what arrived plus a headroom);
+        QuotaFull if they do not fit (the upload must stop and be discarded)."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                old = self._select(cur, job_id, lock=True)
+                if old is None or old.state is not JobState.UPLOADING:
+                    raise TransitionRefused(job_id)
+                want = min(held, old.input_size)
+                if want > old.input_reserved:
+                    self._reserve(cur, want - old.input_reserved, old.client_ip)
+                    cur.execute(
+                        "UPDATE vcs_jobs SET input_reserved = %s WHERE id = %s", (want, job_id)
+                    )
+
+        await self._run(write)
+
+    async def upload_stored(self, job_id: str) -> None:
+        """uploading → queued: the payload is stored (and held whole); the job joins the
+        work queue."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                old = self._select(cur, job_id, lock=True)
+                if old is None or old.state is not JobState.UPLOADING:
+                    raise TransitionRefused(job_id)
+                # The bytes are stored: held exactly, whatever headroom was left.
+                self._release(cur, old.input_reserved - old.input_size)
+                cur.execute(
+                    "UPDATE vcs_jobs SET state = 'queued', phase = 'queued', "
+                    f"input_reserved = input_size, updated_at = {self.db.now} WHERE id = %s",
+                    (job_id,),
+                )
+                cur.execute(
+                    "INSERT INTO vcs_tasks (job_id, task_no, kind, state, queued_at) "
+                    f"VALUES (%s, 0, 'job', 'queued', {self.db.now})",
+                    (job_id,),
+                )
+                self.db.notify(cur, WORK_CHANNEL, job_id)
+
+        await self._run(write)
+        self.board.work_queued()
+
+    async def discard_upload(self, job_id: str) -> None:
+        """An upload that did not complete: its row goes, its claim and quota with it."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                cur.execute(
+                    "DELETE FROM vcs_jobs WHERE id = %s AND state = 'uploading' "
+                    "RETURNING input_reserved",
+                    (job_id,),
+                )
+                row = cur.fetchone()
+                if row is not None:
+                    self._release(cur, int(row[0]))
+
+        await self._cleanup(write)
+
+    async def claim_task(self, lease_s: float, kinds: tuple[str, ...] = ()) -> Task | None:
+        """Take the oldest queued task (one no other node holds) of these kinds (all if
+        none are named: a node claims only what it knows how to run) with a lease; a
+        job's task 0 starts the job. None when the queue holds nothing for us."""
+        only = f" AND t.kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
+
+        def write() -> Task | None:
+            with self._tx() as cur:
+                # The task and its job are locked together, skipping any pair another
+                # transaction holds: a claim never waits, so it can never deadlock
+                # with a cancel (which takes the job, then its tasks).
+                cur.execute(
+                    "SELECT t.job_id, t.task_no FROM vcs_tasks t JOIN vcs_jobs j ON "
+                    f"j.id = t.job_id WHERE t.state = 'queued'{only} "
+                    f"ORDER BY t.queued_at, t.task_no LIMIT 1{self.db.skip_locked}",
+                    kinds,
+                )
+                row = cur.fetchone()
+                if row is None:
+                    return None
+                job_id, task_no = row
+                cur.execute(
+                    f"UPDATE vcs_tasks SET state = 'running', node = %s, "
+                    f"lease_until = {self.db.now} + %s, attempts = attempts + 1 "
+                    "WHERE job_id = %s AND task_no = %s RETURNING kind, spec, attempts",
+                    (self.node, lease_s, job_id, task_no),
+                )
+                kind, spec, attempts = cur.fetchone()
+                if kind == "job":
+                    cur.execute(
+                        "UPDATE vcs_jobs SET state = 'running', phase = 'starting', "
+                        f"progress = 0, eta_s = NULL, node = %s, attempts = %s, "
+                        f"updated_at = {self.db.now} WHERE id = %s",
+                        (self.node, attempts, job_id),
+                    )
+                self.db.notify(cur, JOB_CHANNEL, job_id)
+                return Task(job_id, int(task_no), kind, json.loads(spec), int(attempts))
+
+        task = await self._run(write)
+        if task is not None:
+            self.board.job_changed(task.job_id)
+        return task
+
+    async def renew_lease(
+        self,
+        task: Task,
+        lease_s: float,
+        progress: tuple[float, float | None, str] | None = None,
+    ) -> bool:
+        """Extend our lease (and record the job's progress, eta and phase); False when the
+        task is no longer ours: cancelled, or lost to another node after a stall."""
+
+        def write() -> bool:
+            with self._tx() as cur:
+                if progress is not None:
+                    # The job before its task, as every transition takes them.
+                    cur.execute(
+                        f"SELECT 1 FROM vcs_jobs WHERE id = %s{self.db.for_update}",
+                        (task.job_id,),
+                    )
+                cur.execute(
+                    f"UPDATE vcs_tasks SET lease_until = {self.db.now} + %s WHERE job_id = %s "
+                    "AND task_no = %s AND node = %s AND state = 'running' AND attempts = %s",
+                    (lease_s, task.job_id, task.task_no, self.node, task.attempt),
+                )
+                if cur.rowcount == 0:
+                    return False
+                if progress is not None:
+                    fraction, eta_s, phase = progress
+                    cur.execute(
+                        "UPDATE vcs_jobs SET progress = %s, eta_s = %s, phase = %s, "
+                        f"updated_at = {self.db.now} WHERE id = %s AND state = 'running'",
+                        (fraction, eta_s, phase, task.job_id),
+                    )
+                    self.db.notify(cur, JOB_CHANNEL, task.job_id)
+                return True
+
+        ours = await self._run(write)
+        if progress is not None:
+            self.board.job_changed(task.job_id)
+        return ours
+
+    def _owns(self, cur: Cursor, task: Task) -> bool:
+        cur.execute(
+            "SELECT 1 FROM vcs_tasks WHERE job_id = %s AND task_no = %s AND node = %s "
+            f"AND state = 'running' AND attempts = %s{self.db.for_update}",
+            (task.job_id, task.task_no, self.node, task.attempt),
+        )
+        return cur.fetchone() is not None
+
+    def _our_job(self, cur: Cursor, task: Task) -> JobRecord:
+        """The task's job, locked, while the task is still ours; else TransitionRefused."""
+        old = self._select(cur, task.job_id, lock=True)
+        if old is None or not self._owns(cur, task):
+            raise TransitionRefused(task.job_id)
+        return old
+
+    async def reserve_result(self, task: Task, size: int) -> None:
+        """Quota for the result FFmpeg may write (QuotaFull if there is none);
+        TransitionRefused if the task is no longer ours."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                old = self._our_job(cur, task)
+                self._reserve(cur, size, old.client_ip)
+                cur.execute(
+                    "UPDATE vcs_jobs SET result_reserved = result_reserved + %s WHERE id = %s",
+                    (size, task.job_id),
+                )
+
+        await self._run(write)
+
+    async def finish_job(self, task: Task, result: FinishedResult) -> None:
+        """running → done: the result is stored; the input's quota goes, the result keeps
+        its real size. TransitionRefused if the task is no longer ours (the caller then
+        deletes the result it made)."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                old = self._our_job(cur, task)
+                # The result may be the input itself (a stream copy reusing it): one blob.
+                self._release(cur, old.input_reserved + old.result_reserved - result.size)
+                cur.execute(
+                    "UPDATE vcs_jobs SET state = 'done', phase = 'done', progress = 1, "
+                    "eta_s = 0, result_key = %s, result_media_type = %s, result_size = %s, "
+                    "result_sha256 = %s, report = %s, input_reserved = 0, "
+                    f"result_reserved = %s, finished_at = {self.db.now}, "
+                    f"updated_at = {self.db.now} WHERE id = %s",
+                    (
+                        result.key, result.media_type, result.size, result.sha256,
+                        json.dumps(result.report), result.size, task.job_id,
+                    ),
+                )  # fmt: skip
+                cur.execute("DELETE FROM vcs_tasks WHERE job_id = %s", (task.job_id,))
+                self.db.notify(cur, JOB_CHANNEL, task.job_id)
+
+        await self._run(write)
+        self.board.job_changed(task.job_id)
+
+    async def fail_job(
+        self, task: Task, error: ErrorInfo, state: JobState = JobState.FAILED
+    ) -> JobRecord:
+        """running → failed (FFmpeg refused the file, a timeout...) or cancelled (the
+        server stops); the old record, whose input the caller deletes.
+        TransitionRefused if the task is no longer ours."""
+
+        def write() -> JobRecord:
+            with self._tx() as cur:
+                old = self._our_job(cur, task)
+                self._end(cur, old, state, error)
+                return old
+
+        old = await self._cleanup(write)
+        self.board.job_changed(task.job_id)
+        return old
+
+    async def return_task(self, task: Task) -> None:
+        """Our running task goes back to the queue at once, as if never claimed (this
+        node stops cleanly: another one takes it now rather than when the lease ends)."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                old = self._select(cur, task.job_id, lock=True)
+                if old is None or not self._owns(cur, task):
+                    return
+                cur.execute(
+                    "UPDATE vcs_tasks SET state = 'queued', node = NULL, lease_until = NULL, "
+                    "attempts = attempts - 1 WHERE job_id = %s AND task_no = %s",
+                    (task.job_id, task.task_no),
+                )
+                if task.kind == "job":
+                    self._release(cur, old.result_reserved)
+                    cur.execute(
+                        "UPDATE vcs_jobs SET state = 'queued', phase = 'queued', progress = 0, "
+                        f"eta_s = NULL, result_reserved = 0, updated_at = {self.db.now} "
+                        "WHERE id = %s",
+                        (task.job_id,),
+                    )
+                self.db.notify(cur, JOB_CHANNEL, task.job_id)
+                self.db.notify(cur, WORK_CHANNEL, task.job_id)
+
+        await self._cleanup(write)
+        self.board.job_changed(task.job_id)
+        self.board.work_queued()
+
+    async def queue_task(self, job_id: str, task_no: int, kind: str, spec: dict[str, Any]) -> None:
+        """One more unit of work of a running job (e.g. a chunk, issue 19) that any node
+        may claim; task 0 is the job's own and is queued by `upload_stored`."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                cur.execute(
+                    "INSERT INTO vcs_tasks (job_id, task_no, kind, spec, state, queued_at) "
+                    f"VALUES (%s, %s, %s, %s, 'queued', {self.db.now})",
+                    (job_id, task_no, kind, json.dumps(spec)),
+                )
+                self.db.notify(cur, WORK_CHANNEL, job_id)
+
+        await self._run(write)
+        self.board.work_queued()
+
+    async def complete_task(self, task: Task, outcome: dict[str, Any]) -> None:
+        """A task other than a job's own is done; its outcome stays for the job to read
+        (`task_outcomes`). TransitionRefused if the task is no longer ours."""
+
+        def write() -> None:
+            with self._tx() as cur:
+                if not self._owns(cur, task):
+                    raise TransitionRefused(task.job_id)
+                cur.execute(
+                    "UPDATE vcs_tasks SET state = 'done', lease_until = NULL, outcome = %s "
+                    "WHERE job_id = %s AND task_no = %s",
+                    (json.dumps(outcome), task.job_id, task.task_no),
+                )
+                self.db.notify(cur, JOB_CHANNEL, task.job_id)
+
+        await self._run(write)
+        self.board.job_changed(task.job_id)
+
+    async def task_outcomes(self, job_id: str) -> dict[int, dict[str, Any]]:
+        """The outcomes of a job's finished tasks, by task number."""
+
+        def read() -> dict[int, dict[str, Any]]:
+            with self._tx() as cur:
+                cur.execute(
+                    "SELECT task_no, outcome FROM vcs_tasks "
+                    "WHERE job_id = %s AND state = 'done' ORDER BY task_no",
+                    (job_id,),
+                )
+                return {int(no): json.loads(outcome) for no, outcome in cur.fetchall()}
+
+        return await self._run(read)
+
+    async def cancel_job(self, job_id: str) -> JobRecord:
+        """→ cancelled, from queued or running (its node sees the lease go and stops) or
+        from done (the result is discarded now). The old record: the caller deletes its
+        blobs. TransitionRefused (with the old record) if it had already ended."""
+
+        def write() -> JobRecord:
+            with self._tx() as cur:
+                old = self._select(cur, job_id, lock=True)
+                if old is None or old.state is JobState.UPLOADING:
+                    raise KeyError(job_id)
+                if old.state in (JobState.FAILED, JobState.CANCELLED) or old.downloaded:
+                    raise TransitionRefused(old)
+                self._end(cur, old, JobState.CANCELLED, None)
+                self.db.notify(cur, CANCEL_CHANNEL, job_id)
+                return old
+
+        old = await self._run(write)
+        self.board.job_cancelled(job_id)
+        return old
+
+    async def mark_downloaded(self, job_id: str) -> JobRecord:
+        """done → downloaded: the result's quota goes; the old record names the blob to
+        delete. TransitionRefused if another download (or a cancel) got there first."""
+
+        def write() -> JobRecord:
+            with self._tx() as cur:
+                old = self._select(cur, job_id, lock=True)
+                if old is None or old.state is not JobState.DONE or old.downloaded:
+                    raise TransitionRefused(job_id)
+                self._release(cur, old.result_reserved)
+                cur.execute(
+                    "UPDATE vcs_jobs SET downloaded = 1, result_key = NULL, result_reserved = 0, "
+                    f"updated_at = {self.db.now} WHERE id = %s",
+                    (job_id,),
+                )
+                self.db.notify(cur, JOB_CHANNEL, job_id)
+                return old
+
+        old = await self._run(write)
+        self.board.job_changed(job_id)
+        return old

@@ -1,0 +1,1 @@
+"""Starting the engines a cluster runs on, on this machine (tests, bench, scripts/cluster)."""
