@@ -167,7 +167,7 @@ async def timed_upload(
     payload's `sha256`, checked by the server against it). The caller hashes the payload
     before: that pass is not the upload's."""
     # Plaintext MMP: these figures compare the wire path with iperf3; bench/crypto.py
-    # measures what encryption (the vcs default, SPEC §6) costs on top.
+    # measures what encryption (the vcs default, docs/security.md) costs on top.
     client = VcsClient(address, source_host=source, encrypt=False)
     params = {"sha256": sha256} if sha256 else {}
     start = time.perf_counter()

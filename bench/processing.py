@@ -319,9 +319,9 @@ def sha256_of(path: Path) -> str:
 async def upload_for(
     address: ServerAddress, payload: Path, sha: str, window_s: float, first_ip: int
 ) -> tuple[int, int, float]:
-    """Uploads one after the other, each from its own loopback address (SPEC §3: one job per
-    IP), until `window_s` has passed; each job is cancelled once accepted (it would queue
-    behind the transcode), which deletes its input. Returns (bytes, count, slowest rate)."""
+    """Uploads one after the other, each from its own loopback address (docs/operations.md:
+    one job per IP), until `window_s` has passed; each job is cancelled once accepted (it
+    would queue behind the transcode), which deletes its input. (bytes, count, slowest rate)."""
     size = payload.stat().st_size
     deadline = time.perf_counter() + window_s
     count, slowest = 0, float("inf")

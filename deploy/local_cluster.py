@@ -1,5 +1,5 @@
 """`scripts/cluster`: a whole cluster on loopback — PostgreSQL, SeaweedFS, N vcs-serve
-nodes sharing them, and HAProxy in front (SPEC §7, docs/scale.md).
+nodes sharing them, and HAProxy in front (docs/scale.md, docs/scale.md).
 
     scripts/cluster up --nodes 3 --dir DIR   # prints one JSON line, then returns
     scripts/cluster kill n2 --dir DIR        # SIGKILL one node

@@ -41,7 +41,7 @@ def slow_clip(media: Path) -> Path:
     return make_clip(media / "slow.mp4", seconds=20, size="1280x720", rate=30)
 
 
-# RSA keys (SPEC §6): 3,072-bit generation costs about a second, so the session makes
+# RSA keys (docs/security.md): 3,072-bit generation costs about a second, so the session makes
 # one client key and one server key and every test and server uses them.
 @pytest.fixture(scope="session")
 def server_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -72,7 +72,7 @@ def client_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-# Small clips (320x240, 3 s) in the containers SPEC §1 users bring, with the codecs they
+# Small clips (320x240, 3 s) in the containers README.md users bring, with the codecs they
 # usually hold there; the media ops tests run on these.
 SMALL_CLIP_CODECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "mp4": (("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "aac")),

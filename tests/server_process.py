@@ -34,7 +34,7 @@ class ServerProcess:
     args: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 0
-    # The raw upload port (SPEC §2.2); 0 picks a free one, so parallel servers never clash.
+    # The raw upload port (docs/protocol.md); 0 picks a free one, so parallel servers never clash.
     raw_port: int = 0
     # Where /metrics and /health answer, when the server was started with --metrics.
     metrics_port: int | None = None
@@ -146,3 +146,15 @@ class ServerProcess:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             rows = conn.execute("SELECT id, state FROM vcs_jobs ORDER BY created_at")
             return [(str(job_id), str(state)) for job_id, state in rows]
+
+    def job_row(self, job_id: str) -> dict[str, object] | None:
+        """The job's state and progress as its row says, whoever owns the job (a job made
+        over an encrypted session is not shown to another client's `status`)."""
+        db = self.storage_dir / "jobs.sqlite3"
+        if not db.exists():
+            return None
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            row = conn.execute(
+                "SELECT state, progress FROM vcs_jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else {"state": str(row[0]), "progress": float(row[1])}

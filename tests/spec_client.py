@@ -1,4 +1,4 @@
-"""A client written only from SPEC §2.1 with plain blocking sockets and 1,400-byte writes.
+"""A client written only from docs/protocol.md with plain blocking sockets and 1,400-byte writes.
 
 Deliberately shares no code with app/: it checks the server against the spec, the way
 clients other people write will.

@@ -1,4 +1,4 @@
-"""A raw upload client written only from SPEC §2.2 and docs/protocol.md, blocking sockets.
+"""A raw upload client written only from docs/protocol.md and docs/protocol.md, blocking sockets.
 
 Shares no code with app/, like tests/spec_client.py: it speaks the way other people's
 clients will, in all three size-prefix forms.

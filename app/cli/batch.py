@@ -1,5 +1,5 @@
 """`vcs OP FILE... [--recursive DIR]`: the files one after another (the server runs one job
-per client address, SPEC §3), past any that fail, with a summary at the end.
+per client address, docs/operations.md), past any that fail, with a summary at the end.
 
 A file's own trouble (refused, the job failed, a corrupt download, an unreadable input)
 is a failed row and the batch goes on. A server that cannot be reached or trusted stops

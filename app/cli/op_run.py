@@ -2,7 +2,7 @@
 
 One flow for `vcs OP FILE` and for each file of a batch. A run that is cancelled (Ctrl-C)
 while its job is on the server cancels that job too: it would otherwise keep running
-and hold the address's one job slot (SPEC §3), refusing the user's next command.
+and hold the address's one job slot (docs/operations.md), refusing the user's next command.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ ANSWER_TIMEOUT_S: Final = 120.0
 def media_type_for(path: Path) -> str:
     """The media type for an upload: the file's extension when valid, else `bin`.
 
-    The server identifies media by probing, not by this name (SPEC §1).
+    The server identifies media by probing, not by this name (README.md).
     """
     ext = path.suffix.lstrip(".").lower()
     return ext if is_valid_media_type(ext) else "bin"

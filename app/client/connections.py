@@ -1,10 +1,10 @@
 """How the client reaches one server: a connection per request, or one kept for a job.
 
 `Connector.open` connects (1,400-byte segments) and, by default, runs the key exchange
-(SPEC §6). Outside a session every request opens its own connection, as a plaintext
+(docs/security.md). Outside a session every request opens its own connection, as a plaintext
 client of the spec does. Inside `SharedConnection` (VcsClient.session) requests take
 turns on one connection and one key exchange: a `vcs compress` job — upload, long
-polls, download — costs one of each (SPEC §2.1 "Sessions"). The server closes a
+polls, download — costs one of each (docs/protocol.md "Sessions"). The server closes a
 connection after any error answer and after its idle timeout, so a connection that
 failed is dropped and the next request opens another, waiting a little longer before
 each try while the server is unreachable (it may be restarting), up to RECONNECT_DELAYS_S.

@@ -14,7 +14,7 @@ class ServerError(VcsError):
 
 class ConnectionFailed(VcsError):
     """The server could not be reached, or the connection broke mid-request, or (codes
-    server_key_changed, bad_key_file) it could not be made safely (SPEC §6)."""
+    server_key_changed, bad_key_file) it could not be made safely (docs/security.md)."""
 
     def __init__(
         self, description: str, solution: str, code: ErrorCode = ErrorCode.INTERNAL
@@ -32,7 +32,7 @@ class TransferCorrupted(VcsError):
 
 
 class ServerKeyChanged(ConnectionFailed):
-    """The server presented a key other than the one pinned on first use (SPEC §6)."""
+    """The server presented a key other than the one pinned on first use (docs/security.md)."""
 
     def __init__(self, address: str, pinned: str, presented: str, known_servers: str) -> None:
         super().__init__(

@@ -1,4 +1,4 @@
-"""The client's keys: its own RSA key pair and the pinned server keys (SPEC §6).
+"""The client's keys: its own RSA key pair and the pinned server keys (docs/security.md).
 
 Both live under `$XDG_CONFIG_HOME/vcs/` (default `~/.config/vcs/`): `client_key.pem`
 (mode 0600, made on first use; `$VCS_CLIENT_KEY` names another file, like `ssh -i`)

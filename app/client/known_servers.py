@@ -1,4 +1,4 @@
-"""Server keys pinned on first use, in a file like SSH's known_hosts (SPEC §6).
+"""Server keys pinned on first use, in a file like SSH's known_hosts (docs/security.md).
 
 One line per server, `HOST:PORT SHA256:...`; `#` starts a comment. A first connection
 adds a line; a later one must present the same key or it is refused

@@ -1,4 +1,4 @@
-"""A trio client for the raw upload port (SPEC §2.2): size prefix, MP4 file, 16-byte status."""
+"""A trio client for the raw upload port (docs/protocol.md): size prefix, MP4, 16-byte status."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def default_raw_address() -> ServerAddress:
 
 
 def check_mp4_file(path: Path) -> int:
-    """SPEC §2.2: the client checks it is sending an MP4 before it connects; returns the size."""
+    """The client checks it is sending an MP4 before it connects (docs/protocol.md); the size."""
     size = path.stat().st_size
     with path.open("rb") as f:
         first = f.read(FTYP_CHECK_SIZE)

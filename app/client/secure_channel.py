@@ -1,4 +1,4 @@
-"""The client's side of the key exchange (SPEC §6): a socket in, a sealed stream out.
+"""The client's side of the key exchange (docs/security.md): a socket in, a sealed stream out.
 
 The steps are in app/protocol/secure/handshake.py and docs/security.md; here they meet
 the network, the pinned keys and the errors a user reads.

@@ -1,6 +1,6 @@
 """What the FFmpeg on this machine has: muxers, encoders, filters, loopback decoding.
 
-A user may run the server with their own FFmpeg (SPEC §8: Debian's has no libvmaf), so
+A user may run the server with their own FFmpeg (docs/compression.md: Debian's has no libvmaf), so
 what it can write and measure is asked of the binary (`ffmpeg -muxers`, `-encoders`,
 `-filters`, `-h muxer=NAME`), never assumed. The parsers are pure; the `*_of` functions
 run FFmpeg (blocking, ~20 ms each: call them from a worker thread or at start-up) and

@@ -1,6 +1,6 @@
 """A video's colour as the probe finds it: tags, bit depth, HDR kind and HDR metadata.
 
-HDR is recognised the way players do (SPEC §3.1): by the transfer function — PQ
+HDR is recognised the way players do (docs/operations.md): by the transfer function — PQ
 (SMPTE ST 2084: HDR10, HDR10+) or HLG (ARIB STD-B67) — and Dolby Vision by its RPU
 metadata on the decoded frames; its base layer is then HDR10, HLG or SDR by the same
 tags (profiles 8.1, 8.4, 8.2), or, for profile 5, no picture a plain player can show.

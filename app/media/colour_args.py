@@ -1,4 +1,4 @@
-"""FFmpeg options that keep a video's HDR, or tone-map it to SDR (SPEC §3.1). Pure.
+"""FFmpeg options that keep a video's HDR, or tone-map it to SDR (docs/operations.md). Pure.
 
 Kept: 10 bits, the colour tags (primaries, transfer, matrix, range) and the mastering
 display and content light metadata, written by the encoder itself (x265's

@@ -1,7 +1,7 @@
 """Which codecs an output container can hold, and what to encode the others to.
 
 `convert` (and the MP4 results of resize/aspect) copy every stream the target holds
-well and re-encode only the others (SPEC §2.1). For the common containers the rules
+well and re-encode only the others (docs/protocol.md). For the common containers the rules
 below say what "holds well" means (AVI can store AAC, but players choke on it: MP3
 instead). For any other muxer the rule is the one FFmpeg itself documents: a stream
 is copied when its codec is the muxer's default, else encoded to that default.

@@ -1,6 +1,6 @@
 """Which demuxers may read an upload, and how every reader of an upload opens it.
 
-An upload is read as itself and nothing else (SPEC §3.0, docs/security.md#media-threat-
+An upload is read as itself and nothing else (docs/security.md, docs/security.md#media-threat-
 model). FFmpeg picks a demuxer by probing the content, and some demuxers open other
 files: an HLS or DASH playlist names its segments, a concat list names its parts, an
 image2 pattern names a numbered series, an SDP file names network streams. Uploaded as

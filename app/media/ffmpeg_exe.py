@@ -1,4 +1,4 @@
-"""Which FFmpeg binary to run: the user's choice, else the one pip installed (SPEC §8)."""
+"""Which FFmpeg to run: the user's choice, else the one pip installed (docs/operations.md)."""
 
 from __future__ import annotations
 

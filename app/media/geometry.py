@@ -1,6 +1,6 @@
 """Frame sizes for resize, aspect, gif and webm, computed from the probed display shape.
 
-Sizes are worked out on the *display* shape (SPEC §3.1): pixels × sample aspect ratio,
+Sizes are worked out on the *display* shape (docs/operations.md): pixels × sample aspect ratio,
 turned by the display matrix. An anamorphic input (720x576 shown at 16:9) is resized by
 what a viewer sees, and so is a phone's portrait clip (3840x2160 coded, turned 90°:
 2160x3840). FFmpeg turns the frames upright before our filters (orientation.py), so
@@ -110,7 +110,7 @@ def resize_size(
 ) -> ResizePlan:
     """Both sides given: exactly that. One side: the other follows the display shape.
     A preset (`720p`) sets the short side, so a portrait video stays portrait (720x1280),
-    and never enlarges a video already that small unless `upscale` (SPEC §3.1)."""
+    and never enlarges a video already that small unless `upscale` (docs/operations.md)."""
     dar = display_aspect(video)
     shown = square_size(video)
     if preset_lines is not None:

@@ -1,6 +1,6 @@
 """Caps on what an upload may ask of the server, and the resource limits of media work.
 
-Caps on the input are checked against the probe before any decoding starts (SPEC §3.0):
+Caps on the input are checked against the probe before any decoding starts (docs/security.md):
 a 46 KB GIF can declare an 8000x8000 canvas and a 2 MB PNG 16000x16000 pixels, and a
 decoder allocates what the header says. The resource limits bound every process that
 reads an upload (the probe, each FFmpeg run) whatever the caps missed. Defaults and why

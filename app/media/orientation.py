@@ -1,4 +1,4 @@
-"""How a player turns a video's coded picture upright: its display matrix (SPEC §3.1).
+"""How a player turns a video's coded picture upright: its display matrix (docs/operations.md).
 
 Phones store the picture as the sensor saw it (3840x2160) and a display matrix saying
 how to turn it (rotate 90° clockwise: shown as 2160x3840). FFmpeg applies the matrix

@@ -1,7 +1,7 @@
 """One stream of an input as the probe lists it: kind, codec, language, title, dispositions.
 
 Every stream is listed (video, audio, subtitle, attachment, data), so an op can say
-what became of each one (SPEC §3.1: "the job report lists every stream in and out").
+what became of each one (docs/operations.md: "the job report lists every stream in and out").
 """
 
 from __future__ import annotations

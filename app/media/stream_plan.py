@@ -1,5 +1,5 @@
 """What becomes of every stream of an input in one output: copied, encoded, converted or
-dropped, and why (SPEC §3.1: every audio and subtitle track, their language, title and
+dropped, and why (docs/operations.md: every audio and subtitle track, their language, title and
 dispositions, chapters, metadata and attachments are kept unless the op says otherwise).
 
 Pure: the probe's stream list and a container rule in, decisions out. argv.py turns the
@@ -174,7 +174,7 @@ def plan_output_streams(
 @dataclass(frozen=True, slots=True)
 class VideoResult:
     """The container of a video op's result: MP4, or Matroska when MP4 would lose
-    something (SPEC §3.1, docs/operations.md "What is kept")."""
+    something (docs/operations.md, docs/operations.md "What is kept")."""
 
     muxer: str
     media_type: str

@@ -1,4 +1,4 @@
-"""How a re-encoded video keeps its HDR, or is tone-mapped to SDR (SPEC §3.1). Pure.
+"""How a re-encoded video keeps its HDR, or is tone-mapped to SDR (docs/operations.md). Pure.
 
 An encoder that can carry HDR (x265 Main10, SVT-AV1 and libaom 10-bit, VP9 profile 2)
 keeps it: 10 bits, the colour tags, the mastering-display and content-light metadata.

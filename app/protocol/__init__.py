@@ -1,4 +1,4 @@
-"""Sans-IO MMP (SPEC §2.1): bytes in, events out. Nothing here touches a socket or a file."""
+"""Sans-IO MMP (docs/protocol.md): bytes in, events out. Nothing here touches a socket or a file."""
 
 from app.protocol.decoder import MessageDecoder
 from app.protocol.encoder import encode_error, encode_message_head

@@ -1,4 +1,4 @@
-"""Incremental, sans-IO MMP decoder (SPEC §2.1), in the style of h11.
+"""Incremental, sans-IO MMP decoder (docs/protocol.md), in the style of h11.
 
 Feed bytes as they arrive with `feed`, then call `next_event` until it returns
 NEED_DATA. Header, JSON and media type are buffered (at most 64 + 65,536 + 255

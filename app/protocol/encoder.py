@@ -1,4 +1,4 @@
-"""Building MMP messages (SPEC §2.1): the bytes before a payload, and error answers."""
+"""Building MMP messages (docs/protocol.md): the bytes before a payload, and error answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Error codes of the service, the error JSON of SPEC §2.1, and the protocol exceptions."""
+"""Error codes of the service, the error JSON of docs/protocol.md, and the protocol exceptions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class ErrorCode(enum.StrEnum):
     BAD_JSON = "bad_json"
     TRUNCATED = "truncated"
     BAD_PROXY_HEADER = "bad_proxy_header"
-    # Encryption (SPEC §6, docs/security.md).
+    # Encryption (docs/security.md, docs/security.md).
     BAD_HANDSHAKE = "bad_handshake"
     BAD_RECORD = "bad_record"
     ENCRYPTION_REQUIRED = "encryption_required"

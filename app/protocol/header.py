@@ -1,4 +1,4 @@
-"""The MMP message header in both dialects of SPEC §2.1: pure functions on bytes."""
+"""The MMP message header in both dialects of docs/protocol.md: pure functions on bytes."""
 
 from __future__ import annotations
 

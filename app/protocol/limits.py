@@ -1,16 +1,16 @@
-"""Every wire limit of SPEC §2 in one place."""
+"""Every wire limit of docs/protocol.md in one place."""
 
 from __future__ import annotations
 
 from typing import Final
 
-# SPEC §2.1: the 64-byte header.
+# docs/protocol.md: the 64-byte header.
 HEADER64_SIZE: Final = 64
 HEADER64_JSON_FIELD: Final = 16
 HEADER64_MEDIA_TYPE_FIELD: Final = 1
 HEADER64_PAYLOAD_FIELD: Final = 47
 
-# SPEC §2.1 "header dialects": the 8-byte (64-bit) header most other implementations speak.
+# docs/protocol.md "header dialects": the 8-byte (64-bit) header most other implementations speak.
 HEADER8_SIZE: Final = 8
 HEADER8_JSON_FIELD: Final = 2
 HEADER8_MEDIA_TYPE_FIELD: Final = 1
@@ -27,7 +27,7 @@ MAX_PAYLOAD_SIZE_HEADER8: Final = 2**40 - 1
 # A JSON document nested deeper than this is refused (a "JSON bomb").
 MAX_JSON_DEPTH: Final = 16
 
-# SPEC §2: every TCP segment carries at most 1,400 payload bytes; code cuts the
+# docs/protocol.md: every TCP segment carries at most 1,400 payload bytes; code cuts the
 # stream into units of this size.
 PACKET_SIZE: Final = 1_400
 # Linux counts TCP options (timestamps: 12 bytes) in TCP_MAXSEG; 1,412 yields

@@ -1,4 +1,4 @@
-"""Media types: the file extension a payload is stored under (SPEC §2.1)."""
+"""Media types: the file extension a payload is stored under (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _MEDIA_TYPE_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 def parse_media_type(raw: bytes) -> str:
     """Decode and check a media type; it becomes a file extension, so it is strict.
 
-    SPEC §2.1 allows upper case (it is lower-cased first). We also require the raw
+    docs/protocol.md allows upper case (it is lower-cased first). We also require the raw
     bytes to be ASCII: some non-ASCII letters lower-case to ASCII (KELVIN SIGN → "k"),
     and a name that only matches after such folding is not what the peer meant.
     """

@@ -3,7 +3,7 @@
 A balancer in front of vcs-serve prepends one PROXY header to each connection, naming
 the real client. `ProxyHeaderParser` reads exactly that header and hands back the bytes
 after it, which belong to MMP. The server uses it only for connections from trusted
-balancer addresses (SPEC §7).
+balancer addresses (docs/scale.md).
 """
 
 from __future__ import annotations

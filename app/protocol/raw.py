@@ -1,4 +1,4 @@
-"""Sans-IO raw upload protocol (SPEC §2.2): a 32-byte size prefix, an MP4 file, a status.
+"""Sans-IO raw upload protocol (docs/protocol.md): a 32-byte size prefix, an MP4 file, a status.
 
 The client sends the file's size in one of three 32-byte forms, then the file; the
 server answers with one 16-byte status message and closes. `RawUploadDecoder` turns
@@ -37,7 +37,7 @@ from app.protocol.receive_buffer import PayloadCursor, ReceiveBuffer
 
 SIZE_PREFIX_SIZE: Final = 32
 STATUS_SIZE: Final = 16
-# SPEC §2.2: "≤ 2^32 bytes", inclusive.
+# docs/protocol.md: "≤ 2^32 bytes", inclusive.
 MAX_RAW_FILE_SIZE: Final = 2**32
 # An ISO BMFF box header (size, type) plus the ftyp major brand and minor version.
 FTYP_CHECK_SIZE: Final = 16
@@ -118,7 +118,7 @@ def encode_size_prefix(size: int, encoding: SizeEncoding = SizeEncoding.BINARY32
 
 
 def check_ftyp(first: bytes, file_size: int) -> None:
-    """Refuse a file whose first 16 bytes are not an MP4 `ftyp` box header (SPEC §2.2)."""
+    """Refuse a file whose first 16 bytes are not an MP4 `ftyp` box header (docs/protocol.md)."""
     if file_size < FTYP_CHECK_SIZE or len(first) < FTYP_CHECK_SIZE:
         raise _not_mp4(f"{file_size} bytes is too small to hold an ftyp box")
     if first[4:8] != b"ftyp":

@@ -1,4 +1,4 @@
-"""Which connections get in (SPEC §3 "limits on connections"), and the accept loop.
+"""Which connections get in (docs/operations.md "limits on connections"), and the accept loop.
 
 Two caps, shared by the MMP and raw listeners: open connections in all, and open
 connections from one IP address. A slowloris from a few addresses fills its own

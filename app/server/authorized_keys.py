@@ -1,4 +1,4 @@
-"""Who may use this server: the `--authorized-keys` file, like SSH's (SPEC §6).
+"""Who may use this server: the `--authorized-keys` file, like SSH's (docs/security.md).
 
 One client key per line, then an optional name and optional per-key limits:
 

@@ -2,7 +2,7 @@
 
 A local file leaves by sendfile (MessageStream.send_file). An object store's blob
 arrives in pieces read by a worker thread; they go out in batches of whole
-1,400-byte units (SPEC §2), only the last batch shorter, one piece read ahead.
+1,400-byte units (docs/protocol.md), only the last batch shorter, one piece read ahead.
 """
 
 from __future__ import annotations

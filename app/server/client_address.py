@@ -1,6 +1,6 @@
 """Who the client is: the peer address, or the one a trusted balancer's PROXY header names.
 
-SPEC §7: behind HAProxy every connection comes from the balancer, so per-IP rules would
+docs/scale.md: behind HAProxy every connection comes from the balancer, so per-IP rules would
 count the balancer. With --proxy-protocol, connections from --trusted-proxy addresses
 must start with a PROXY v1/v2 header and the client it names is used; a PROXY header
 from anyone else is refused (`bad_proxy_header`), never believed.

@@ -1,4 +1,4 @@
-"""Server settings, with the defaults of SPEC §3."""
+"""Server settings, with the defaults of docs/operations.md."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from app.media.limits import MediaLimits
 from app.server.key_exchange_limits import KeyExchangeRates
 
 DEFAULT_PORT: Final = 9000
-DEFAULT_QUOTA_BYTES: Final = 4 * 10**12  # SPEC §3: 4 TB
-DEFAULT_RETENTION_S: Final = 3600.0  # SPEC §3: results kept 1 hour
+DEFAULT_QUOTA_BYTES: Final = 4 * 10**12  # docs/operations.md: 4 TB
+DEFAULT_RETENTION_S: Final = 3600.0  # docs/operations.md: results kept 1 hour
 DEFAULT_IDLE_TIMEOUT_S: Final = 60.0
 DEFAULT_JOB_TIMEOUT_S: Final = 6 * 3600.0
 DEFAULT_MAX_CONNECTIONS: Final = 4096
-DEFAULT_RAW_PORT: Final = 9001  # SPEC §2.2
+DEFAULT_RAW_PORT: Final = 9001  # docs/protocol.md
 DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 32
-# SPEC §3 "too-slow connections are dropped": mid-message, a peer must send at least
+# docs/operations.md "too-slow connections are dropped": mid-message, a peer must send at least
 # this many bytes per second, judged over each window of this many seconds of waiting.
 DEFAULT_MIN_TRANSFER_RATE: Final = 1024
 DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
-# Admission caps (SPEC §3.0), settled before a payload byte is stored.
+# Admission caps (docs/security.md), settled before a payload byte is stored.
 DEFAULT_MAX_QUEUED_JOBS: Final = 64
 DEFAULT_MAX_JOBS_PER_NETWORK: Final = 8
 DEFAULT_TASK_LEASE_S: Final = 30.0
@@ -50,23 +50,23 @@ class ServerConfig:
     job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     ffmpeg: str | None = None
-    # Behind a balancer: names this node in the job store and in job ids (SPEC §7).
+    # Behind a balancer: names this node in the job store and in job ids (docs/scale.md).
     node_id: str = ""
-    # SPEC §6: the server's RSA key (default: server_key.pem in the storage dir), and
+    # docs/security.md: the server's RSA key (default: server_key.pem in the storage dir), and
     # whether plaintext MMP clients are refused.
     key_file: Path | None = None
     require_encryption: bool = False
-    # SPEC §6: only the client keys listed here may connect (and then only encrypted);
+    # docs/security.md: only the client keys listed here may connect (and then only encrypted);
     # None: any client (a local box).
     authorized_keys_file: Path | None = None
     key_exchange_rates: KeyExchangeRates = field(default_factory=KeyExchangeRates)
-    # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
+    # docs/scale.md: read a PROXY v1/v2 header on connections from these balancer networks.
     # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
     drain_timeout_s: float = 0.0
     proxy_protocol: bool = False
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     raw_port: int = DEFAULT_RAW_PORT
-    # Raw uploads (SPEC §2.2) are kept this long, then deleted.
+    # Raw uploads (docs/protocol.md) are kept this long, then deleted.
     raw_retention_s: float = DEFAULT_RETENTION_S
     # Open connections (MMP and raw together) from one address; 0: no cap.
     max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
@@ -93,7 +93,7 @@ class ServerConfig:
     s3_endpoint: str | None = None
     s3_region: str | None = None
     # How long a node's claim on a task lasts unrenewed: a dead node's jobs run again
-    # elsewhere after this (SPEC §7).
+    # elsewhere after this (docs/scale.md).
     task_lease_s: float = DEFAULT_TASK_LEASE_S
 
     @property

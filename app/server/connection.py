@@ -97,7 +97,7 @@ async def handle_connection(
         stream, config.min_transfer_rate, config.transfer_window_s, lambda: ms.decoder.in_message
     )
     ms = MessageStream(guarded, config.idle_timeout_s)
-    first_message = True  # only a first message may open encryption (SPEC §6)
+    first_message = True  # only a first message may open encryption (docs/security.md)
     try:
         try:
             with trio.fail_after(state.config.idle_timeout_s):

@@ -1,4 +1,4 @@
-"""The server's side of encrypted MMP (SPEC §6): the key exchange, and the plaintext policy.
+"""The server's side of encrypted MMP (docs/security.md): the key exchange, the plaintext policy.
 
 A connection whose first message is `key_exchange` switches to sealed records after
 three plaintext messages (app/protocol/secure/handshake.py); any other first message

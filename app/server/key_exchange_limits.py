@@ -1,4 +1,4 @@
-"""How many key exchanges the server takes (SPEC §6): token buckets per address and in all.
+"""How many key exchanges the server takes (docs/security.md): token buckets per address and in all.
 
 Each key exchange costs the server an RSA private-key operation (a few ms of CPU) for
 whoever opens a socket, before anything proves who they are. A bucket per source address

@@ -22,7 +22,7 @@ from app.server.units import format_bytes
 from app.wire.exception_groups import sole_exception
 
 # An upload holds what it has sent plus this much, never its whole declared size
-# (SPEC §3.0). It is more than a splice worker moves between two top-ups (0.1 s at
+# (docs/security.md). It is more than a splice worker moves between two top-ups (0.1 s at
 # ~2.4 GB/s), so the bytes stored stay within what is held.
 UPLOAD_HEADROOM_BYTES: Final = 256 * 1024 * 1024
 # The hold follows what arrived, one job store transaction at a time, at most one per

@@ -1,4 +1,4 @@
-"""One raw upload connection (SPEC §2.2): size prefix, MP4 file, one 16-byte status.
+"""One raw upload connection (docs/protocol.md): size prefix, MP4 file, one 16-byte status.
 
 Everything a raw upload may be refused for is settled before a payload byte is
 stored: the prefix, the size (≤ 2^32, ≥ an ftyp box), the quota (the declared size

@@ -1,4 +1,4 @@
-"""Raw uploads (SPEC §2.2): kept for a retention time, always within the quota.
+"""Raw uploads (docs/protocol.md): kept for a retention time, always within the quota.
 
 Each file is a blob `raw/<32 hex>.mp4` in the server's blob store (the storage
 directory, or S3 for a cluster: any node's sweep expires it) with a row in the job

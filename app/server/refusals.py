@@ -40,7 +40,7 @@ def answering_users() -> Iterator[None]:
     try:
         yield
     except AddressBusy as busy:
-        # SPEC §3: one job per client IP (upload + queue + processing), cluster-wide.
+        # docs/operations.md: one job per client IP (upload + queue + processing), cluster-wide.
         raise VcsError(
             ErrorCode.JOB_LIMIT,
             f"A job from your address ({busy}) is already being uploaded or processed.",

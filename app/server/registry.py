@@ -13,7 +13,7 @@ do: deleting the blobs a transition freed, counting metrics, and the error JSON.
     done ─ downloaded / cancel / expire → result deleted, its quota freed ──┘
 
 Admission rules (docs/operations.md, "Limits and defaults"), all settled in one
-transaction before a payload byte is stored: one job per client address (SPEC §3),
+transaction before a payload byte is stored: one job per client address (docs/operations.md),
 at most `max_jobs_per_network` from one /24 (IPv4) or /64 (IPv6) block, at most
 `max_queued_jobs` waiting in all, and the quota for the store and per address.
 """
@@ -331,7 +331,7 @@ class JobRegistry:
         return old
 
     async def downloaded(self, record: JobRecord) -> None:
-        """The whole result went out: it is deleted now (SPEC §3)."""
+        """The whole result went out: it is deleted now (docs/operations.md)."""
         try:
             with answering_users():
                 old = await self.store.mark_downloaded(record.id)
@@ -342,7 +342,7 @@ class JobRegistry:
     # ---- sweeps ----------------------------------------------------------------
 
     async def expire(self, retention_s: float) -> int:
-        """Results and records of ended jobs go after the retention time (SPEC §3)."""
+        """Results and records of ended jobs go after the retention time (docs/operations.md)."""
         gone = await self.store.expire_finished(retention_s)
         for record in gone:
             await self._delete(record.input_key, record.result_key)

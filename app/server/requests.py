@@ -1,4 +1,4 @@
-"""One handler per request op (SPEC §2.1). Each raises VcsError for a refusal."""
+"""One handler per request op (docs/protocol.md). Each raises VcsError for a refusal."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
             "The server is shutting down and takes no new uploads.",
             "Try again in a moment (or another node, behind a balancer).",
         )
-    # SPEC §3: the per-IP rule and the quota are settled before any payload byte is
+    # docs/operations.md: the per-IP rule and the quota are settled before any payload byte is
     # stored, in one job store transaction (cluster-wide with PostgreSQL).
     owner = client_key(ms)
     async with state.jobs.admit_upload(

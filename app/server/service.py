@@ -1,5 +1,5 @@
 """The daemon: stores, the accept loop, the work queue's consumer, sweeps and clean
-shutdown (SPEC §3, §7)."""
+shutdown (docs/operations.md, §7)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ async def _logging_failures(what: str, step: Callable[[], Awaitable[object]]) ->
 
 
 async def _expiry_loop(state: ServerState) -> None:
-    """Ended jobs and raw uploads past their retention go (SPEC §3), on any node."""
+    """Ended jobs and raw uploads past their retention go (docs/operations.md), on any node."""
     last_orphan_sweep = trio.current_time()
 
     async def expire_jobs() -> None:
@@ -184,7 +184,7 @@ async def _handle_signals(
         if not state.accepting or config.drain_timeout_s <= 0:
             log.info("received %s: shutting down", name)
             break
-        # Draining (SPEC §7): close the listener and answer 503 on /health so the
+        # Draining (docs/scale.md): close the listener and answer 503 on /health so the
         # balancer sends new clients elsewhere, take no new uploads, let the jobs
         # running here finish (alone: the queued ones too); results stay stored.
         log.info("received %s: draining for up to %.0f s", name, config.drain_timeout_s)
@@ -271,7 +271,7 @@ async def _run(
     await trio.to_thread.run_sync(prepare_ops, state.ffmpeg)
     host, port = listener.socket.getsockname()[:2]
     raw_port = raw_listener.socket.getsockname()[1]
-    # SPEC §3 limits: one table of connections for both listeners.
+    # docs/operations.md limits: one table of connections for both listeners.
     limits = ConnectionLimits(
         config.max_connections,
         config.max_connections_per_ip,

@@ -24,7 +24,7 @@ class ServerState:
     jobs: JobRegistry
     # Uploads, results and raw files: the storage directory, or S3 for a cluster.
     blobs: BlobStore
-    # Raw uploads (SPEC §2.2), under the same quota.
+    # Raw uploads (docs/protocol.md), under the same quota.
     raw_store: RawStore
     # FFmpeg's outputs and local copies of inputs while a job runs.
     work: WorkArea
@@ -34,7 +34,7 @@ class ServerState:
     # Blocking helpers (probe, hashing, fsync) in worker threads.
     thread_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
     accepting: bool = True
-    # The key that proves this server's identity in encrypted handshakes (SPEC §6).
+    # The key that proves this server's identity in encrypted handshakes (docs/security.md).
     server_key: rsa.RSAPrivateKey | None = None
     metrics: Metrics = field(default_factory=Metrics)
     # Who may connect (None: anyone), and how many key exchanges are taken.

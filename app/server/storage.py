@@ -1,4 +1,4 @@
-"""Files on disk: the storage layout (SPEC §3); every file is written by app/wire/atomic_write.py.
+"""Files on disk: the storage layout (docs/operations.md); app/wire/atomic_write.py writes them.
 
 storage_dir/
   jobs.sqlite3  the job store of one node (app/server/stores/sqlite_jobs.py)
@@ -6,7 +6,7 @@ storage_dir/
                 can steer which demuxer reads it (docs/security.md, "Media threat
                 model"); partial files are hidden `.*.part`   } the local blob store
   results/      job results, `<job_id>-<run>.<media_type>`    } (stores/local_blobs.py);
-  raw/          raw uploads (SPEC §2.2), `<32 hex>.mp4`       } S3 holds these instead
+  raw/          raw uploads (docs/protocol.md), `<32 hex>.mp4`       } S3 holds these instead
   work/         FFmpeg's outputs while it writes them, local copies of inputs kept in
                 S3: all temporary, emptied at start
 Every path is built from a server-made job id (and, for results, the media type the

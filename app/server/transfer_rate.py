@@ -1,4 +1,4 @@
-"""The slow-transfer rule (SPEC §3): a peer that sends, but too slowly, is dropped.
+"""The slow-transfer rule (docs/operations.md): a peer that sends, but too slowly, is dropped.
 
 The idle timeout catches a peer that sends nothing; one that trickles a byte a second
 never trips it and would hold its connection (and its upload's quota) forever. So

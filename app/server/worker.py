@@ -1,5 +1,5 @@
 """The work queue's consumer on this node: claim a task when an FFmpeg slot is free, run
-it under a lease renewed with its progress, end it in the job store (SPEC §3, §7).
+it under a lease renewed with its progress, end it in the job store (docs/operations.md, §7).
 
 `--max-jobs` slots per node claim tasks from the shared queue (`SELECT … FOR UPDATE
 SKIP LOCKED` on PostgreSQL), so a cluster's nodes take work as they have room. A run

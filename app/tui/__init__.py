@@ -1,1 +1,1 @@
-"""`vcs tui`: the full-screen, keyboard-driven Textual client (SPEC §5)."""
+"""`vcs tui`: the full-screen, keyboard-driven Textual client (docs/clients.md)."""

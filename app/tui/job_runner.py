@@ -121,7 +121,7 @@ class JobRunner:
                 job.step = Step.DONE
             self.events.job_changed(job)
 
-    # The queue: the server runs one job per client IP (SPEC §3), so uploads go one by one.
+    # The queue: the server runs one job per client IP (docs/operations.md): uploads go one by one.
 
     async def _run_queue(self) -> None:
         async for job in self._queue_out:

@@ -119,7 +119,7 @@ class TrackedJob:
         self.timeline.setdefault(self.step, time.monotonic())
 
     def apply_status(self, status: dict[str, Any]) -> None:
-        """Take the server's `status` answer (SPEC §2.1) into this job."""
+        """Take the server's `status` answer (docs/protocol.md) into this job."""
         step = _SERVER_STATES.get(str(status.get("state")))
         if step is not None and self.step is not Step.DOWNLOADING:
             self.step = step

@@ -1,4 +1,4 @@
-"""Streaming a file to a peer in batches of whole 1,400-byte units (SPEC §2).
+"""Streaming a file to a peer in batches of whole 1,400-byte units (docs/protocol.md).
 
 Used for MMP payloads (MessageStream.send_file: client uploads, server downloads) and
 raw uploads alike, by the fastest path the connection allows:
@@ -34,7 +34,7 @@ from app.wire.thread_pump import BULK_MIN_BYTES
 from app.wire.transport import socket_below
 from app.wire.wait_guard import WaitGuard
 
-# Payloads go to the socket in batches of whole 1,400-byte units (SPEC §2).
+# Payloads go to the socket in batches of whole 1,400-byte units (docs/protocol.md).
 UNITS_PER_SEND: Final = 64
 SEND_BATCH: Final = limits.PACKET_SIZE * UNITS_PER_SEND
 

@@ -7,7 +7,7 @@ event loop. One worker thread per transfer runs the whole loop with buffers it r
 - sending (client uploads, server downloads): read the file into a plaintext buffer,
   hash it when asked, seal it with `encrypt_into` straight into the output buffer
   (RecordSealer.seal_into) and write the batch of whole records to the socket — one
-  system call per ~1 MiB, a whole number of 1,400-byte units (SPEC §2);
+  system call per ~1 MiB, a whole number of 1,400-byte units (docs/protocol.md);
 - receiving (server uploads, client downloads): read the socket into a buffer, open
   every whole record in it with `decrypt_into` (RecordOpener.open_into) and write the
   plaintext to the file with one call; the caller's `on_written` lets a second thread

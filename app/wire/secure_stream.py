@@ -1,4 +1,4 @@
-"""A trio Stream that seals what it sends and opens what it receives (SPEC §6).
+"""A trio Stream that seals what it sends and opens what it receives (docs/security.md).
 
 Wraps the connection once the key exchange is done, so MessageStream and every
 request handler work unchanged on plaintext while the socket carries only sealed

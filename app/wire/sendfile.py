@@ -1,7 +1,7 @@
 """Zero-copy file sending: sendfile(2) from the page cache straight to the socket.
 
 The kernel cuts the stream into TCP_MAXSEG-sized (1,400-byte) segments; each call
-hands it many whole 1,400-byte units (SPEC §2), and the payload never passes through
+hands it many whole 1,400-byte units (docs/protocol.md), and the payload never passes through
 Python memory.
 """
 

@@ -1,4 +1,4 @@
-"""TCP sockets that send segments of at most 1,400 payload bytes (SPEC §2)."""
+"""TCP sockets that send segments of at most 1,400 payload bytes (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from app.protocol import limits
 
 
 def _limit_segments(sock: trio.socket.SocketType) -> None:
-    # SPEC §2: TCP_MAXSEG counts TCP options; 1,412 gives 1,400-byte segments on
+    # docs/protocol.md: TCP_MAXSEG counts TCP options; 1,412 gives 1,400-byte segments on
     # Linux with timestamps on. Platforms without the option keep the default.
     if hasattr(stdlib_socket, "TCP_MAXSEG"):
         with contextlib.suppress(OSError):

@@ -1,4 +1,4 @@
-"""`vcs upload FILE` (SPEC §5) over the raw protocol against a real server."""
+"""`vcs upload FILE` (docs/clients.md) over the raw protocol against a real server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sessions (SPEC §2.1): one connection and one key exchange carry a whole job, and a
+"""Sessions (docs/protocol.md): one connection and one key exchange carry a whole job, and a
 session survives the server closing or dropping its connection."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Discovering what the FFmpeg on the machine can write (SPEC §8: the user may bring theirs)."""
+"""Discovering what the FFmpeg on the machine can write (a user may bring their own)."""
 
 from __future__ import annotations
 

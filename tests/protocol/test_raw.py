@@ -1,4 +1,4 @@
-"""The raw upload protocol's sans-IO parts (SPEC §2.2): prefixes, ftyp check, decoder, status."""
+"""The raw upload protocol's sans-IO parts (docs/protocol.md): prefixes, ftyp, decoder, status."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The key exchange (SPEC §6): each side trusts only what the other proved with its key,
+"""The key exchange (docs/security.md): each side trusts only what the other proved with its key,
 and a recorded session stays closed even to whoever later gets both long-term keys."""
 
 from __future__ import annotations

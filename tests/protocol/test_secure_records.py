@@ -1,4 +1,4 @@
-"""Sealed records (SPEC §6): whatever is altered, dropped, replayed, reordered or cut is refused."""
+"""Sealed records (docs/security.md): altered, dropped, replayed, reordered or cut: refused."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_round_trip_in_full_records_of_whole_packets(cipher: Cipher) -> None:
     data = os.urandom(3 * MAX_PLAINTEXT + 5)
     wire = sealed_stream(data, b"tail", ch=channel(cipher))
     records = split_records(wire)
-    # SPEC §2: a full record is a whole number of 1,400-byte units (46: 64,400 bytes).
+    # docs/protocol.md: a full record is a whole number of 1,400-byte units (46: 64,400 bytes).
     assert [len(r) for r in records[:3]] == [MAX_RECORD_SIZE] * 3 == [46 * 1400] * 3
     assert len(records) == 6  # 3 full, the 5-byte rest, "tail", close
     assert open_all(wire, RecordOpener(channel(cipher))) == data + b"tail"

@@ -1,4 +1,4 @@
-"""Who may use a server (SPEC §6): `--authorized-keys`, `vcs-serve keys`, and the limit on
+"""Who may use a server (docs/security.md): `--authorized-keys`, `vcs-serve keys`, and the limit on
 key exchanges — against a real vcs-serve."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Caps settled before a payload byte is stored (SPEC §3.0): a trickling upload holds only
+"""Caps settled before a payload byte is stored (docs/security.md): a trickling upload holds only
 what it sends, the queue is bounded, one network and one address get their share."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Three nodes behind a real HAProxy on loopback (SPEC §7; deploy/haproxy.cfg)."""
+"""Three nodes behind a real HAProxy on loopback (docs/scale.md; deploy/haproxy.cfg)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Three vcs-serve nodes on one PostgreSQL and one S3 store, behind HAProxy (SPEC §7,
+"""Three vcs-serve nodes on one PostgreSQL and one S3 store, behind HAProxy (docs/scale.md,
 docs/scale.md): any node serves any job, a dead node's job runs elsewhere and its
 result outlives it, the address rule and the quota hold cluster-wide, a cut upload
 leaves nothing, a PostgreSQL restart loses no acknowledged job, and a draining node

@@ -1,5 +1,5 @@
 """`compress` end to end: a measured quality that FFmpeg confirms, progress through the
-phases, and an already compressed input handed back untouched (SPEC §4, issue 5)."""
+phases, and an already compressed input handed back untouched (docs/compression.md, issue 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Encrypted MMP against a real vcs-serve (SPEC §6): every op, the policy, the keys and pins."""
+"""Encrypted MMP against a real vcs-serve (docs/security.md): every op, the policy, keys, pins."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.media_files import make_clip
 from tests.server_process import ServerProcess
 from tests.spec_client import SpecClient
 
-# The smallest valid parameters of every upload op of SPEC §2.1. A new op in
+# The smallest valid parameters of every upload op of docs/protocol.md. A new op in
 # app/server/ops fails test_every_upload_op_is_covered until it gets a line here.
 MINIMAL_PARAMS: dict[str, dict[str, Any]] = {
     "compress": {},

@@ -1,4 +1,4 @@
-"""Faults (SPEC §3): clients dying anywhere, the server killed and restarted, a full disk,
+"""Faults (docs/operations.md): clients dying, the server killed and restarted, a full disk,
 FFmpeg crashing or hanging. Each must leave no partial file and no leaked quota."""
 
 from __future__ import annotations

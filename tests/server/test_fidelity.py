@@ -1,4 +1,4 @@
-"""Real-world media fidelity end to end (SPEC §3.1, docs/operations.md "What is kept"):
+"""Real-world media fidelity end to end (docs/operations.md, docs/operations.md "What is kept"):
 a real vcs-serve and real FFmpeg on phone-, HDR- and movie-shaped clips, each result
 checked as a player sees it (Debian's ffprobe, tests/player_view.py)."""
 

@@ -1,5 +1,5 @@
-"""Limits that protect the server (SPEC §3): connection caps, idle and slow-transfer timeouts,
-and a slowloris that must not stop a normal client."""
+"""Limits that protect the server (docs/operations.md): connection caps, idle and slow-transfer
+timeouts, and a slowloris that must not stop a normal client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every media op end to end: a real vcs-serve, real FFmpeg, results probed (SPEC §2.1)."""
+"""Every media op end to end: a real vcs-serve, real FFmpeg, results probed (docs/protocol.md)."""
 
 from __future__ import annotations
 

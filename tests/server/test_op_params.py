@@ -1,5 +1,5 @@
 """Parameter checks of the media ops: hostile values are refused before any upload is
-stored, so they never reach an FFmpeg argument list (SPEC §3)."""
+stored, so they never reach an FFmpeg argument list (docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Jobs belong to the key that made them (SPEC §6): another key — or a plaintext client —
+"""Jobs belong to the key that made them (docs/security.md): another key — or a plaintext client —
 cannot see, download or cancel them; per-key limits of the authorized-keys file."""
 
 from __future__ import annotations

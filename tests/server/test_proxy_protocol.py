@@ -1,4 +1,4 @@
-"""Behind a balancer: the PROXY header's client address drives per-IP rules (SPEC §7)."""
+"""Behind a balancer: the PROXY header's client address drives per-IP rules (docs/scale.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The raw upload port against a real vcs-serve (SPEC §2.2)."""
+"""The raw upload port against a real vcs-serve (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""All-or-nothing uploads, the quota, the per-IP rule and the restart sweep (SPEC §3)."""
+"""All-or-nothing uploads, the quota, the per-IP rule and the restart sweep (docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ async def test_stopping_mid_upload_leaves_nothing_on_the_server(
     big = videos / "big.mp4"
     with big.open("wb") as f:
         f.truncate(64 << 20)  # sparse: far more than the socket buffers hold
-    # Between the TUI and the server, a proxy passes the key exchange (SPEC §6) and the
+    # Between the TUI and the server, a proxy passes the key exchange (docs/security.md) and the
     # request's head, then stops reading: the kernel buffers a few MB and the upload
     # stalls half-way, deterministically, while the server holds the partial file.
     proxy = TamperProxy((server.host, server.port), stall_after(HEAD_UNIT))

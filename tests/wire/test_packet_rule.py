@@ -1,4 +1,4 @@
-"""SPEC §2: every segment carries at most 1,400 payload bytes — read back from live sockets."""
+"""Every segment carries at most 1,400 payload bytes (docs/protocol.md), read from live sockets."""
 
 from __future__ import annotations
 

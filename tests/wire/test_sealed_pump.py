@@ -91,7 +91,7 @@ async def test_a_sealed_payload_crosses_both_pumps_and_the_next_message_follows(
 
 @pytest.mark.trio
 async def test_pumped_records_are_whole_1400_byte_units(sessions, payload_file) -> None:
-    """SPEC §2: every full record of the payload is 46 units; only its last is shorter."""
+    """docs/protocol.md: every full record of the payload is 46 units; only its last is shorter."""
     client_session, server_session = sessions
     path, data = payload_file
     client, server = await tcp_pair()

@@ -72,7 +72,7 @@ async def test_a_streamed_payload_crosses_in_whole_packet_batches(sessions, tmp_
         with path.open("rb") as f:
             await sender.send_file(f, len(payload))
     assert received == payload
-    # SPEC §2: the payload leaves in batches of whole 1,400-byte units (all but the last),
+    # docs/protocol.md: the payload leaves in batches of whole 1,400-byte units (all but the last),
     # each batch several full records.
     payload_sends = wire.send_sizes[1:]
     assert all(size % limits.PACKET_SIZE == 0 for size in payload_sends[:-1])

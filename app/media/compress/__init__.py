@@ -1,4 +1,4 @@
-"""The compress op (SPEC §4): a smaller file that looks like the original.
+"""The compress op (docs/compression.md): a smaller file that looks like the original.
 
 plan.py           encoder, preset, audio and metric from the probe (pure)
 search_policy.py  sample windows, next try, final CRF, time budget (pure)

@@ -134,7 +134,7 @@ def final_encode_argv(
     """The whole input: the main video at `crf`, every other stream as the plan's stream
     plan says (audio copied or re-encoded per track, subtitles, attachments), chapters
     and metadata, into the plan's container. `-fs` stops FFmpeg once the output reaches
-    `limit_bytes` (the input's size: a result that big is discarded anyway, SPEC §4)."""
+    `limit_bytes` (the input's size: a result that big is discarded anyway, docs/compression.md)."""
     result = plan.result
     streams = stream_args(plan.streams, result.rule, video_codec_args=False)
     return [

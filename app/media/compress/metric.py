@@ -1,9 +1,9 @@
 """Perceptual quality of an encode against its source: VMAF, or SSIM where FFmpeg lacks it.
 
 VMAF comes from FFmpeg's `libvmaf` filter (model vmaf_v0.6.1, the bundled FFmpeg has
-it, SPEC §8), scored at the video's own resolution and pooled as the mean over frames.
+it, docs/compression.md), scored at the video's own resolution and pooled as the mean over frames.
 SSIM (FFmpeg's `ssim` filter, the "All" figure: Y, U and V weighted by plane size) is
-the fallback for FFmpeg builds without libvmaf, such as Debian's (SPEC §4).
+the fallback for FFmpeg builds without libvmaf, such as Debian's (docs/compression.md).
 
 Why SSIM 0.990 stands for VMAF 93: on the opencv-doc sample clips encoded with x264 at
 CRFs 18..34 (bench/compress.py repeats the measurement), the SSIM found at VMAF 93 was

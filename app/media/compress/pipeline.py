@@ -1,4 +1,4 @@
-"""A compress job from start to end (SPEC §4): plan, search, encode, measure, decide.
+"""A compress job from start to end (docs/compression.md): plan, search, encode, measure, decide.
 
 Plan from the probe (plan.py), search the CRF that meets the quality target on
 samples (search.py), encode once (encode.py), score the whole result (scoring.py),
@@ -35,7 +35,7 @@ from app.media.fidelity_report import fidelity_report
 from app.media.limits import DEFAULT_LIMITS, MediaLimits, check_decoded_frames
 from app.media.media_info import MediaInfo
 
-# The result must be clearly smaller than the input, or the input is returned (SPEC §4).
+# The result must be clearly smaller than the input, or the input is returned (docs/compression.md).
 KEEP_RATIO: Final = 0.95
 # Skip the final encode when the samples predict a result this much larger than the
 # input: it would have to come out 17% under the prediction to be kept.

@@ -213,14 +213,14 @@ def codec_unavailable(codec: str, encoder: str) -> VcsError:
 
 
 def default_codec(info: MediaInfo) -> str:
-    """H.264 plays everywhere; HDR input gets HEVC, which keeps HDR (SPEC §3.1)."""
+    """H.264 plays everywhere; HDR input gets HEVC, which keeps HDR (docs/operations.md)."""
     return "h265" if info.video is not None and info.video.colour.is_hdr else "h264"
 
 
 def plan_compress(
     info: MediaInfo, codec: str | None, target_vmaf: float, caps: FFmpegFeatures
 ) -> CompressPlan:
-    """Per file (SPEC §4): the encoder and preset from codec and pixel rate, the audio
+    """Per file (docs/compression.md): the encoder and preset from codec and pixel rate, the audio
     from each track's codec and bitrate, the metric from what this FFmpeg measures; HDR
     kept (h265, av1) or tone-mapped (h264); every stream kept as the container allows."""
     codec = codec or default_codec(info)

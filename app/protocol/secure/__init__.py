@@ -1,4 +1,4 @@
-"""Sans-IO end-to-end encryption of MMP (SPEC §6): the key exchange and sealed records.
+"""Sans-IO end-to-end encryption of MMP (docs/security.md): the key exchange and sealed records.
 
 No sockets and no files: key objects and bytes in, JSON documents, records and
 plaintext out. docs/security.md explains the design.

@@ -1,7 +1,7 @@
-"""The key exchange that opens an encrypted MMP connection (SPEC §6, docs/security.md).
+"""The key exchange that opens an encrypted MMP connection (docs/security.md, docs/security.md).
 
 Three plaintext MMP messages, then sealed records both ways — the shape of TLS 1.3 and
-SSH, with the RSA identities SPEC §6 asks for:
+SSH, with the RSA identities docs/security.md asks for:
 
 1. client → server  `{"op": "key_exchange", "version", "cipher", "client_key",
    "client_nonce", "client_share"}`: the client's long-term RSA key, a fresh nonce and a

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.protocol.errors import ErrorCode, RemoteProtocolError
 
-# SPEC §6 / issue 8: RSA of at least 3,072 bits (about 128-bit security, NIST SP 800-57).
+# docs/security.md / issue 8: RSA of at least 3,072 bits (about 128-bit security, NIST SP 800-57).
 RSA_KEY_BITS: Final = 3072
 MIN_RSA_KEY_BITS: Final = 3072
 # A peer's key costs us one OAEP encryption and one PSS verification; bounding its size

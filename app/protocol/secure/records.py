@@ -34,7 +34,7 @@ from app.protocol.receive_buffer import ReceiveBuffer
 HEADER_SIZE: Final = 3
 TAG_SIZE: Final = 16
 RECORD_OVERHEAD: Final = HEADER_SIZE + TAG_SIZE
-# A full record is exactly 46 packets of SPEC §2 (64,400 bytes, the most units a 2-byte
+# A full record is exactly 46 packets of docs/protocol.md (64,400 bytes, the most units a 2-byte
 # length can count): a batch of full records is a whole number of 1,400-byte units and
 # the 19 bytes of overhead cost 0.03 %. Per-record work (a Python call, a nonce, the
 # associated data) is what costs at this size, not the cipher: bench/crypto.py measures

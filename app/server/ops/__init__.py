@@ -1,4 +1,4 @@
-"""The table of upload ops (SPEC §2.1); `status`, `download`, `cancel` live in requests.py."""
+"""The upload ops (docs/protocol.md); `status`, `download` and `cancel` live in requests.py."""
 
 from __future__ import annotations
 

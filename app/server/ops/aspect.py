@@ -1,4 +1,4 @@
-"""`aspect`: a new display aspect ratio by padding, cropping or stretching (SPEC §2.1)."""
+"""`aspect`: a new display aspect ratio by padding, cropping or stretching (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`audio`: the first audio track as MP3 (SPEC §2.1)."""
+"""`audio`: the first audio track as MP3 (docs/protocol.md)."""
 
 from __future__ import annotations
 

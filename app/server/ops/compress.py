@@ -1,4 +1,6 @@
-"""`compress`: a smaller file that looks like the original, settings chosen per file (SPEC §4).
+"""`compress`: a smaller file that looks like the original, settings chosen per file.
+
+The design: docs/compression.md.
 
 The parameters are the op table's (app/protocol/ops); the job itself is
 app/media/compress/ (pipeline.py).

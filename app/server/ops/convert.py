@@ -1,6 +1,6 @@
 """`convert`: the same media in another container, re-encoding only what it cannot hold.
 
-The formats are the file muxers of the server's FFmpeg (SPEC §2.1: "any muxer this FFmpeg
+The formats are the file muxers of the server's FFmpeg (docs/protocol.md: "any muxer this FFmpeg
 has"), asked once at start-up; friendly names (mkv, ts, ...) map to muxer names.
 """
 

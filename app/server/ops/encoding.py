@@ -1,4 +1,4 @@
-"""Running an op's FFmpeg command inside its output allowance (SPEC §3: quota)."""
+"""Running an op's FFmpeg command inside its output allowance (docs/operations.md: quota)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`gif`: a time range as an animated GIF with its own palette (SPEC §2.1)."""
+"""`gif`: a time range as an animated GIF with its own palette (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class GifOp:
         size = clip_size(video, ctx.params["width"], GIF_DEFAULT_WIDTH_PX, even_sides=False)
         fps = float(ctx.params["fps"])
         check_decoded_frames(ctx.info, span.length_s, ctx.limits)
-        # GIF is 8-bit SDR: HDR is always tone-mapped (SPEC §3.1), in both passes.
+        # GIF is 8-bit SDR: HDR is always tone-mapped (docs/operations.md), in both passes.
         tonemap = tonemap_to_sdr(video.colour)
         # A scratch file beside the result, swept at start-up like any `.part`.
         palette = ctx.output_path.with_name(

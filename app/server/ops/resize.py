@@ -1,4 +1,4 @@
-"""`resize`: a new frame size, by width and/or height or a preset (SPEC §2.1)."""
+"""`resize`: a new frame size, by width and/or height or a preset (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The result of a video op (resize, aspect): the main video re-encoded through the op's
-filters, every other stream kept as the container allows (SPEC §3.1).
+filters, every other stream kept as the container allows (docs/operations.md).
 
 MP4 by default; MKV when MP4 would lose picture subtitles or attachments
 (stream_plan.video_result_for). SDR video becomes H.264; HDR video HEVC Main10 with its

@@ -1,4 +1,4 @@
-"""`webm`: a time range as VP9 + Opus WEBM (SPEC §2.1)."""
+"""`webm`: a time range as VP9 + Opus WEBM (docs/protocol.md)."""
 
 from __future__ import annotations
 

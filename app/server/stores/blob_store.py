@@ -1,11 +1,11 @@
-"""The blob store interface: job inputs, results (and, later, chunks) by key (SPEC §7).
+"""The blob store interface: job inputs, results (and, later, chunks) by key (docs/scale.md).
 
 Two backends: `LocalBlobStore` (files under the storage directory; the default) and
 `S3BlobStore` (any S3-compatible store, shared by a cluster's nodes). Both keep the
-all-or-nothing rule of SPEC §3: an upload becomes visible under its key only when
+all-or-nothing rule of docs/operations.md: an upload becomes visible under its key only when
 committed; leaving its block any other way removes every byte of it.
 
-FFmpeg reads and writes local files only (SPEC §3.0: the `file` protocol alone), so a
+FFmpeg reads and writes local files only (docs/security.md: the `file` protocol alone), so a
 node works on a local copy (`local_copy`) and hands its result back with `put_file`;
 for the local backend both are the store's own files and cost nothing.
 """

@@ -1,4 +1,4 @@
-"""The job store interface: every job's row, the quota and the work queue (SPEC §3, §7).
+"""The job store interface: every job's row, the quota and the work queue (docs/operations.md, §7).
 
 Two backends share one set of transactions (`SqlJobStore`, sql_jobs.py): SQLite for
 one node (embedded, nothing to install; replaces the JSON index) and PostgreSQL for a
@@ -129,7 +129,7 @@ class NewJob:
     input_key: str
     input_size: int
     input_media_type: str
-    owner: str | None = None  # the client key's fingerprint (SPEC §6), when known
+    owner: str | None = None  # the client key's fingerprint (docs/security.md), when known
     network: str = ""  # the address's /24 or /64 block (default: the address itself)
 
 

@@ -2,7 +2,7 @@
 
 `<root>/<key>`: uploads/<job>, results/<job>-<run>.<type>, raw/<name>.mp4. An upload is a hidden
 `.*.part` file in the key's directory until `commit` fsyncs it and renames it into
-place (SPEC §3); `prepare` sweeps the partial files a crash left. Payloads can be
+place (docs/operations.md); `prepare` sweeps the partial files a crash left. Payloads can be
 spliced straight from the socket into the partial file (`fd`), and downloads leave
 with sendfile (`file`): this backend adds nothing to today's disk path.
 """

@@ -1,4 +1,4 @@
-"""The cluster's job store: PostgreSQL, shared by every node (SPEC §7).
+"""The cluster's job store: PostgreSQL, shared by every node (docs/scale.md).
 
 psycopg 3 is synchronous: transactions run in worker threads (sql_jobs.py) on a small
 pool of connections, one per limiter token. A connection that broke (PostgreSQL

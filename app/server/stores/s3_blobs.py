@@ -1,4 +1,4 @@
-"""Blobs in an S3-compatible object store (a cluster's shared bytes; SPEC §7).
+"""Blobs in an S3-compatible object store (a cluster's shared bytes; docs/scale.md).
 
 Tested on SeaweedFS; meant for any S3 (Ceph RGW, AWS, ...). boto3 is synchronous:
 every call runs in a worker thread under the store's CapacityLimiter, and one client

@@ -1,4 +1,4 @@
-"""Raw uploads' rows (SPEC §2.2): one per stored file, kept until its retention ends.
+"""Raw uploads' rows (docs/protocol.md): one per stored file, kept until its retention ends.
 
 A raw upload is not a job (no address slot, no work), but its bytes are held against
 the same quota as jobs' and counted in its address's share, in the same transactions

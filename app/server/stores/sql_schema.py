@@ -1,4 +1,4 @@
-"""The job store's tables, written once for SQLite and PostgreSQL (SPEC §3, §7).
+"""The job store's tables, written once for SQLite and PostgreSQL (docs/operations.md, §7).
 
 Portable SQL only: TEXT, BIGINT, INTEGER flags, DOUBLE PRECISION seconds since the
 epoch from the database's own clock (nodes' clocks never decide a lease), JSON kept as
@@ -48,7 +48,7 @@ TABLES: Final = (
         attempts INTEGER NOT NULL DEFAULT 0
     )
     """,
-    # SPEC §3 "one job per client IP", cluster-wide: a second INSERT for an address with
+    # docs/operations.md "one job per client IP", cluster-wide: a second INSERT for an address with
     # an active job fails here, in the database, whichever node it reached.
     """
     CREATE UNIQUE INDEX IF NOT EXISTS vcs_one_active_job_per_address
@@ -60,7 +60,7 @@ TABLES: Final = (
     CREATE INDEX IF NOT EXISTS vcs_jobs_active_network
         ON vcs_jobs (network) WHERE state IN ('uploading', 'queued', 'running')
     """,
-    # One row: the cluster-wide storage quota (SPEC §3), reserved from declared sizes.
+    # One row: the cluster-wide storage quota (docs/operations.md), reserved from declared sizes.
     """
     CREATE TABLE IF NOT EXISTS vcs_quota (
         id INTEGER PRIMARY KEY,
@@ -93,7 +93,7 @@ TABLES: Final = (
     CREATE INDEX IF NOT EXISTS vcs_tasks_leased
         ON vcs_tasks (lease_until) WHERE state = 'running'
     """,
-    # Raw uploads (SPEC §2.2): no job, but their bytes are held against the same quota.
+    # Raw uploads (docs/protocol.md): no job, but their bytes are held against the same quota.
     """
     CREATE TABLE IF NOT EXISTS vcs_raw_uploads (
         key TEXT PRIMARY KEY,

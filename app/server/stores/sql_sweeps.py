@@ -1,6 +1,6 @@
 """The job store's sweeps: what runs at start or on a timer rather than for a request.
 
-Expiry of ended jobs (SPEC §3 retention), tasks whose lease ran out (their node died:
+Expiry of ended jobs (docs/operations.md retention), tasks whose lease ran out (their node died:
 queued again, bounded), a restarted node's own leftovers, uploads held by nodes that
 stopped beating, the keys every row still owns (for sweeps of orphaned blobs), and
 jobs imported from before the store.
@@ -48,8 +48,8 @@ class RestartSweep:
 
 class SqlSweeps(SqlStoreCore):
     async def expire_finished(self, retention_s: float, batch: int = 200) -> list[JobRecord]:
-        """Ended jobs past the retention time leave the store (SPEC §3); the records, whose
-        blobs the caller deletes. Nodes sweeping at once each take different rows."""
+        """Ended jobs past the retention time leave the store (docs/operations.md); the
+        records, whose blobs the caller deletes. Nodes sweeping at once each take different rows."""
 
         def write() -> list[JobRecord]:
             with self._tx() as cur:

@@ -1,5 +1,5 @@
 """The blob store contract, run against both backends: the local directory and S3 on a
-real SeaweedFS (SPEC §3 all-or-nothing, §7 shared bytes)."""
+real SeaweedFS (docs/operations.md all-or-nothing, §7 shared bytes)."""
 
 from __future__ import annotations
 

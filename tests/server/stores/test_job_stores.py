@@ -1,5 +1,5 @@
 """The job store contract, run against SQLite and a real PostgreSQL: states, the
-one-job-per-address rule, the quota, the work queue with leases (SPEC §3, §7)."""
+one-job-per-address rule, the quota, the work queue with leases (docs/operations.md, §7)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What only the PostgreSQL job store does: notifications between nodes, and riding out a
-database restart (SPEC §7)."""
+database restart (docs/scale.md)."""
 
 from __future__ import annotations
 
