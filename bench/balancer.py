@@ -21,8 +21,8 @@ import trio
 from app.client.address import ServerAddress
 from bench.net import MiB, fmt_rate, hash_file, make_payload, timed_upload
 from bench.report import stamp, table, write_section
-from tests.balancer_config import write_haproxy_config
-from tests.server_process import ServerProcess
+from tests.support.balancer_config import write_haproxy_config
+from tests.support.server_process import ServerProcess
 
 
 def start_haproxy(work: Path, nodes: list[ServerProcess]) -> tuple[subprocess.Popen[bytes], int]:

@@ -26,8 +26,8 @@ from app.client.keyring import Keyring
 from app.wire.key_files import load_or_create_private_key
 from bench.net import running_server
 from bench.report import stamp, table, write_section
-from tests.key_exchange_flood import flood_key_exchanges
-from tests.media_files import make_clip
+from tests.support.key_exchange_flood import flood_key_exchanges
+from tests.support.media_files import make_clip
 
 FLOODERS = [f"127.0.0.{n}" for n in range(2, 6)]
 NORMAL = "127.0.0.9"

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.fuzz [--cases 50000] [--write]
 
-`--cases` is per decoder. The cases are the suite's (tests/fuzz_cases.py): mutated valid
+`--cases` is per decoder. The cases are the suite's (tests/support/fuzz_cases.py): mutated valid
 streams, header-shaped garbage with out-of-range fields, random bytes, each cut into
 random chunks. A crash is any exception other than RemoteProtocolError; the first one
 stops the run and is printed, shrunk. Runs in rounds of fresh seeds so hypothesis's
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from bench.report import stamp, table, write_section
-from tests.fuzz_cases import mmp_streams, raw_streams, run_mmp_case, run_raw_case
+from tests.support.fuzz_cases import mmp_streams, raw_streams, run_mmp_case, run_raw_case
 
 ROUND = 2_500
 

@@ -31,7 +31,7 @@ from app.media.media_info import MediaInfo, VideoInfo
 from app.protocol.ops.table import GIF_MAX_FPS as MAX_FPS
 from app.protocol.ops.table import GIF_MAX_WIDTH_PX as MAX_WIDTH
 from bench.report import stamp, table, write_section
-from tests.media_files import make_clip
+from tests.support.media_files import make_clip
 
 GIF_SPANS_S = (5.0, 15.0, 30.0, 60.0)
 ONE_PASS_SPANS_S = (5.0, 15.0, 30.0)  # 60 s of it needs ~7 GB

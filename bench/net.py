@@ -32,8 +32,8 @@ import trio
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from bench.report import stamp, table, write_section
-from tests.seeded_jobs import seed_finished_job
-from tests.server_process import ServerProcess
+from tests.support.seeded_jobs import seed_finished_job
+from tests.support.server_process import ServerProcess
 
 PACKET = 1400
 MiB = 1024 * 1024
@@ -361,7 +361,7 @@ def main() -> int:
         big.unlink()
 
         print(f"{args.idle} idle connections ...", file=sys.stderr)
-        from tests.media_files import make_clip
+        from tests.support.media_files import make_clip
 
         clip = make_clip(work / "clip.mp4", seconds=2, size="320x240")
         per_idle, job_ok = idle_connections(work / "s7", clip, args.idle)

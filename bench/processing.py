@@ -35,8 +35,8 @@ import trio
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from bench.report import stamp, table, write_section
-from tests.media_files import make_clip
-from tests.server_process import ServerProcess
+from tests.support.media_files import make_clip
+from tests.support.server_process import ServerProcess
 
 PACKET = 1400
 MiB = 1024 * 1024

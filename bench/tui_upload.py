@@ -19,7 +19,7 @@ import trio
 from app.client.api import VcsClient
 from app.tui.app import VcsTui
 from app.tui.jobs import Step, TrackedJob
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 
 async def through_tui(server: ServerProcess, path: Path) -> float:

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.tui.app import VcsTui  # noqa: E402
 from app.tui.jobs import Step  # noqa: E402
-from tests.media_files import make_clip  # noqa: E402
-from tests.server_process import ServerProcess  # noqa: E402
+from tests.support.media_files import make_clip  # noqa: E402
+from tests.support.server_process import ServerProcess  # noqa: E402
 from tests.tui.pilot_steps import open_form, wait_until  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -11,16 +11,16 @@ from hypothesis import settings
 
 from app.protocol.secure.keys import generate_private_key
 from app.wire.key_files import load_or_create_private_key
-from tests.engines import postgres_dsn, postgres_server, s3_bucket, seaweed_server
-from tests.media_files import make_clip
-from tests.server_process import ServerProcess
+from tests.support.engines import postgres_dsn, postgres_server, s3_bucket, seaweed_server
+from tests.support.media_files import make_clip
+from tests.support.server_process import ServerProcess
 
 # Machines here are shared: hypothesis's per-example deadline would time the neighbours'
 # load, not our code, and fail at random.
 settings.register_profile("shared-machine", deadline=None)
 settings.load_profile("shared-machine")
 
-# Real engines, shared by the tests that need them (tests/engines.py).
+# Real engines, shared by the tests that need them (tests/support/engines.py).
 __all__ = ["postgres_dsn", "postgres_server", "s3_bucket", "seaweed_server"]
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from app.cli.batch_inputs import BatchUsageError, is_result_name, plan_batch
 from tests.cli.test_cli import vcs
-from tests.media_files import probe
-from tests.server_process import ServerProcess, wait_for
-from tests.tamper_proxy import Action, Stall, TamperProxy, running_in_thread
+from tests.support.media_files import probe
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.tamper_proxy import Action, Stall, TamperProxy, running_in_thread
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.media_files import decode_all_frames, probe
-from tests.server_process import ServerProcess
+from tests.support.media_files import decode_all_frames, probe
+from tests.support.server_process import ServerProcess
 
 
 def vcs(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:

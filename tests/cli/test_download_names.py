@@ -16,7 +16,7 @@ from app.client.result_files import numbered
 from app.protocol.ops import safe_base_name
 from tests.cli.fake_server import Reply, fake_server
 from tests.cli.test_cli import vcs
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 JOB = "fedcba9876543210" * 2
 RESULT = b"\x00result\x00" * 100

@@ -9,8 +9,8 @@ import pytest
 
 from app.cli.main import main, parse_args
 from tests.cli.test_cli import vcs
-from tests.media_files import probe
-from tests.server_process import ServerProcess
+from tests.support.media_files import probe
+from tests.support.server_process import ServerProcess
 
 MEDIA_OPS = ("resize", "aspect", "audio", "gif", "webm", "convert")
 

@@ -10,7 +10,7 @@ import pytest
 from app.client.errors import ConnectionFailed
 from app.client.raw_upload import upload_raw
 from tests.cli.test_cli import vcs
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 
 def test_upload_stores_the_mp4_and_shows_progress(

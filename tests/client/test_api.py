@@ -9,7 +9,7 @@ import pytest
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.errors import ServerError
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 
 @pytest.mark.trio

@@ -13,8 +13,8 @@ import trio
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.errors import ServerError
-from tests.server_process import ServerProcess
-from tests.tamper_proxy import TamperProxy, running_in_thread
+from tests.support.server_process import ServerProcess
+from tests.support.tamper_proxy import TamperProxy, running_in_thread
 
 
 async def until_done(client: VcsClient, job_id: str) -> dict:

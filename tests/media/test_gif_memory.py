@@ -19,7 +19,7 @@ import pytest
 from app.media.limits import MiB
 from app.media.sandbox import SANDBOX_ENV
 from app.protocol.ops.table import GIF_MAX_FPS, GIF_MAX_WIDTH_PX, MAX_SPAN_S
-from tests.media_files import make_clip, probe
+from tests.support.media_files import make_clip, probe
 
 
 @pytest.fixture(scope="module")

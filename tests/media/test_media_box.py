@@ -25,9 +25,9 @@ from app.media.runner import Box, StderrWatch, run_failure, run_ffmpeg
 from app.media.sandbox import BOX_USER, boxed, ffmpeg_confinement
 from app.protocol.errors import ErrorCode, VcsError
 from app.server.ops.convert import plan_convert
-from tests.media_files import make_clip, probe
-from tests.server_process import wait_for
 from tests.support.hostile_media import Secret, hls_vod
+from tests.support.media_files import make_clip, probe
+from tests.support.server_process import wait_for
 
 QUIET = ("-nostdin", "-hide_banner", "-y", "-loglevel", "error")
 LIMITS = DEFAULT_LIMITS.for_ffmpeg(None, 64 * MiB)

@@ -23,8 +23,6 @@ from app.media.media_info import (
 )
 from app.media.upload_probe import keyframes_near, probe_upload
 from app.protocol.errors import ErrorCode, VcsError
-from tests.media_files import make_clip
-from tests.server_process import wait_for
 from tests.support.hostile_media import (
     Secret,
     dash_manifest,
@@ -34,6 +32,8 @@ from tests.support.hostile_media import (
     hls_vod,
     png_bomb,
 )
+from tests.support.media_files import make_clip
+from tests.support.server_process import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 
-from tests.fuzz_cases import mmp_streams, raw_streams, run_mmp_case, run_raw_case
+from tests.support.fuzz_cases import mmp_streams, raw_streams, run_mmp_case, run_raw_case
 
 
 @settings(max_examples=600, deadline=None)

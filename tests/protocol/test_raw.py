@@ -32,7 +32,7 @@ from app.protocol.raw import (
     encode_status,
     error_code_for_status,
 )
-from tests.fuzz_cases import FTYP
+from tests.support.fuzz_cases import FTYP
 
 
 def decode_all(chunks: list[bytes]) -> tuple[RawUploadHead | None, bytes, list[str]]:

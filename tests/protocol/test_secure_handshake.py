@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from app.protocol import ConnectionClosed, ErrorCode, RemoteProtocolError
 from app.protocol.secure import ClientHandshake, ServerHandshake, fingerprint
 from app.protocol.secure.keys import private_key_from_pem, private_key_to_pem, public_key_to_wire
-from tests.secure_sessions import exchange
+from tests.support.secure_sessions import exchange
 
 
 def flip_b64(value: str) -> str:

@@ -15,9 +15,9 @@ from app.client.errors import ServerError
 from app.client.keyring import Keyring
 from app.protocol.secure import fingerprint
 from app.wire.key_files import load_or_create_private_key
-from tests.key_exchange_flood import flood_key_exchanges
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient
+from tests.support.key_exchange_flood import flood_key_exchanges
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient
 
 
 def serve_keys(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,9 +7,9 @@ import contextlib
 import time
 from pathlib import Path
 
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient, header64
-from tests.spec_raw_client import RawClient, fake_mp4, prefix
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient, header64
+from tests.support.spec_raw_client import RawClient, fake_mp4, prefix
 
 MiB = 1024 * 1024
 

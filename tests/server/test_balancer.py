@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.balancer_config import write_haproxy_config
-from tests.media_files import make_clip
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient
+from tests.support.balancer_config import write_haproxy_config
+from tests.support.media_files import make_clip
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None, reason="needs haproxy (Debian: apt-get install haproxy)"

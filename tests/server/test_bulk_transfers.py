@@ -16,13 +16,13 @@ import time
 import trio
 
 from app.client.api import VcsClient
-from tests.seeded_jobs import seed_finished_job
 from tests.server.test_faults import die, storage_leftovers
 from tests.server.test_limits import connect, trickle
-from tests.server_process import wait_for
-from tests.spec_client import SpecClient, header64
-from tests.spec_raw_client import RawClient, fake_mp4, prefix
-from tests.spec_raw_client import upload as raw_upload
+from tests.support.seeded_jobs import seed_finished_job
+from tests.support.server_process import wait_for
+from tests.support.spec_client import SpecClient, header64
+from tests.support.spec_raw_client import RawClient, fake_mp4, prefix
+from tests.support.spec_raw_client import upload as raw_upload
 
 MiB = 1024 * 1024
 BODY = b'{"op":"compress"}'

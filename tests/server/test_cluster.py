@@ -21,9 +21,9 @@ import pytest
 from app.media.probe import probe_media
 from deploy.local_cluster import BLOB_PREFIX, LocalCluster
 from deploy.processes import alive, wait_until
-from tests.engines import cluster_tools_missing
-from tests.spec_client import Answer, SpecClient, header64
-from tests.spec_raw_client import fake_mp4
+from tests.support.engines import cluster_tools_missing
+from tests.support.spec_client import Answer, SpecClient, header64
+from tests.support.spec_raw_client import fake_mp4
 
 pytestmark = pytest.mark.skipif(
     cluster_tools_missing() is not None, reason=str(cluster_tools_missing())

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from app.media.ffmpeg_exe import find_ffmpeg
-from tests.media_files import make_clip, probe
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient
+from tests.support.media_files import make_clip, probe
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient
 
 TERMINAL = ("done", "failed", "cancelled")
 

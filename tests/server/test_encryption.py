@@ -15,9 +15,9 @@ from app.client.api import VcsClient
 from app.client.errors import ServerError, ServerKeyChanged
 from app.client.keyring import Keyring, server_name
 from app.server.ops import UPLOAD_OPS
-from tests.media_files import make_clip
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient
+from tests.support.media_files import make_clip
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient
 
 # The smallest valid parameters of every upload op of docs/protocol.md. A new op in
 # app/server/ops fails test_every_upload_op_is_covered until it gets a line here.

@@ -18,9 +18,9 @@ import pytest
 
 from app.media.ffmpeg_exe import find_ffmpeg
 from tests.server.test_spec_client import poll_until_done
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient, header64
-from tests.spec_raw_client import RawClient, fake_mp4, prefix, upload
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient, header64
+from tests.support.spec_raw_client import RawClient, fake_mp4, prefix, upload
 
 TRIALS = 150
 

@@ -1,6 +1,6 @@
 """Real-world media fidelity end to end (docs/operations.md, docs/operations.md "What is kept"):
 a real vcs-serve and real FFmpeg on phone-, HDR- and movie-shaped clips, each result
-checked as a player sees it (Debian's ffprobe, tests/player_view.py)."""
+checked as a player sees it (Debian's ffprobe, tests/support/player_view.py)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import av
 import pytest
 
 from app.media.ffmpeg_exe import find_ffmpeg
-from tests.fidelity_media import (
+from tests.server.test_media_ops import done, failure
+from tests.support.fidelity_media import (
     TO_PQ,
     hdr_clip,
     movie_mkv,
     phone_clip,
     vfr_clip,
 )
-from tests.player_view import dispositions, player_view, tags, title
-from tests.server.test_media_ops import done, failure
-from tests.server_process import ServerProcess
+from tests.support.player_view import dispositions, player_view, tags, title
+from tests.support.server_process import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -385,7 +385,7 @@ def test_a_gif_of_hdr_is_tone_mapped(server, hdr10, clips, tmp_path) -> None:
             check=True,
         )
     assert psnr(frame, reference) > psnr(frame, untouched) + 3
-    assert TO_PQ  # the clip is an SDR picture carried in PQ (tests/fidelity_media.py)
+    assert TO_PQ  # the clip is an SDR picture carried in PQ (tests/support/fidelity_media.py)
 
 
 # --- time ranges ---------------------------------------------------------------------

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from app.server.job import JOB_ID_BYTES, new_job_id
 from tests.server.test_spec_client import poll_until_done
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient, header64
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient, header64
 
 
 def everything_under(root: Path) -> set[str]:

@@ -13,11 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.media_files import make_clip
 from tests.server.test_faults import storage_leftovers
 from tests.server.test_spec_client import poll_until_done
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient
 from tests.support.hostile_media import (
     Secret,
     dash_manifest,
@@ -27,6 +24,9 @@ from tests.support.hostile_media import (
     hls_vod,
     png_bomb,
 )
+from tests.support.media_files import make_clip
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient
 
 # What a daemon that never decodes an upload itself stays under (issue 14: 2 GB before).
 MAX_DAEMON_RSS_MB = 200

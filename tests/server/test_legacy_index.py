@@ -9,9 +9,9 @@ import json
 import time
 from pathlib import Path
 
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient
-from tests.spec_raw_client import fake_mp4, upload
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient
+from tests.support.spec_raw_client import fake_mp4, upload
 
 
 def old_record(job_id: str, state: str, storage: Path, **fields: object) -> dict[str, object]:

@@ -11,9 +11,9 @@ import trio
 
 from app.client.api import VcsClient
 from app.client.workflow import wait_for_job
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient, header64
-from tests.spec_raw_client import RawClient, fake_mp4, prefix
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient, header64
+from tests.support.spec_raw_client import RawClient, fake_mp4, prefix
 
 
 def connect(server: ServerProcess, source: str, raw: bool = False) -> socket.socket:

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from deploy.processes import alive, port_open, wait_until
-from tests.engines import cluster_tools_missing
-from tests.spec_client import SpecClient
+from tests.support.engines import cluster_tools_missing
+from tests.support.spec_client import SpecClient
 
 pytestmark = pytest.mark.skipif(
     cluster_tools_missing() is not None, reason=str(cluster_tools_missing())

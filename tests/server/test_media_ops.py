@@ -12,9 +12,9 @@ import trio
 
 from app.client.api import VcsClient
 from app.client.workflow import wait_for_job
-from tests.media_files import decode_all_frames, probe
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient, header64
+from tests.support.media_files import decode_all_frames, probe
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient, header64
 
 CLIP_S = 3.0
 CLIP_FPS = 25

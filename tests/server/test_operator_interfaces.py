@@ -11,8 +11,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient
 
 
 def http_get(server: ServerProcess, path: str) -> tuple[int, str]:

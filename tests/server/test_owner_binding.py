@@ -15,7 +15,7 @@ from app.client.errors import ServerError
 from app.client.keyring import Keyring
 from app.protocol.secure import fingerprint
 from app.wire.key_files import load_or_create_private_key
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 
 @pytest.fixture(scope="module")

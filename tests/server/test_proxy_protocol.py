@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.protocol.proxy_header import encode_v1, encode_v2
-from tests.spec_client import SpecClient
+from tests.support.spec_client import SpecClient
 
 
 def upload_as(server, header: bytes, payload: bytes, source: str | None = None):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient, header64
-from tests.spec_raw_client import RawClient, fake_mp4, prefix, upload
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient, header64
+from tests.support.spec_raw_client import RawClient, fake_mp4, prefix, upload
 
 
 def raw_files(server: ServerProcess) -> list[Path]:

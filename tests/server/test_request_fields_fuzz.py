@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from app.protocol import ErrorCode
 from app.protocol.ops import QUERY_OPS, UPLOAD_FIELDS, UPLOAD_OPS
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient, header64
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient, header64
 
 OPS: Final = [*UPLOAD_OPS, *QUERY_OPS]
 FIELDS: Final = sorted(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_files import decode_all_frames, probe
-from tests.server_process import ServerProcess
-from tests.spec_client import SpecClient, header64
+from tests.support.media_files import decode_all_frames, probe
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import SpecClient, header64
 
 
 def poll_until_done(server: ServerProcess, job_id: str, timeout_s: float = 120) -> dict:

@@ -15,8 +15,8 @@ from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.errors import ConnectionFailed, ServerError
 from app.protocol.secure.records import MAX_PLAINTEXT
-from tests.server_process import ServerProcess
-from tests.tamper_proxy import (
+from tests.support.server_process import ServerProcess
+from tests.support.tamper_proxy import (
     Action,
     TamperProxy,
     cut_before,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests.server_process import ServerProcess, wait_for
-from tests.spec_client import SpecClient, header64
+from tests.support.server_process import ServerProcess, wait_for
+from tests.support.spec_client import SpecClient, header64
 
 
 def start_upload(server: ServerProcess, data: bytes, sent: int, source: str | None = None):

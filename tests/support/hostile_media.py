@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.media_files import make_clip
+from tests.support.media_files import make_clip
 
 
 @dataclass(frozen=True)

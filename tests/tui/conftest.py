@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_files import ffmpeg, make_clip, with_rotation
+from tests.support.media_files import ffmpeg, make_clip, with_rotation
 
 
 @pytest.fixture(scope="session")

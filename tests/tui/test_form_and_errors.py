@@ -15,7 +15,7 @@ from app.protocol import ErrorCode
 from app.tui.app import VcsTui
 from app.tui.jobs import Step
 from app.tui.screens.operation import OperationScreen, ParamRow
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 from tests.tui.pilot_steps import (
     fill,
     gif_form,

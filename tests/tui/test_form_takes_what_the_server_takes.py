@@ -16,8 +16,8 @@ from app.protocol.ops import UPLOAD_OPS
 from app.tui.app import VcsTui
 from app.tui.jobs import Step
 from app.tui.screens.operation import OperationScreen, ParamRow
-from tests.media_files import probe
-from tests.server_process import ServerProcess
+from tests.support.media_files import probe
+from tests.support.server_process import ServerProcess
 from tests.tui.pilot_steps import (
     app_of,
     choose_op,

@@ -10,7 +10,7 @@ import pytest
 from app.tui.app import VcsTui
 from app.tui.jobs import Step
 from app.tui.screens.job_report import JobReportScreen
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 from tests.tui.pilot_steps import (
     app_of,
     choose_op,

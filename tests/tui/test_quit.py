@@ -14,8 +14,8 @@ from app.client.errors import ServerError
 from app.protocol import ErrorCode
 from app.tui.app import VcsTui
 from app.tui.jobs import Step
-from tests.server_process import ServerProcess
-from tests.tamper_proxy import TamperProxy, running_in_thread, stall_after
+from tests.support.server_process import ServerProcess
+from tests.support.tamper_proxy import TamperProxy, running_in_thread, stall_after
 from tests.tui.pilot_steps import only_job, open_form, wait_until
 
 # Client → server units of an encrypted upload: key_exchange, key_exchange_finish, then

@@ -13,8 +13,8 @@ from app.server.ops import UPLOAD_OPS
 from app.tui.app import VcsTui
 from app.tui.jobs import Step
 from app.tui.screens.dialogs import FolderScreen
-from tests.media_files import probe
-from tests.server_process import ServerProcess
+from tests.support.media_files import probe
+from tests.support.server_process import ServerProcess
 from tests.tui.pilot_steps import (
     app_of,
     gif_form,

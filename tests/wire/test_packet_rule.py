@@ -15,8 +15,8 @@ import trio
 
 from app.protocol import limits
 from app.wire.sockets import connect, open_listener
-from tests.server_process import ServerProcess
-from tests.spec_client import header64
+from tests.support.server_process import ServerProcess
+from tests.support.spec_client import header64
 
 # struct tcp_info: tcpi_snd_mss is the u32 at byte offset 16 (linux/tcp.h).
 TCPI_SND_MSS_OFFSET = 16

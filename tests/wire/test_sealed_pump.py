@@ -20,7 +20,7 @@ from app.wire.payload_receive import receive_payload
 from app.wire.secure_stream import SecureStream
 from app.wire.sockets import connect, open_listener
 from app.wire.stream import MessageStream
-from tests.secure_sessions import exchange
+from tests.support.secure_sessions import exchange
 
 MiB = 1024 * 1024
 

@@ -14,7 +14,7 @@ from app.protocol.encoder import encode_message_head
 from app.protocol.secure.records import MAX_RECORD_SIZE
 from app.wire.secure_stream import SecureStream
 from app.wire.stream import MessageStream
-from tests.secure_sessions import exchange
+from tests.support.secure_sessions import exchange
 
 
 class RecordingStream(trio.abc.HalfCloseableStream):

@@ -20,7 +20,7 @@ from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.limits import DEFAULT_LIMITS
 from app.media.probe import MediaInfo, VideoInfo, probe_media
 from app.media.runner import Box, run_ffmpeg
-from tests.media_files import make_clip
+from tests.support.media_files import make_clip
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from app.server.stores.blob_store import BlobStore, input_key, result_key
 from app.server.stores.local_blobs import LocalBlobStore
 from app.server.stores.s3_blobs import MIN_PART_BYTES, S3BlobStore, S3Location
 from app.server.worker import put_and_hash
-from tests.engines import S3Bucket
+from tests.support.engines import S3Bucket
 
 MiB = 1024 * 1024
 

@@ -1,6 +1,6 @@
 """A raw upload client written only from docs/protocol.md and docs/protocol.md, blocking sockets.
 
-Shares no code with app/, like tests/spec_client.py: it speaks the way other people's
+Shares no code with app/, like tests/support/spec_client.py: it speaks the way other people's
 clients will, in all three size-prefix forms.
 """
 

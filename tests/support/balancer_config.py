@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploy.balancer import write_haproxy_config as write_config_for_ports
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 
 def write_haproxy_config(path: Path, nodes: list[ServerProcess], check_ms: int = 1000) -> int:
