@@ -16,10 +16,9 @@ import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final, Protocol
+from typing import BinaryIO, Final, Protocol
 
-if TYPE_CHECKING:
-    import hashlib
+from app.wire.payload_receive import PayloadSink
 
 # Keys are made by the server: `<area>/<name>` or `<area>/<job>/<name>`, never a
 # client's string (a client's name must not reach a path or an object key).
@@ -61,27 +60,10 @@ def job_of_result(key: str) -> str | None:
     return name.rsplit(".", 1)[0].rsplit("-", 1)[0] or None
 
 
-class BlobUpload(Protocol):
-    """A blob being written: what the upload sink fills while the payload arrives.
-
-    `fd` is a local file the payload may be spliced into, or None when the bytes must
-    go through `write_batch` (an object store). `write_batch` runs in a worker thread.
-    """
-
-    @property
-    def fd(self) -> int | None: ...
-
-    @property
-    def size(self) -> int: ...
-
-    @property
-    def digest(self) -> hashlib._Hash | None: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    def write_batch(self, chunks: list[bytes]) -> None: ...
-
-    def written_elsewhere(self, nbytes: int) -> None: ...
+class BlobUpload(PayloadSink, Protocol):
+    """A blob being written: what `receive_payload` fills while the payload arrives
+    (app/wire/payload_receive.py: `fd` is a local file it may splice into, or None when
+    every byte must go through `write_batch`, as for an object store's parts)."""
 
     def hexdigest(self) -> str: ...
 
