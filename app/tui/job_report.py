@@ -186,9 +186,12 @@ def _phases(job: TrackedJob, r: dict[str, Any]) -> Iterable[Row]:
         began = min((seen[s] for s in starts if s in seen), default=None)
         if began is None:
             continue
-        ended = min((seen[s] for s in ends if s in seen and seen[s] >= began), default=None)
-        if ended is not None:
-            parts.append(f"{name} {_seconds(ended - began)}")
+        end = min(((seen[s], s) for s in ends if s in seen and seen[s] >= began), default=None)
+        if end is None:
+            continue
+        if name == "queue" and end[1] is not Step.RUNNING and Step.RUNNING not in seen:
+            name = "queue + processing"  # a quick job: no status poll saw it running
+        parts.append(f"{name} {_seconds(end[0] - began)}")
     if parts:
         yield "Phases", " · ".join(parts)
     server_times = r.get("time_s")
