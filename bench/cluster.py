@@ -30,7 +30,8 @@ from app.server.stores.blob_store import BlobStore, input_key, result_key
 from app.server.stores.job_store import FinishedResult, NewJob
 from app.server.stores.local_blobs import LocalBlobStore
 from app.server.stores.postgres_jobs import open_postgres_store
-from app.server.stores.s3_blobs import S3BlobStore, S3Location
+from app.server.stores.s3_blobs import S3BlobStore
+from app.server.stores.s3_client import S3Location
 from app.server.stores.sql_jobs import SqlJobStore
 from app.server.stores.sqlite_jobs import open_sqlite_store
 from bench.report import stamp, table, write_section

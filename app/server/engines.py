@@ -62,7 +62,8 @@ def open_job_store(config: ServerConfig) -> SqlJobStore:
 def open_blob_store(config: ServerConfig) -> BlobStore:
     if config.blob_store == LOCAL:
         return LocalBlobStore(config.storage_dir)
-    from app.server.stores.s3_blobs import S3BlobStore, S3Location
+    from app.server.stores.s3_blobs import S3BlobStore
+    from app.server.stores.s3_client import S3Location
 
     endpoint = (
         config.s3_endpoint

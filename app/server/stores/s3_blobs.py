@@ -26,111 +26,33 @@ import contextlib
 import datetime
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from app.server.stores.blob_store import BlobSource, check_key
+from app.server.stores.blob_store import BlobSource
 from app.server.stores.job_store import StoreUnavailable
+from app.server.stores.s3_client import (
+    DEFAULT_THREADS,
+    MIN_PART_BYTES,
+    PARTS_IN_FLIGHT,
+    STALE_UPLOAD_S,
+    S3Location,
+    is_missing,
+    make_client,
+    missing_is_file_not_found,
+    part_size_for,
+)
 from app.wire.atomic_write import PARTIAL_SUFFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-MIN_PART_BYTES: Final = 8 * 1024 * 1024
-PARTS_IN_FLIGHT: Final = 3
-MAX_PARTS: Final = 10_000
-# Unfinished multipart uploads older than this are aborted by `prepare` on any node.
-STALE_UPLOAD_S: Final = 24 * 3600.0
-DEFAULT_THREADS: Final = 16
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class S3Location:
-    """`s3://BUCKET[/PREFIX]` plus where the store is. Credentials are boto3's own chain
-    (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, an instance role) unless given."""
-
-    bucket: str
-    prefix: str = ""
-    endpoint: str | None = None
-    region: str | None = None
-    access_key: str | None = None
-    secret_key: str | None = None
-
-    @classmethod
-    def parse(cls, url: str, **where: Any) -> S3Location:
-        parts = urlsplit(url)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError(f"not an S3 location: {url!r} (expected s3://BUCKET[/PREFIX])")
-        return cls(bucket=parts.netloc, prefix=parts.path.strip("/"), **where)
-
-    def object_key(self, key: str) -> str:
-        return f"{self.prefix}/{check_key(key)}" if self.prefix else check_key(key)
-
-    def blob_key(self, object_key: str) -> str:
-        return object_key[len(self.prefix) + 1 :] if self.prefix else object_key
-
-
-def _is_missing(exc: Exception) -> bool:
-    from botocore.exceptions import ClientError
-
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
-        "NoSuchKey",
-        "404",
-        "NotFound",
-    )
-
-
-@contextlib.contextmanager
-def _missing_is_file_not_found(key: str) -> Iterator[None]:
-    """S3's "no such key" as the FileNotFoundError the blob store interface promises."""
-    from botocore.exceptions import ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        if _is_missing(exc):
-            raise FileNotFoundError(key) from None
-        raise
-
-
-def part_size_for(size_hint: int) -> int:
-    """Parts of at least 8 MiB, large enough that `size_hint` bytes fit in MAX_PARTS."""
-    needed = -(-size_hint // (MAX_PARTS - 1))
-    mib = 1024 * 1024
-    return max(MIN_PART_BYTES, -(-needed // mib) * mib)
-
-
-def make_client(location: S3Location, threads: int) -> S3Client:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        max_pool_connections=threads + 8,
-        retries={"max_attempts": 5, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=60,
-        # Path-style URLs work on every S3-compatible store; AWS picks its own.
-        s3={"addressing_style": "path" if location.endpoint else "auto"},
-        # Our own SHA-256 checks payloads end to end; extra trailers confuse some stores.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    return boto3.client(
-        "s3",
-        endpoint_url=location.endpoint,
-        region_name=location.region,
-        aws_access_key_id=location.access_key,
-        aws_secret_access_key=location.secret_key,
-        config=config,
-    )
 
 
 class S3Upload:
@@ -361,7 +283,7 @@ class S3BlobStore:
 
     @contextlib.asynccontextmanager
     async def open(self, key: str) -> AsyncIterator[BlobSource]:
-        with _missing_is_file_not_found(key):
+        with missing_is_file_not_found(key):
             got = await self._call(
                 lambda: self._client.get_object(
                     Bucket=self.location.bucket, Key=self.location.object_key(key)
@@ -380,7 +302,7 @@ class S3BlobStore:
         # A hidden partial name, no extension (like the key): swept at start if left.
         path = scratch / f".{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
         try:
-            with _missing_is_file_not_found(key):
+            with missing_is_file_not_found(key):
                 await self._call(
                     self._client.download_file,
                     self.location.bucket,
@@ -418,7 +340,7 @@ class S3BlobStore:
                 )
             )
         except ClientError as exc:
-            if _is_missing(exc):
+            if is_missing(exc):
                 return None
             raise
         return int(head["ContentLength"])

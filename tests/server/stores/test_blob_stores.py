@@ -13,7 +13,8 @@ import trio
 from app.server.storage import WorkArea
 from app.server.stores.blob_store import BlobStore, input_key, result_key
 from app.server.stores.local_blobs import LocalBlobStore
-from app.server.stores.s3_blobs import MIN_PART_BYTES, S3BlobStore, S3Location
+from app.server.stores.s3_blobs import S3BlobStore
+from app.server.stores.s3_client import MIN_PART_BYTES, S3Location
 from app.server.worker import put_and_hash
 from tests.support.engines import S3Bucket
 
