@@ -63,7 +63,13 @@ def main() -> int:
     try:
         payload = work / "payload.bin"
         make_payload(payload, args.size_mib * MiB)
-        trusted = ("--proxy-protocol", "--trusted-proxy", "127.0.0.1")
+        trusted = (
+            "--proxy-protocol",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--max-jobs-per-network",
+            "0",
+        )
         nodes = [
             ServerProcess(work / f"n{i}", ("--node-id", f"n{i}", *trusted)).start()
             for i in (1, 2, 3)

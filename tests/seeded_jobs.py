@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from app.server.jobs import Job, JobState, new_job_id
+from app.server.job import Job, JobState, new_job_id
 
 
 def seed_finished_job(storage: Path, source: Path, sha256: str) -> str:
@@ -31,7 +31,7 @@ def seed_finished_job(storage: Path, source: Path, sha256: str) -> str:
         params={},
         client_ip="127.0.0.1",
         filename="bench.mp4",
-        input_path=storage / "uploads" / f"{job_id}.mp4",
+        input_path=storage / "uploads" / job_id,
         input_size=result.stat().st_size,
         input_media_type="mp4",
         state=JobState.DONE,

@@ -34,6 +34,8 @@ class ServerProcess:
     port: int = 0
     # The raw upload port (SPEC §2.2); 0 picks a free one, so parallel servers never clash.
     raw_port: int = 0
+    # Where /metrics and /health answer, when the server was started with --metrics.
+    metrics_port: int | None = None
     proc: subprocess.Popen[str] | None = None
     log: deque[str] = field(default_factory=lambda: deque(maxlen=400))
 
@@ -77,6 +79,8 @@ class ServerProcess:
             for line in self.proc.stdout:
                 self.log.append(line)
                 # The raw line comes first; the MMP line means ready.
+                if line.startswith("vcs-serve metrics on http://"):
+                    self.metrics_port = int(line.rsplit(":", 1)[1])
                 if line.startswith("vcs-serve raw listening on ") and not raw_found:
                     raw_found.append(line.rsplit(":", 1)[1].strip())
                 if line.startswith("vcs-serve listening on ") and not found:

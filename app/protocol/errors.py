@@ -35,6 +35,7 @@ class ErrorCode(enum.StrEnum):
     QUOTA_EXCEEDED = "quota_exceeded"
     JOB_LIMIT = "job_limit"
     BUSY = "busy"
+    QUEUE_FULL = "queue_full"
     SERVER_SHUTTING_DOWN = "shutting_down"
     TIMEOUT = "timeout"
     TOO_SLOW = "too_slow"

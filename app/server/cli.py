@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -16,22 +17,49 @@ from app.protocol.secure import fingerprint
 from app.server import config as defaults
 from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
-from app.server.jobs import NODE_ID_RE
+from app.server.config_file import parse_with_config
+from app.server.job import NODE_ID_RE
+from app.server.log_format import LOG_FORMATS, setup_logging
 from app.server.service import serve
+from app.server.units import format_bytes, format_duration, parse_duration, parse_size
 from app.wire.key_files import KeyFileError, load_or_create_private_key
 
-_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", re.IGNORECASE)
+
+def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser of ours as an argparse type: its ValueError becomes a usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
-def parse_size(text: str) -> int:
-    """'4TB', '500G', '10MiB', '1048576' → bytes (decimal units; 'i' for binary)."""
-    match = _SIZE_RE.fullmatch(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 4TB, 500GB, 10MiB)")
-    number, unit, binary = match.groups()
-    base = 1024 if binary else 1000
-    power = " kmgtp".index(unit.lower()) if unit else 0
-    return int(float(number) * base**power)
+size = _argument_type(parse_size)
+duration = _argument_type(parse_duration)
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return count
+
+
+def _positive_duration(text: str) -> float:
+    value = duration(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be longer than 0 s")
+    return float(value)
 
 
 def _node_id(text: str) -> str:
@@ -40,160 +68,211 @@ def _node_id(text: str) -> str:
     return text
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT: {text!r} (e.g. 127.0.0.1:9100)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _networks(text: str) -> str:
+    try:
+        parse_networks([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
+    d = ServerConfig()
     p = argparse.ArgumentParser(
         prog="vcs-serve",
-        description="Video Compressor Service daemon: takes uploads over MMP (SPEC §2.1) "
-        "and raw MP4 uploads (§2.2), "
-        "runs FFmpeg on them and sends the results back.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Video Compressor Service daemon: takes uploads over MMP (port 9000, "
+        "docs/protocol.md) and raw MP4 uploads (port 9001), runs FFmpeg on them and sends "
+        "the results back. Sizes take units (500GB, 10MiB), durations too (90s, 5m, 1h). "
+        "Every option can also be set in a TOML file (--config; docs/operations.md).",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
-    p.add_argument("--port", type=int, default=defaults.DEFAULT_PORT, help="MMP port (0: any)")
-    p.add_argument(
+    add = p.add_argument
+    add(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML file of settings, keys named like these flags (default: "
+        "$XDG_CONFIG_HOME/vcs/serve.toml, else /etc/vcs/serve.toml, if one exists); "
+        "flags given here override it",
+    )
+    add("--host", default=d.host, help=f"address to listen on (0.0.0.0: all; default {d.host})")
+    add("--port", type=_at_least(0), default=d.port, help=f"MMP port (0: any; default {d.port})")
+    add(
+        "--raw-port",
+        type=_at_least(0),
+        default=d.raw_port,
+        help=f"raw upload port (0: any; default {d.raw_port})",
+    )
+    add(
         "--storage-dir",
         type=Path,
         default=defaults.default_storage_dir(),
-        help="where uploads, results and the job index live",
+        help="where uploads, results and the job index live (default $XDG_STATE_HOME/vcs/storage)",
     )
-    p.add_argument(
-        "--quota", type=parse_size, default=defaults.DEFAULT_QUOTA_BYTES, help="storage quota"
+    add(
+        "--quota",
+        type=size,
+        default=d.quota_bytes,
+        metavar="SIZE",
+        help=f"storage quota (default {format_bytes(d.quota_bytes)})",
     )
-    p.add_argument(
+    add(
+        "--max-bytes-per-address",
+        type=size,
+        default=None,
+        metavar="SIZE",
+        help="bytes one client address may hold: its uploads, results and raw files "
+        "(default: a quarter of --quota; 0: no cap)",
+    )
+    add(
         "--max-jobs",
-        type=int,
-        default=ServerConfig().max_jobs,
-        help="FFmpeg jobs run at once (others queue)",
+        type=_at_least(1),
+        default=d.max_jobs,
+        help=f"FFmpeg jobs run at once, others queue (default {d.max_jobs}: cores / 2)",
     )
-    p.add_argument(
+    add(
+        "--max-queued-jobs",
+        type=_at_least(0),
+        default=d.max_queued_jobs,
+        help="jobs waiting for FFmpeg, uploads in progress included; more are refused "
+        f"with queue_full (0: no cap; default {d.max_queued_jobs})",
+    )
+    add(
+        "--max-jobs-per-network",
+        type=_at_least(0),
+        default=d.max_jobs_per_network,
+        help="jobs at once from one /24 (IPv4) or /64 (IPv6) network "
+        f"(0: no cap; default {d.max_jobs_per_network})",
+    )
+    add(
         "--retention",
-        type=float,
-        default=defaults.DEFAULT_RETENTION_S,
-        help="seconds a finished result is kept if nobody downloads it",
+        type=duration,
+        default=d.retention_s,
+        metavar="DURATION",
+        help=f"how long a finished result is kept if nobody downloads it "
+        f"(default {format_duration(d.retention_s)})",
     )
-    p.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=defaults.DEFAULT_IDLE_TIMEOUT_S,
-        help="seconds a connection may stay silent",
-    )
-    p.add_argument(
-        "--job-timeout",
-        type=float,
-        default=defaults.DEFAULT_JOB_TIMEOUT_S,
-        help="seconds one job may run before it fails",
-    )
-    p.add_argument(
-        "--max-connections",
-        type=int,
-        default=defaults.DEFAULT_MAX_CONNECTIONS,
-        help="open connections at once",
-    )
-    p.add_argument(
-        "--raw-port",
-        type=int,
-        default=defaults.DEFAULT_RAW_PORT,
-        help="raw upload port (SPEC §2.2; 0: any)",
-    )
-    p.add_argument(
+    add(
         "--raw-retention",
-        type=float,
-        default=defaults.DEFAULT_RETENTION_S,
-        help="seconds a raw upload is kept",
+        type=duration,
+        default=d.raw_retention_s,
+        metavar="DURATION",
+        help=f"how long a raw upload is kept (default {format_duration(d.raw_retention_s)})",
     )
-    p.add_argument(
+    add(
+        "--job-timeout",
+        type=_positive_duration,
+        default=d.job_timeout_s,
+        metavar="DURATION",
+        help=f"how long one job may run before it fails "
+        f"(default {format_duration(d.job_timeout_s)})",
+    )
+    add(
+        "--idle-timeout",
+        type=_positive_duration,
+        default=d.idle_timeout_s,
+        metavar="DURATION",
+        help=f"how long a connection may stay silent (default {format_duration(d.idle_timeout_s)})",
+    )
+    add(
+        "--drain-timeout",
+        type=duration,
+        default=d.drain_timeout_s,
+        metavar="DURATION",
+        help="on SIGTERM stop accepting and let running jobs finish for up to this long "
+        "(a second signal stops at once); 0 stops at once (default)",
+    )
+    add(
+        "--max-connections",
+        type=_at_least(1),
+        default=d.max_connections,
+        help=f"open connections at once, both ports (default {d.max_connections})",
+    )
+    add(
         "--max-connections-per-ip",
-        type=int,
-        default=defaults.DEFAULT_MAX_CONNECTIONS_PER_IP,
-        help="open connections from one address (0: no cap)",
+        type=_at_least(0),
+        default=d.max_connections_per_ip,
+        help=f"open connections from one address (0: no cap; default {d.max_connections_per_ip})",
     )
-    p.add_argument(
+    add(
         "--min-transfer-rate",
-        type=float,
-        default=defaults.DEFAULT_MIN_TRANSFER_RATE,
-        help="bytes/s a peer must keep up mid-message, or it is dropped (0: off)",
+        type=size,
+        default=int(d.min_transfer_rate),
+        metavar="SIZE",
+        help="bytes per second a peer must keep up mid-message, or it is dropped "
+        f"(0: off; default {format_bytes(int(d.min_transfer_rate))}/s)",
     )
-    p.add_argument(
+    add(
         "--transfer-window",
-        type=float,
-        default=defaults.DEFAULT_TRANSFER_WINDOW_S,
-        help="seconds over which --min-transfer-rate is judged",
+        type=_positive_duration,
+        default=d.transfer_window_s,
+        metavar="DURATION",
+        help="over how long --min-transfer-rate is judged "
+        f"(default {format_duration(d.transfer_window_s)})",
     )
-    p.add_argument("--ffmpeg", help=f"ffmpeg binary (default: ${FFMPEG_ENV}, else the bundled one)")
-    p.add_argument(
+    add("--ffmpeg", help=f"ffmpeg binary (default: ${FFMPEG_ENV}, else the bundled one)")
+    add(
         "--node-id",
         type=_node_id,
         default="",
         help="name of this node behind a balancer (a-z, 0-9, up to 16); prefixes job ids",
     )
-    p.add_argument(
+    add(
         "--key-file",
         type=Path,
         default=None,
         help="the server's RSA private key, made on first start with mode 0600 "
         "(default: server_key.pem in the storage dir)",
     )
-    p.add_argument(
+    add(
         "--require-encryption",
         action="store_true",
-        help="refuse plaintext MMP clients (SPEC §6; see docs/security.md)",
+        help="refuse plaintext MMP clients (docs/security.md)",
     )
-    p.add_argument(
+    add(
         "--show-fingerprint",
         action="store_true",
         help="print the server key's fingerprint (for users to check their pin) and exit",
     )
-    p.add_argument(
-        "--drain-timeout",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="on SIGTERM stop accepting and let running jobs finish for up to S seconds "
-        "(a second signal stops at once); 0 stops at once",
-    )
-    p.add_argument(
+    add(
         "--proxy-protocol",
         action="store_true",
         help="behind a balancer: connections from --trusted-proxy must start with a "
         "PROXY v1/v2 header, whose client address is used for per-IP rules",
     )
-    p.add_argument(
+    add(
         "--trusted-proxy",
         action="append",
+        type=_networks,
         default=[],
         metavar="ADDR[/BITS]",
         help="a balancer address or network allowed to send PROXY headers (repeatable)",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    add(
+        "--metrics",
+        type=_host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics and a health check on "
+        "/health (503 while draining); off by default",
+    )
+    add("--log-format", choices=LOG_FORMATS, default="text", help="text (default) or json")
+    add("-v", "--verbose", action="store_true", help="log every request")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if args.max_jobs < 1 or args.max_connections < 1:
-        print("vcs-serve: --max-jobs and --max-connections must be at least 1", file=sys.stderr)
-        return 2
-    if args.max_connections_per_ip < 0 or args.min_transfer_rate < 0 or args.transfer_window <= 0:
-        print(
-            "vcs-serve: --max-connections-per-ip and --min-transfer-rate must be ≥ 0, "
-            "--transfer-window > 0",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        trusted = parse_networks(args.trusted_proxy)
-    except ValueError as exc:
-        print(f"vcs-serve: --trusted-proxy: {exc}", file=sys.stderr)
-        return 2
-    if args.proxy_protocol and not trusted:
-        print("vcs-serve: --proxy-protocol needs at least one --trusted-proxy", file=sys.stderr)
-        return 2
-    config = ServerConfig(
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The settings the parsed command line (over the config file) asks for."""
+    if args.proxy_protocol and not args.trusted_proxy:
+        raise ValueError("--proxy-protocol needs at least one --trusted-proxy")
+    return ServerConfig(
         host=args.host,
         port=args.port,
         storage_dir=args.storage_dir.expanduser(),
@@ -209,13 +288,37 @@ def main(argv: list[str] | None = None) -> int:
         require_encryption=args.require_encryption,
         proxy_protocol=args.proxy_protocol,
         drain_timeout_s=args.drain_timeout,
-        trusted_proxies=trusted,
+        trusted_proxies=parse_networks(args.trusted_proxy),
         raw_port=args.raw_port,
         raw_retention_s=args.raw_retention,
         max_connections_per_ip=args.max_connections_per_ip,
         min_transfer_rate=args.min_transfer_rate,
         transfer_window_s=args.transfer_window,
+        max_queued_jobs=args.max_queued_jobs,
+        max_jobs_per_network=args.max_jobs_per_network,
+        max_bytes_per_address=args.max_bytes_per_address,
+        metrics_address=args.metrics,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, config_path = parse_with_config(parser, argv)
+    setup_logging(args.verbose, args.log_format)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    def reload() -> ServerConfig | None:
+        """SIGHUP: read the config file (and flags) again; None if it cannot be used."""
+        try:
+            again, _ = parse_with_config(build_parser(), argv)
+            return config_from_args(again)
+        except (ValueError, SystemExit):
+            logging.getLogger("vcs-serve").error("reload: the configuration is unusable; kept")
+            return None
+
     try:
         server_key = load_or_create_private_key(config.key_path)
     except KeyFileError as exc:
@@ -228,17 +331,23 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            host, port, raw_port = await nursery.start(
-                partial(serve, config, server_key=server_key)
+            bound = await nursery.start(
+                partial(serve, config, server_key=server_key, reload=reload)
             )
+            host, port, raw_port, metrics_port = bound
             # Machine-readable lines on stdout: the MMP line comes last and means ready.
+            if metrics_port is not None:
+                assert config.metrics_address is not None
+                metrics_host = config.metrics_address[0]
+                print(f"vcs-serve metrics on http://{metrics_host}:{metrics_port}", flush=True)
             print(f"vcs-serve raw listening on {host}:{raw_port}", flush=True)
             print(f"vcs-serve listening on {host}:{port}", flush=True)
             logging.getLogger("vcs-serve").info(
-                "storage %s, quota %s bytes, %d FFmpeg job(s) at once",
+                "storage %s, quota %s, %d FFmpeg job(s) at once; settings from %s",
                 config.storage_dir,
-                config.quota_bytes,
+                format_bytes(config.quota_bytes),
                 config.max_jobs,
+                config_path or "the command line only",
             )
             logging.getLogger("vcs-serve").info(
                 "server key %s (%s)%s",

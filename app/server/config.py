@@ -21,6 +21,9 @@ DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 32
 DEFAULT_MIN_TRANSFER_RATE: Final = 1024
 DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
 MAX_STATUS_WAIT_S: Final = 60.0
+# Admission caps (SPEC §3.0), settled before a payload byte is stored.
+DEFAULT_MAX_QUEUED_JOBS: Final = 64
+DEFAULT_MAX_JOBS_PER_NETWORK: Final = 8
 
 
 SERVER_KEY_NAME: Final = "server_key.pem"
@@ -65,6 +68,21 @@ class ServerConfig:
     transfer_window_s: float = DEFAULT_TRANSFER_WINDOW_S
     # How often expired results are looked for.
     sweep_interval_s: float = 30.0
+    # Jobs waiting for an FFmpeg slot (uploads in progress included); 0: no cap.
+    max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS
+    # Active jobs from one /24 (IPv4) or /64 (IPv6) block; 0: no cap.
+    max_jobs_per_network: int = DEFAULT_MAX_JOBS_PER_NETWORK
+    # Bytes one client address may hold (uploads, results, raw files); None: a quarter
+    # of the quota, 0: no cap.
+    max_bytes_per_address: int | None = None
+    # Where to serve /metrics and /health (docs/operations.md, "Metrics"); None: off.
+    metrics_address: tuple[str, int] | None = None
+
+    @property
+    def bytes_per_address(self) -> int:
+        if self.max_bytes_per_address is None:
+            return self.quota_bytes // 4
+        return self.max_bytes_per_address
 
     @property
     def key_path(self) -> Path:

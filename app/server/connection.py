@@ -60,8 +60,11 @@ async def _dispatch(head: MessageHead, ms: MessageStream, ip: str, state: Server
         raise _unknown_op(op)
 
 
-async def _answer_and_close(ms: MessageStream, info: ErrorInfo, dialect: Dialect) -> None:
+async def _answer_and_close(
+    ms: MessageStream, info: ErrorInfo, dialect: Dialect, state: ServerState
+) -> None:
     """Send the error JSON, half-close, drain briefly, close: the peer reads a clean answer."""
+    state.metrics.count_refusal("mmp", info.code)
     with trio.move_on_after(LINGER_AFTER_ERROR_S):
         try:
             await ms.send_error(info, dialect)
@@ -102,7 +105,7 @@ async def handle_connection(
         except trio.TooSlowError:
             return
         except RemoteProtocolError as exc:
-            await _answer_and_close(ms, exc.info, Dialect.HEADER64)
+            await _answer_and_close(ms, exc.info, Dialect.HEADER64, state)
             return
         if intake is None:
             return  # connected and closed without a byte: a TCP health check
@@ -119,7 +122,11 @@ async def handle_connection(
                 opens_encryption = first_message and is_key_exchange(head.json)
                 first_message = False
                 if opens_encryption:
-                    ms = await accept_encryption(head, ms, state)
+                    try:
+                        ms = await accept_encryption(head, ms, state)
+                    except VcsError as exc:
+                        state.metrics.count_handshake_refusal(exc.code)
+                        raise
                     continue
                 refuse_plaintext(ms, state)
                 await _dispatch(head, ms, ip, state)
@@ -130,13 +137,13 @@ async def handle_connection(
                         if isinstance(exc, TransferTooSlow)
                         else _timeout_error(ms.idle_timeout_s)
                     )
-                    await _answer_and_close(ms, info, dialect)
+                    await _answer_and_close(ms, info, dialect, state)
                 return  # idle between messages: just close
             except VcsError as exc:  # includes RemoteProtocolError
                 if isinstance(exc, RemoteProtocolError) and ms.decoder.last_dialect:
                     dialect = ms.decoder.last_dialect
                 if exc.code is not ErrorCode.TRUNCATED:
-                    await _answer_and_close(ms, exc.info, dialect)
+                    await _answer_and_close(ms, exc.info, dialect, state)
                 return
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         return  # the peer went away; every handler has already cleaned up
@@ -150,6 +157,7 @@ async def handle_connection(
                 "Try again; if it repeats, report it to the operator.",
             ),
             Dialect.HEADER64,
+            state,
         )
     finally:
         with trio.CancelScope(shield=True):

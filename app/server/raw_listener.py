@@ -26,7 +26,7 @@ from app.protocol.raw import (
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
-from app.server.upload_sink import store_payload
+from app.server.upload_sink import counting_received, store_payload
 from app.wire.stream import RECEIVE_SIZE
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ async def refuse_raw_connection(stream: trio.SocketStream, info: ErrorInfo) -> N
     await stream.send_all(encode_status(status_for_error(info.code)))
 
 
-async def _receive_upload(reader: RawEventReader, state: ServerState) -> RawStatus | None:
+async def _receive_upload(reader: RawEventReader, state: ServerState, ip: str) -> RawStatus | None:
     event = await reader.next_event()
     if isinstance(event, ConnectionClosed):
         return None  # connected and left without a byte
@@ -71,15 +71,18 @@ async def _receive_upload(reader: RawEventReader, state: ServerState) -> RawStat
             ErrorCode.SERVER_SHUTTING_DOWN, "The server is shutting down.", "Try again later."
         )
     store = state.raw_store
-    reservation = store.reserve(event.size)
+    reservation = store.reserve(event.size, ip)
     try:
         with refusing_when_disk_full(), store.partial() as partial:
-            await store_payload(reader, partial)
+            await store_payload(
+                reader, partial, counting_received(state.metrics, "raw", reservation)
+            )
             path = store.new_path()
             await partial.commit(path)
     except BaseException:
         reservation.release()
         raise
+    reservation.arrived()
     store.add(path, reservation)
     log.info("raw upload of %d bytes (%s) stored as %s", event.size, event.encoding.value, path)
     return STORED
@@ -105,21 +108,25 @@ async def handle_raw_connection(stream: trio.SocketStream, state: ServerState, i
     )
     reader = RawEventReader(guarded, decoder, config.idle_timeout_s)
     status: RawStatus | None = None
+    refusal: ErrorCode | None = None
     try:
         try:
-            status = await _receive_upload(reader, state)
+            status = await _receive_upload(reader, state, ip)
         except TransferTooSlow:
-            status = status_for_error(ErrorCode.TOO_SLOW)
+            refusal = ErrorCode.TOO_SLOW
         except trio.TooSlowError:
-            status = status_for_error(ErrorCode.TIMEOUT)
+            refusal = ErrorCode.TIMEOUT
         except VcsError as exc:  # includes the decoder's RemoteProtocolError
-            status = status_for_error(exc.code)
+            refusal = exc.code
             log.debug("raw upload from %s refused: %s", ip, exc.info.description)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # the client went away; the partial file is already gone
         except Exception:
             log.exception("internal error on a raw upload from %s", ip)
-            status = status_for_error(ErrorCode.INTERNAL)
+            refusal = ErrorCode.INTERNAL
+        if refusal is not None:
+            state.metrics.count_refusal("raw", refusal)
+            status = status_for_error(refusal)
         if status is not None:
             await _answer(stream, status)
     finally:

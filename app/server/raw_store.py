@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from app.protocol.errors import ErrorCode, VcsError
-from app.server.quota import Quota, Reservation
+from app.server.quota import Quota, Reservation, UploadReservation
 from app.server.storage import PARTIAL_SUFFIX, PartialFile
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,14 @@ class RawStore:
             self._files[path] = StoredRaw(path, stat.st_mtime, reservation)
         return swept
 
-    def reserve(self, size: int) -> Reservation:
+    def reserve(self, size: int, holder: str) -> UploadReservation:
         """Quota for an upload; expired raw files make room first if the quota is short."""
         try:
-            return self._quota.reserve(size)
+            return self._quota.reserve_upload(size, holder)
         except VcsError as exc:
             if exc.code is not ErrorCode.QUOTA_EXCEEDED or not self.expire(time.time()):
                 raise
-        return self._quota.reserve(size)
+        return self._quota.reserve_upload(size, holder)
 
     def partial(self) -> PartialFile:
         return PartialFile(self.root)

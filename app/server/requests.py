@@ -11,12 +11,12 @@ import trio
 
 from app.protocol import ErrorCode, MessageHead, VcsError
 from app.server.config import MAX_STATUS_WAIT_S
-from app.server.jobs import Job, JobState, new_job_id
+from app.server.job import JobState
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import bad_params
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
-from app.server.upload_sink import store_payload
+from app.server.upload_sink import counting_received, store_payload
 from app.server.worker import run_job
 from app.wire.stream import MessageStream
 
@@ -73,43 +73,29 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
             "Try again in a moment (or another node, behind a balancer).",
         )
     # SPEC §3: the per-IP rule and the quota are settled before any payload byte is stored.
-    state.jobs.claim_ip(ip)
-    try:
-        reservation = state.quota.reserve(head.payload_size)
-        try:
-            job_id = new_job_id(state.jobs.node_id)
-            with (
-                refusing_when_disk_full(),
-                state.storage.partial_upload(hash_it=expected_sha is not None) as partial,
-            ):
-                await store_payload(ms, partial)
-                if expected_sha is not None and partial.hexdigest() != expected_sha:
-                    raise VcsError(
-                        ErrorCode.HASH_MISMATCH,
-                        "The payload's SHA-256 does not match the 'sha256' field; "
-                        "nothing was stored.",
-                        "The file changed or was damaged in transit: send it again.",
-                    )
-                input_path = state.storage.input_path(job_id, head.media_type)
-                await partial.commit(input_path)
-        except BaseException:
-            reservation.release()
-            raise
-    except BaseException:
-        state.jobs.release_ip(ip)
-        raise
-    job = Job(
-        id=job_id,
-        op=op.name,
-        params=params,
-        client_ip=ip,
-        filename=_display_name(head.json.get("filename"), head.media_type),
-        input_path=input_path,
-        input_size=head.payload_size,
-        input_media_type=head.media_type,
-    )
-    job.input_reservation = reservation
-    state.jobs.add(job)
+    with state.jobs.admit_upload(ip, head.payload_size) as admission:
+        with (
+            refusing_when_disk_full(),
+            state.storage.partial_upload(hash_it=expected_sha is not None) as partial,
+        ):
+            await store_payload(
+                ms, partial, counting_received(state.metrics, "mmp", admission.reservation)
+            )
+            if expected_sha is not None and partial.hexdigest() != expected_sha:
+                raise VcsError(
+                    ErrorCode.HASH_MISMATCH,
+                    "The payload's SHA-256 does not match the 'sha256' field; nothing was stored.",
+                    "The file changed or was damaged in transit: send it again.",
+                )
+            input_path = state.storage.input_path(admission.job_id)
+            await partial.commit(input_path)
+        job = admission.accept(
+            op=op.name,
+            params=params,
+            filename=_display_name(head.json.get("filename"), head.media_type),
+            input_path=input_path,
+            input_media_type=head.media_type,
+        )
     state.job_nursery.start_soon(run_job, job, state)
     await ms.send_message(
         {"status": "accepted", "job_id": job.id, "op": op.name, "size": head.payload_size},
@@ -172,33 +158,11 @@ async def handle_download(head: MessageHead, ms: MessageStream, state: ServerSta
             job.result_size,
         )
         await ms.send_file(f, job.result_size)
-    job.downloaded = True
-    job.result_path = None
-    path.unlink(missing_ok=True)
-    if job.result_reservation is not None:
-        job.result_reservation.release()
-    state.jobs.persist(job)
+    state.metrics.count_sent("mmp", job.result_size)
+    state.jobs.downloaded(job)
 
 
 async def handle_cancel(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
     job = state.jobs.get(head.json.get("job_id"))
-    if job.state in (JobState.FAILED, JobState.CANCELLED) or job.downloaded:
-        raise VcsError(
-            ErrorCode.JOB_FINISHED,
-            f"The job already ended ({job.state}); there is nothing to cancel.",
-            "No action needed.",
-        )
-    if job.state is JobState.DONE:
-        # Cancelling a finished job discards its result now instead of at expiry.
-        if job.result_path is not None:
-            job.result_path.unlink(missing_ok=True)
-            job.result_path = None
-        if job.result_reservation is not None:
-            job.result_reservation.release()
-        job.finish(JobState.CANCELLED)
-        state.jobs.persist(job)
-    else:
-        job.finish(JobState.CANCELLED)
-        if job.cancel_scope is not None:
-            job.cancel_scope.cancel()
+    state.jobs.cancel(job)
     await ms.send_message({"status": "cancelled", "job_id": job.id}, head.dialect)

@@ -8,9 +8,10 @@ import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.server.config import ServerConfig
-from app.server.jobs import JobRegistry
+from app.server.metrics import Metrics
 from app.server.quota import Quota
 from app.server.raw_store import RawStore
+from app.server.registry import JobRegistry
 from app.server.storage import Storage
 
 
@@ -31,3 +32,4 @@ class ServerState:
     accepting: bool = True
     # The key that proves this server's identity in encrypted handshakes (SPEC §6).
     server_key: rsa.RSAPrivateKey | None = None
+    metrics: Metrics = field(default_factory=Metrics)

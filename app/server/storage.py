@@ -1,11 +1,13 @@
 """Files on disk: atomic uploads (temp name → fsync → rename) and the storage layout (SPEC §3).
 
 storage_dir/
-  uploads/  job inputs, `<job_id>.<media_type>`; partial files are hidden `.*.part`
+  uploads/  job inputs, `<job_id>`: no extension, so nothing the client declared can
+            steer which demuxer reads it (docs/security.md, "Media threat model");
+            partial files are hidden `.*.part`
   results/  job results, `<job_id>.<media_type>`; FFmpeg writes hidden `.*.part` first
   jobs/     one JSON record per job, so finished results survive a restart
-Every path is built from a server-made job id and a validated media type, never from
-a client's string.
+Every path is built from a server-made job id (and, for results, the media type the
+op produced), never from a client's string.
 """
 
 from __future__ import annotations
@@ -168,14 +170,18 @@ class Storage:
     def partial_result(self) -> PartialFile:
         return PartialFile(self.results)
 
-    def input_path(self, job_id: str, media_type: str) -> Path:
-        return self.uploads / f"{job_id}.{media_type}"
+    def input_path(self, job_id: str) -> Path:
+        return self.uploads / job_id
 
     def result_path(self, job_id: str, media_type: str) -> Path:
         return self.results / f"{job_id}.{media_type}"
 
-    def record_path(self, job_id: str) -> Path:
-        return self.jobs / f"{job_id}.json"
-
-    def files_on_disk(self) -> list[Path]:
-        return [p for d in (self.uploads, self.results) for p in d.iterdir() if p.is_file()]
+    def sweep_unowned(self, owned: set[Path]) -> int:
+        """Delete inputs and results that no job owns (left by a crash); return how many."""
+        swept = 0
+        for directory in (self.uploads, self.results):
+            for path in directory.iterdir():
+                if path.is_file() and path not in owned:
+                    path.unlink(missing_ok=True)
+                    swept += 1
+        return swept

@@ -12,11 +12,14 @@ GIL), with a small bound on chunks in flight so memory stays flat whatever the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, Protocol
 
 import trio
 
 from app.protocol import MessageEnd, PayloadChunk
+from app.server.metrics import Metrics
+from app.server.quota import UploadReservation
 from app.server.storage import PartialFile
 from app.server.transfer_rate import RateGuardedStream
 from app.wire.exception_groups import sole_exception
@@ -46,7 +49,29 @@ class PayloadSource(Protocol):
     async def next_event(self) -> object: ...
 
 
-async def store_payload(source: PayloadSource, partial: PartialFile) -> None:
+# Told the bytes received so far, in the event loop, as they arrive (at least every
+# 0.1 s); it raises to stop the upload (e.g. the quota cannot hold more).
+ReceivedCallback = Callable[[int], None]
+
+
+def counting_received(
+    metrics: Metrics, port: str, reservation: UploadReservation
+) -> ReceivedCallback:
+    """As payload bytes arrive: grow the upload's quota, count them for the metrics."""
+    counted = 0
+
+    def received(total: int) -> None:
+        nonlocal counted
+        reservation.grow(total)
+        metrics.count_received(port, total - counted)
+        counted = total
+
+    return received
+
+
+async def store_payload(
+    source: PayloadSource, partial: PartialFile, on_received: ReceivedCallback = lambda n: None
+) -> None:
     """Receive the current message's payload into `partial` (not yet committed)."""
     # The first chunk the usual way: for a raw upload it is the one whose ftyp box the
     # decoder checks before any byte may be stored.
@@ -54,15 +79,25 @@ async def store_payload(source: PayloadSource, partial: PartialFile) -> None:
     if isinstance(first, MessageEnd):
         return
     assert isinstance(first, PayloadChunk), first
+    received = len(first.data)
+    on_received(received)
     partial.write(first.data)
     stream = source.stream
     sock = worth_splicing(source, stream.inner) if isinstance(stream, RateGuardedStream) else None
     if sock is None:
-        await _receive_payload(source, partial)
+        await _receive_payload(source, partial, received, on_received)
         return
     assert isinstance(stream, RateGuardedStream) and partial.fd is not None
     for chunk in buffered_payload(source):
+        received += len(chunk)
+        on_received(received)
         partial.write(chunk)
+
+    def spliced(nbytes: int) -> None:
+        nonlocal received
+        received += nbytes
+        on_received(received)
+
     await splice_rest_of_payload(
         source,
         sock,
@@ -70,10 +105,13 @@ async def store_payload(source: PayloadSource, partial: PartialFile) -> None:
         partial.digest,
         stream.receive_guard(source.idle_timeout_s),
         partial.written_elsewhere,
+        progress=spliced,
     )
 
 
-async def _receive_payload(ms: PayloadSource, partial: PartialFile) -> None:
+async def _receive_payload(
+    ms: PayloadSource, partial: PartialFile, received: int, on_received: ReceivedCallback
+) -> None:
     """The rest of the payload through the event loop, written by a worker thread."""
     send, receive = trio.open_memory_channel[bytes](MAX_CHUNKS_IN_FLIGHT)
 
@@ -99,6 +137,8 @@ async def _receive_payload(ms: PayloadSource, partial: PartialFile) -> None:
                     if isinstance(event, MessageEnd):
                         break
                     assert isinstance(event, PayloadChunk), event
+                    received += len(event.data)
+                    on_received(received)
                     await send.send(event.data)
     except BaseExceptionGroup as group:
         raise sole_exception(group) from None

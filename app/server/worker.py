@@ -13,7 +13,7 @@ import trio
 from app.media.probe import probe_media
 from app.media.runner import Progress
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
-from app.server.jobs import Job, JobState
+from app.server.job import Job
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import OpContext
 from app.server.state import ServerState
@@ -53,28 +53,29 @@ async def commit_and_hash(partial: PartialFile, final: Path, limiter: trio.Capac
 
 async def run_job(job: Job, state: ServerState) -> None:
     """The whole life of a job after its upload; every exit path frees what it held."""
+    registry = state.jobs
     try:
         with trio.CancelScope() as scope:
             job.cancel_scope = scope
+            # Every phase (the wait for a slot, the probe, FFmpeg) is inside both scopes:
+            # `cancel`, the job timeout and shutdown stop whichever is running.
             with trio.move_on_after(state.config.job_timeout_s) as timeout:
                 await _process(job, state)
             if timeout.cancelled_caught:
-                job.finish(
-                    JobState.FAILED,
+                registry.fail(
+                    job,
                     ErrorInfo(
                         ErrorCode.TIMEOUT,
                         f"The job ran longer than {state.config.job_timeout_s:.0f} s.",
                         "Try a shorter clip, or ask the operator to raise --job-timeout.",
                     ),
                 )
-        if scope.cancelled_caught and not job.state.finished:
-            job.finish(JobState.CANCELLED)
     except VcsError as exc:
-        job.finish(JobState.FAILED, exc.info)
+        registry.fail(job, exc.info)
     except Exception:
         log.exception("job %s failed unexpectedly", job.id)
-        job.finish(
-            JobState.FAILED,
+        registry.fail(
+            job,
             ErrorInfo(
                 ErrorCode.INTERNAL,
                 "The server hit an internal error while processing the job.",
@@ -83,38 +84,18 @@ async def run_job(job: Job, state: ServerState) -> None:
         )
     finally:
         job.cancel_scope = None
-        _end_job(job, state)
-
-
-def _end_job(job: Job, state: ServerState) -> None:
-    """SPEC §3: the input goes when the job ends; the IP may send its next job."""
-    if not job.state.finished:
-        job.finish(
-            JobState.CANCELLED,
-            ErrorInfo(
-                ErrorCode.SERVER_SHUTTING_DOWN,
-                "The server stopped before the job finished.",
-                "Upload the file again once the server is back.",
-            ),
-        )
-    job.input_path.unlink(missing_ok=True)
-    if job.input_reservation is not None:
-        job.input_reservation.release()
-    if job.state is not JobState.DONE and job.result_reservation is not None:
-        job.result_reservation.release()
-    state.jobs.release_ip(job.client_ip)
-    state.jobs.persist(job)
+        registry.job_ended(job)
 
 
 async def _process(job: Job, state: ServerState) -> None:
     op = UPLOAD_OPS[job.op]
+    registry = state.jobs
     async with state.ffmpeg_limiter:
-        job.state = JobState.RUNNING
-        job.set_progress(0.0, None, "probing")
+        registry.start(job)
         info = await trio.to_thread.run_sync(
             probe_media, job.input_path, limiter=state.thread_limiter
         )
-        job.result_reservation = state.quota.reserve(op.output_allowance(job.input_size))
+        output_limit = registry.reserve_result(job, op.output_allowance(job.input_size))
         with state.storage.partial_result() as partial:
 
             def on_progress(progress: Progress, phase: str) -> None:
@@ -127,7 +108,7 @@ async def _process(job: Job, state: ServerState) -> None:
                 info=info,
                 params=job.params,
                 output_path=partial.path,
-                output_limit_bytes=job.result_reservation.size,
+                output_limit_bytes=output_limit,
                 on_progress=on_progress,
             )
             outcome = await op.run(ctx)
@@ -136,23 +117,16 @@ async def _process(job: Job, state: ServerState) -> None:
             if outcome.reuse_input:
                 # The input becomes the result: a rename, no extra space.
                 os.replace(job.input_path, final)
-                job.result_reservation.resize(0)
-                assert job.input_reservation is not None
-                job.result_reservation, job.input_reservation = job.input_reservation, None
                 result_sha256 = await trio.to_thread.run_sync(
                     sha256_file, final, limiter=state.thread_limiter
                 )
             else:
-                job.result_reservation.resize(partial.path.stat().st_size)
                 result_sha256 = await commit_and_hash(partial, final, state.thread_limiter)
-        job.result_sha256 = result_sha256
-        job.result_path = final
-        job.result_media_type = outcome.media_type
-        job.result_size = final.stat().st_size
-        job.report = {
-            "input_size": job.input_size,
-            "output_size": job.result_size,
-            "reduction": round(1 - job.result_size / job.input_size, 4) if job.input_size else 0,
-            **outcome.report,
-        }
-        job.finish(JobState.DONE)
+        registry.complete(
+            job,
+            final,
+            outcome.media_type,
+            result_sha256,
+            outcome.report,
+            from_input=outcome.reuse_input,
+        )

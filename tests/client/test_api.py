@@ -14,7 +14,7 @@ from tests.server_process import ServerProcess
 
 @pytest.mark.trio
 async def test_refused_upload_stops_early(start_server, tmp_path: Path) -> None:
-    server: ServerProcess = start_server("--quota", "1000")
+    server: ServerProcess = start_server("--max-bytes-per-address", "0", "--quota", "1000")
     big = tmp_path / "big.mp4"
     with big.open("wb") as f:
         f.truncate(200 * 1024 * 1024)  # sparse: costs no disk

@@ -40,7 +40,7 @@ def test_a_non_mp4_is_refused_before_connecting(tmp_path: Path) -> None:
 
 
 def test_a_full_server_refusal_exits_3(start_server, clip_mp4: Path) -> None:
-    server = start_server("--quota", "1000")
+    server = start_server("--max-bytes-per-address", "0", "--quota", "1000")
     result = vcs("upload", str(clip_mp4), "--server", str(server.raw_address), "-q")
     assert result.returncode == 3
     assert "quota_exceeded" in result.stderr and "507 quota full" in result.stderr

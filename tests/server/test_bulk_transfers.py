@@ -52,7 +52,7 @@ def test_a_spliced_payload_is_stored_whole_and_its_hash_checked(start_server) ->
 
 def test_a_connection_cut_mid_payload_is_truncated_and_leaves_nothing(start_server) -> None:
     size = 3 * MiB
-    server = start_server("--quota", str(size))
+    server = start_server("--max-bytes-per-address", "0", "--quota", str(size))
     whole = message(fake_mp4(size))
     rng = random.Random(5)
     for trial in range(12):
@@ -126,7 +126,8 @@ def test_more_concurrent_spliced_uploads_than_trio_has_default_threads(
 ) -> None:
     """48 hashed uploads at once, each with a splice pump and a hash follower thread: more
     threads than trio's default limiter (40) holds. All are stored and verified."""
-    server = start_server("--max-connections-per-ip", "0")
+    # 48 clients of one /24: the per-network job cap is not what this test is about.
+    server = start_server("--max-connections-per-ip", "0", "--max-jobs-per-network", "0")
     payload = tmp_path / "payload.mp4"
     payload.write_bytes(fake_mp4(2 * MiB))
     sha = hashlib.sha256(payload.read_bytes()).hexdigest()

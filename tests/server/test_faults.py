@@ -40,7 +40,7 @@ def die(client: SpecClient | RawClient, rng: random.Random) -> None:
 
 def test_mmp_clients_dying_at_random_offsets_leak_nothing(start_server) -> None:
     size = 30_000
-    server = start_server("--quota", str(size))
+    server = start_server("--max-bytes-per-address", "0", "--quota", str(size))
     body = b'{"op":"compress"}'
     message = header64(len(body), 3, size) + body + b"mp4" + fake_mp4(size)
     rng = random.Random(7)
@@ -62,7 +62,7 @@ def test_mmp_clients_dying_at_random_offsets_leak_nothing(start_server) -> None:
 
 def test_raw_clients_dying_at_random_offsets_leak_nothing(start_server) -> None:
     size = 30_000
-    server = start_server("--quota", str(size))
+    server = start_server("--max-bytes-per-address", "0", "--quota", str(size))
     message = prefix(size) + fake_mp4(size)
     rng = random.Random(11)
     for trial in range(TRIALS):
@@ -185,7 +185,9 @@ def tiny_disk(tmp_path: Path):
 
 
 def test_a_really_full_disk_is_refused_cleanly(start_server, tiny_disk: Path) -> None:
-    server = start_server("--quota", "1GB", storage_dir=tiny_disk / "storage")
+    server = start_server(
+        "--max-bytes-per-address", "0", "--quota", "1GB", storage_dir=tiny_disk / "storage"
+    )
     # More than the file system holds, by little: after ENOSPC the client still sends the
     # rest in 1,400-byte units, and on a loaded machine 1 MiB more once seems to have
     # outlasted the server's 2 s linger (the raw status came back empty).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.server.jobs import JOB_ID_BYTES, new_job_id
+from app.server.job import JOB_ID_BYTES, new_job_id
 from tests.server.test_spec_client import poll_until_done
 from tests.server_process import ServerProcess
 from tests.spec_client import SpecClient, header64

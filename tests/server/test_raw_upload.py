@@ -29,7 +29,7 @@ def test_every_prefix_form_stores_the_file(
 
 
 def test_refusals_answer_a_status_and_store_nothing(start_server) -> None:
-    server = start_server("--quota", "50000")
+    server = start_server("--max-bytes-per-address", "0", "--quota", "50000")
     host, port = server.host, server.raw_port
     cases = [
         (prefix(2000) + b"\x00\x00\x00\x18moov" + bytes(1992), b"415 not mp4    \n"),
@@ -54,7 +54,9 @@ def test_refusals_answer_a_status_and_store_nothing(start_server) -> None:
 
 def test_raw_uploads_share_the_quota_and_expire_after_their_retention(start_server) -> None:
     size = 40_000
-    server = start_server("--quota", str(size + size // 2), "--raw-retention", "1")
+    server = start_server(
+        "--max-bytes-per-address", "0", "--quota", str(size + size // 2), "--raw-retention", "1"
+    )
     host, port = server.host, server.raw_port
     assert upload(host, port, fake_mp4(size)) == b"200 stored     \n"
     stored_at = time.monotonic()
@@ -74,7 +76,13 @@ def test_raw_uploads_share_the_quota_and_expire_after_their_retention(start_serv
 
 def test_kept_raw_uploads_survive_a_restart_and_still_count(start_server, tmp_path: Path) -> None:
     size = 40_000
-    server = start_server("--quota", str(size + size // 2), storage_dir=tmp_path / "kept")
+    server = start_server(
+        "--max-bytes-per-address",
+        "0",
+        "--quota",
+        str(size + size // 2),
+        storage_dir=tmp_path / "kept",
+    )
     assert upload(server.host, server.raw_port, fake_mp4(size)) == b"200 stored     \n"
     server.restart()
     assert len(raw_files(server)) == 1

@@ -24,4 +24,4 @@ async def test_commit_and_hash_gives_the_final_files_digest(tmp_path: Path) -> N
         digest = await commit_and_hash(partial, final, trio.CapacityLimiter(1))
     assert digest == hashlib.sha256(data).hexdigest()
     assert final.read_bytes() == data
-    assert storage.files_on_disk() == [final]  # no partial name left behind
+    assert list(storage.results.iterdir()) == [final]  # no partial name left behind

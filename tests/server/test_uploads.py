@@ -23,7 +23,7 @@ def test_aborted_uploads_leave_nothing_and_free_the_reservation(
     data = clip_mp4.read_bytes()
     # The quota holds exactly one upload of this file: a leaked reservation would refuse
     # the final upload.
-    server = start_server("--quota", str(len(data)))
+    server = start_server("--max-bytes-per-address", "0", "--quota", str(len(data)))
     for offset in (0, 1, 1399, 1400, 65_536, len(data) // 2, len(data) - 1):
         client = start_upload(server, data, offset)
         # The server makes the partial file as soon as the head is in.
@@ -40,7 +40,7 @@ def test_aborted_uploads_leave_nothing_and_free_the_reservation(
 
 def test_quota_exhaustion_is_refused_before_the_payload(start_server, clip_mp4: Path) -> None:
     data = clip_mp4.read_bytes()
-    server = start_server("--quota", str(len(data) - 1))
+    server = start_server("--max-bytes-per-address", "0", "--quota", str(len(data) - 1))
     client = SpecClient(server.host, server.port)
     # Only the head is sent: the refusal must come before any payload byte.
     body = b'{"op":"compress"}'

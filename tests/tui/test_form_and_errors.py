@@ -57,7 +57,9 @@ async def test_an_invalid_range_is_shown_and_nothing_is_sent(
 async def test_a_refusal_shows_the_servers_solution(
     start_server: Callable[..., ServerProcess], videos: Path
 ) -> None:
-    server = start_server("--quota", "1000")  # smaller than the clip
+    server = start_server(
+        "--max-bytes-per-address", "0", "--quota", "1000"
+    )  # smaller than the clip
     app = VcsTui(server.address, folder=videos)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_form(pilot, "clip.mp4")

@@ -83,7 +83,8 @@ async def test_stopping_mid_upload_leaves_nothing_on_the_server(
     # this IP's job slot: a new upload is accepted (an abandoned connection would hold
     # the slot until the idle timeout, 60 s).
     upload_when_the_ip_is_free(server.address, videos / "clip.mp4", timeout_s=20)
-    assert [p.suffix for p in server.files()] == [".mp4"]  # only the new upload
+    # Only the new upload is left: a whole input under its job's id, no partial file.
+    assert [(p.parent.name, p.name.startswith(".")) for p in server.files()] == [("uploads", False)]
 
 
 @pytest.mark.asyncio

@@ -9,7 +9,7 @@ from app.media.capabilities import require_encoders
 from app.media.runner import run_ffmpeg
 from app.protocol.errors import ErrorCode, VcsError
 from app.server.ops.base import OpContext
-from app.server.quota import format_bytes
+from app.server.units import format_bytes
 
 MiB = 1024 * 1024
 

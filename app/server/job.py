@@ -1,11 +1,12 @@
-"""Jobs: unguessable ids, states, the per-IP rule, and the on-disk index (SPEC §3)."""
+"""One job: its id, its state, what `status` shows of it, and its record on disk.
+
+Its transitions (accepted, started, finished, downloaded, expired…) belong to the
+JobRegistry (registry.py): nothing else moves a job from one state to another.
+"""
 
 from __future__ import annotations
 
 import enum
-import json
-import logging
-import os
 import re
 import secrets
 import time
@@ -17,13 +18,10 @@ import trio
 
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
 from app.server.quota import Reservation
-from app.server.storage import Storage
-
-log = logging.getLogger(__name__)
 
 JOB_ID_BYTES: Final = 16  # 128 random bits
 # `<node>-<32 hex>` behind a balancer (--node-id), else `<32 hex>`.
-_JOB_ID_RE: Final = re.compile(r"(?:([a-z0-9]{1,16})-)?([0-9a-f]{32})", re.ASCII)
+JOB_ID_RE: Final = re.compile(r"(?:([a-z0-9]{1,16})-)?([0-9a-f]{32})", re.ASCII)
 NODE_ID_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 
 
@@ -184,113 +182,3 @@ class Job:
         if job.state is JobState.DONE:
             job.progress = 1.0
         return job
-
-
-class JobRegistry:
-    """All jobs of this server, the IPs that hold a job, and the job index on disk."""
-
-    def __init__(self, storage: Storage, node_id: str = "") -> None:
-        self._storage = storage
-        self.node_id = node_id
-        self._jobs: dict[str, Job] = {}
-        self._busy_ips: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def __iter__(self) -> Any:
-        return iter(list(self._jobs.values()))
-
-    # SPEC §3: one job per client IP (upload + queue + processing).
-    def claim_ip(self, ip: str) -> None:
-        if ip in self._busy_ips:
-            raise VcsError(
-                ErrorCode.JOB_LIMIT,
-                f"A job from your address ({ip}) is already being uploaded or processed.",
-                "Wait for it to finish (`vcs status JOB`), or cancel it (`vcs cancel JOB`), "
-                "then send the next file.",
-            )
-        self._busy_ips.add(ip)
-
-    def release_ip(self, ip: str) -> None:
-        self._busy_ips.discard(ip)
-
-    def ip_is_busy(self, ip: str) -> bool:
-        return ip in self._busy_ips
-
-    def add(self, job: Job) -> None:
-        self._jobs[job.id] = job
-        self.persist(job)
-
-    def get(self, job_id: object) -> Job:
-        match = _JOB_ID_RE.fullmatch(job_id) if isinstance(job_id, str) else None
-        if match is None:
-            raise job_not_found()
-        node = match.group(1) or ""
-        if node != self.node_id and node:
-            raise VcsError(
-                ErrorCode.WRONG_NODE,
-                f"Job ids starting with {node!r} belong to node {node!r}; this is node "
-                f"{self.node_id or '(unnamed)'!r}.",
-                "Ask from the same address you uploaded from: the balancer routes each "
-                "client address to one node. If that node is down, upload again.",
-            )
-        job = self._jobs.get(match.group(0))
-        if job is None:
-            raise job_not_found()
-        return job
-
-    def persist(self, job: Job) -> None:
-        """Write the job's record atomically (a reader sees the old or the new one)."""
-        path = self._storage.record_path(job.id)
-        tmp = path.with_name(f".{job.id}.json.part")
-        try:
-            tmp.write_text(json.dumps(job.to_record()))
-            os.replace(tmp, path)
-        except OSError as exc:
-            # A full disk must not take the server (or the job) down: memory holds the
-            # truth while we run; only a restart would miss this record.
-            tmp.unlink(missing_ok=True)
-            log.error("cannot write the record of job %s: %s", job.id, exc)
-
-    def forget(self, job: Job) -> None:
-        self._jobs.pop(job.id, None)
-        self._storage.record_path(job.id).unlink(missing_ok=True)
-
-    def load(self) -> list[Job]:
-        """Read the index after a restart. Unfinished jobs fail (their process is gone);
-        files that no record owns are deleted. Returns the jobs kept."""
-        owned: set[Path] = set()
-        for record in self._storage.jobs.glob("*.json"):
-            try:
-                job = Job.from_record(json.loads(record.read_text()))
-            except (ValueError, KeyError, TypeError, OSError):
-                log.warning("dropping unreadable job record %s", record)
-                record.unlink(missing_ok=True)
-                continue
-            # Rebuilt from the names we made, under today's storage dir: the directory
-            # may have moved since the record was written (else its files would be swept).
-            job.input_path = self._storage.uploads / job.input_path.name
-            if job.result_path is not None:
-                job.result_path = self._storage.results / job.result_path.name
-            if not job.state.finished:
-                job.finish(
-                    JobState.FAILED,
-                    ErrorInfo(
-                        ErrorCode.SERVER_RESTARTED,
-                        "The server restarted while this job was running.",
-                        "Upload the file again.",
-                    ),
-                )
-            if job.state is JobState.DONE and (
-                job.downloaded or job.result_path is None or not job.result_path.exists()
-            ):
-                job.result_path = None
-            if job.result_path is not None:
-                owned.add(job.result_path)
-            self._jobs[job.id] = job
-            self.persist(job)
-        for path in self._storage.files_on_disk():
-            if path not in owned:
-                path.unlink(missing_ok=True)
-        return list(self._jobs.values())
