@@ -41,8 +41,9 @@ from app.media.compress.metric import Metric
 from app.media.compress.plan import CompressPlan, plan_compress
 from app.media.compress.scoring import measure_quality
 from app.media.ffmpeg_exe import find_ffmpeg
+from app.media.limits import DEFAULT_LIMITS as LIMITS
 from app.media.probe import MediaInfo, probe_media
-from app.media.runner import run_ffmpeg
+from app.media.runner import Box, run_ffmpeg
 from app.server.ops.base import OpContext
 from app.server.ops.compress import CompressOp
 from bench.clips import Clip, default_clips, user_clips
@@ -89,6 +90,8 @@ class Bench:
             self.work / "vmaf.json",
             subsample=1,
             duration_s=info.duration_s,
+            limits=LIMITS.for_ffmpeg(info, 1 << 50),
+            distorted_format="mp4",
         )
         return score.value
 
@@ -102,6 +105,8 @@ class Bench:
             self.work / "ssim.log",
             subsample=1,
             duration_s=info.duration_s,
+            limits=LIMITS.for_ffmpeg(info, 1 << 50),
+            distorted_format="mp4",
         )
         return score.value
 
@@ -111,7 +116,9 @@ class Bench:
         """A plain encode: (wall s, CPU s)."""
         argv = final_encode_argv(self.ffmpeg, src, plan, crf, out, 1 << 50)
         wall, cpu = time.perf_counter(), children_cpu_s()
-        await run_ffmpeg(argv, info.duration_s)
+        await run_ffmpeg(
+            argv, info.duration_s, box=Box((src,), (out,), LIMITS.for_ffmpeg(info, 1 << 50))
+        )
         return time.perf_counter() - wall, children_cpu_s() - cpu
 
     async def evaluate(self, src: Path, info: MediaInfo, plan: CompressPlan, crf: float) -> Encode:

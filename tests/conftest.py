@@ -129,6 +129,18 @@ def start_server(
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def ops_server(
+    tmp_path_factory: pytest.TempPathFactory, server_key_file: Path
+) -> Iterator[ServerProcess]:
+    """One server per test module: its jobs run one after another, so the per-IP rule
+    holds."""
+    storage = tmp_path_factory.mktemp("ops-storage")
+    server = ServerProcess(storage, ("--key-file", str(server_key_file))).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
     return start_server()

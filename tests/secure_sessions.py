@@ -12,7 +12,8 @@ def exchange(
 ) -> tuple[Session, Session]:
     """(client's session, server's session) after the three handshake messages."""
     client, server = ClientHandshake(client_key), ServerHandshake(server_key)
-    reply = server.respond(client.hello())
+    server.read_hello(client.hello())
+    reply = server.respond()
     presented = client.read_server_hello(reply)
     assert presented.public_numbers() == server_key.public_key().public_numbers()
     finish, client_session = client.finish()

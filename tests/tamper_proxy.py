@@ -59,6 +59,11 @@ class TamperProxy:
     # Every byte read from either side, in arrival order: what a capture would show.
     captured: bytearray = field(default_factory=bytearray)
     port: int = 0
+    # Connections relayed, and of them those that opened with a key exchange.
+    connections: int = 0
+    key_exchanges: int = 0
+    # False: bytes pass as they come (plaintext MMP has no records to cut it into).
+    split_units: bool = True
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -67,14 +72,15 @@ class TamperProxy:
         await trio.serve_listeners(self._relay, listeners)
 
     async def _relay(self, downstream: trio.SocketStream) -> None:
+        self.connections += 1
         upstream = await trio.open_tcp_stream(*self.target)
         async with downstream, upstream, trio.open_nursery() as nursery:
             cut = nursery.cancel_scope
             nursery.start_soon(
-                self._pump, downstream, upstream, UnitSplitter(2), self.client_to_server, cut
+                self._pump, downstream, upstream, UnitSplitter(2), self.client_to_server, cut, True
             )
             nursery.start_soon(
-                self._pump, upstream, downstream, UnitSplitter(1), self.server_to_client, cut
+                self._pump, upstream, downstream, UnitSplitter(1), self.server_to_client, cut, False
             )
 
     async def _pump(
@@ -84,12 +90,21 @@ class TamperProxy:
         splitter: UnitSplitter,
         action: Action,
         cut: trio.CancelScope,
+        from_client: bool,
     ) -> None:
         index = 0
         try:
             while data := await source.receive_some(65536):
                 self.captured += data
+                if not self.split_units:
+                    if from_client and index == 0 and b'"op":"key_exchange"' in data:
+                        self.key_exchanges += 1
+                    index += 1
+                    await sink.send_all(data)
+                    continue
                 for unit in splitter.feed(data):
+                    if index == 0 and from_client and b'"op":"key_exchange"' in unit:
+                        self.key_exchanges += 1
                     try:
                         out = action(index, unit)
                     except Stall:

@@ -1,1 +1,1 @@
-"""The trio client library for MMP, and the `vcs` command line built on it."""
+"""The trio client library for MMP: connections, requests, answers, keys, raw uploads."""

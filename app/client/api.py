@@ -1,15 +1,17 @@
-"""A trio client for one vcs-serve: upload, status, download, cancel (SPEC §2.1).
+"""A trio client for one vcs-serve: upload, status, download, cancel (docs/protocol.md).
 
-Every call opens its own connection: the server closes a connection after any
-error, and short connections survive server restarts and balancers.
+Each call opens its own connection, unless it runs inside `async with client.session()`:
+then calls take turns on one connection and one key exchange, reopened (with backoff)
+if the server or the network drops it (app/client/connections.py); `vcs compress` and
+the TUI hold a session per server for a whole job. Every answer is checked
+(app/client/answers.py) before it is used; a download never replaces an existing file
+unless asked (app/client/result_files.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,26 +20,30 @@ from typing import Any, Final
 import trio
 
 from app.client.address import ServerAddress
+from app.client.answers import (
+    checked_cancel,
+    checked_download,
+    checked_status,
+    job_id_of,
+    no_payload,
+)
+from app.client.connections import Connector, SharedConnection, one_off, worth_retrying
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
-from app.client.secure_channel import open_secure_channel
-from app.protocol import ErrorCode, ErrorInfo, MessageEnd, PayloadChunk, RemoteProtocolError
+from app.client.result_files import place_result
+from app.protocol import ErrorInfo, MessageHead
 from app.protocol.media_type import is_valid_media_type
+from app.protocol.ops import safe_base_name
 from app.protocol.secure import Cipher
+from app.wire.atomic_write import AtomicFile
 from app.wire.exception_groups import sole_exception
-from app.wire.payload_splice import buffered_payload, splice_rest_of_payload, worth_splicing
-from app.wire.sockets import connect
+from app.wire.payload_receive import receive_payload
 from app.wire.stream import MessageStream
-from app.wire.wait_guard import IdleGuard
 
 ProgressCallback = Callable[[int], None]
 
-CONNECT_TIMEOUT_S: Final = 15.0
 # How long an answer may take once the request is sent (status long-polls add wait_s).
 ANSWER_TIMEOUT_S: Final = 120.0
-# Refusals of the encrypted layer carry their own advice (docs/security.md).
-_SEALING_CODES: Final = (ErrorCode.BAD_HANDSHAKE, ErrorCode.BAD_RECORD, ErrorCode.TRUNCATED)
-_SAFE_NAME_RE: Final = re.compile(r"[^\w.\- ()+,=@]", re.UNICODE)
 
 
 def media_type_for(path: Path) -> str:
@@ -47,22 +53,6 @@ def media_type_for(path: Path) -> str:
     """
     ext = path.suffix.lstrip(".").lower()
     return ext if is_valid_media_type(ext) else "bin"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def safe_filename(name: object, fallback: str) -> str:
-    """A server-suggested file name reduced to a plain base name."""
-    if not isinstance(name, str):
-        return fallback
-    base = _SAFE_NAME_RE.sub("_", os.path.basename(name.replace("\\", "/"))).strip(". ")
-    return base[:200] or fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,58 +84,60 @@ class VcsClient:
         keyring: Keyring | None = None,
         cipher: Cipher = Cipher.AES_256_GCM,
     ) -> None:
-        """`encrypt` (the default) runs the key exchange of SPEC §6 on every connection,
-        with `keyring` (default: the user's, under $XDG_CONFIG_HOME/vcs)."""
+        """`encrypt` (the default) runs the key exchange (docs/security.md) on every
+        connection, with `keyring` (default: the user's, under $XDG_CONFIG_HOME/vcs)."""
         self.address = address
-        self.source_host = source_host
-        self.answer_timeout_s = answer_timeout_s
         self.keyring = (keyring or Keyring.default()) if encrypt else None
-        self.cipher = cipher
+        self._connector = Connector(address, source_host, answer_timeout_s, self.keyring, cipher)
+        self._shared: SharedConnection | None = None
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[MessageStream]:
+    async def session(self) -> AsyncIterator[VcsClient]:
+        """Within the block, this client's calls share one connection (nested: the same)."""
+        if self._shared is not None:
+            yield self
+            return
+        shared = SharedConnection(self._connector)
+        self._shared = shared
         try:
-            with trio.fail_after(CONNECT_TIMEOUT_S):
-                stream = await connect(self.address.host, self.address.port, self.source_host)
-        except (OSError, trio.TooSlowError) as exc:
-            raise ConnectionFailed(
-                f"Cannot connect to vcs-serve at {self.address}: "
-                f"{getattr(exc, 'strerror', None) or exc or 'timed out'}.",
-                "Start the server (see README) or pass --server HOST:PORT (or set $VCS_SERVER).",
-            ) from None
-        ms = MessageStream(stream, idle_timeout_s=self.answer_timeout_s)
-        try:
-            if self.keyring is not None:
-                secure = await open_secure_channel(
-                    stream, self.keyring, self.address, self.answer_timeout_s, self.cipher
-                )
-                ms = MessageStream(secure, idle_timeout_s=self.answer_timeout_s)
-            yield ms
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise ConnectionFailed(
-                f"The connection to {self.address} broke: {exc or type(exc).__name__}.",
-                "Check that the server is still running, then try again.",
-            ) from None
-        except trio.TooSlowError:
-            raise ConnectionFailed(
-                f"The server at {self.address} stopped answering.",
-                "Check the server's load and log, then try again.",
-            ) from None
-        except RemoteProtocolError as exc:
-            raise ConnectionFailed(
-                f"The server's answer broke the protocol: {exc.info.description}",
-                exc.info.solution
-                if exc.code in _SEALING_CODES
-                else "Check that --server points at a vcs-serve MMP port.",
-            ) from None
+            yield self
         finally:
-            with trio.CancelScope(shield=True):
-                await ms.aclose()
+            self._shared = None
+            await shared.close()
+
+    @property
+    def connections_opened(self) -> int:
+        """Connections (and so key exchanges) this client has opened so far."""
+        return self._connector.connections_opened
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[tuple[MessageStream, bool]]:
+        """A connection for one call: the session's (and whether it served calls before,
+        so the server may have closed it since), or one of its own."""
+        if self._shared is not None:
+            async with self._shared.use() as (ms, reused):
+                yield ms, reused
+            return
+        async with one_off(self._connector) as ms:
+            yield ms, False
 
     async def _request(self, doc: dict[str, Any]) -> dict[str, Any]:
-        async with self._connection() as ms:
-            await ms.send_message(doc)
-            return _raise_if_error(await ms.receive_message())
+        """Send a request without payload, return its answer; on a session's connection
+        that the server closed while it sat idle, the request goes again on a new one
+        (it cannot have been served: no answer came)."""
+        for last_try in (False, True):
+            reused = False
+            try:
+                async with self._connection() as (ms, reused):
+                    await ms.send_message(doc)
+                    head = await ms.receive_head()
+                    if head is None and reused and not last_try:
+                        raise _Stale
+                    return await _answer(ms, head, str(doc["op"]))
+            except (_Stale, ConnectionFailed) as exc:
+                if last_try or not reused or not _stale(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     async def upload(
         self,
@@ -157,44 +149,51 @@ class VcsClient:
     ) -> dict[str, Any]:
         """Send `path` for `op`; returns the `accepted` answer with the job id.
 
-        The answer is read while the payload is still going out, so an early refusal
-        (quota, one job per IP) stops the upload at once.
+        With `verify`, the file is hashed while it is sent (one read of it) and the
+        SHA-256 follows the payload in a trailer, which the server checks before it
+        keeps anything (docs/protocol.md). The answer is read while the payload is still
+        going out, so an early refusal (quota, one job per IP) stops the upload at once.
         """
         size = path.stat().st_size
         doc: dict[str, Any] = {"op": op, **(params or {}), "filename": path.name}
-        if verify:
-            doc["sha256"] = await trio.to_thread.run_sync(sha256_of, path)
-        async with self._connection() as ms:
-            send_failed: list[BaseException] = []
+        digest = hashlib.sha256() if verify else None
+        if digest is not None:
+            doc["trailer"] = "sha256"
+        async with self._connection() as (ms, _):
 
             async def send() -> None:
                 try:
                     await ms.send_message(doc, media_type=media_type_for(path), payload_size=size)
                     with path.open("rb") as f:
-                        await ms.send_file(f, size, progress)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    # The server closed early; its answer (if any) says why.
-                    send_failed.append(exc)
+                        await ms.send_file(f, size, progress, digest)
+                    if digest is not None:
+                        await ms.send_message({"sha256": digest.hexdigest()})
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the server closed early; its answer (if any) says why
 
+            answer_timeout_s = ms.idle_timeout_s
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(send)
                     # No answer timeout while our own payload is still going out.
                     ms.idle_timeout_s = float("inf")
-                    answer = await ms.receive_message()
+                    answer = await _answer(ms, await ms.receive_head(), op)
                     nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 raise sole_exception(group) from None
-            return _raise_if_error(answer)
+            finally:
+                ms.idle_timeout_s = answer_timeout_s
+            job_id_of(answer)
+            return answer
 
     async def status(self, job_id: str, wait_s: float = 0) -> dict[str, Any]:
         doc: dict[str, Any] = {"op": "status", "job_id": job_id}
         if wait_s > 0:
             doc["wait_s"] = wait_s
-        return await self._request(doc)
+        return checked_status(await self._request(doc))
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
-        return await self._request({"op": "cancel", "job_id": job_id})
+        return checked_cancel(await self._request({"op": "cancel", "job_id": job_id}))
 
     async def download(
         self,
@@ -202,75 +201,78 @@ class VcsClient:
         output: Path | None = None,
         progress: ProgressCallback | None = None,
         on_start: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Download:
         """Fetch a result into `output` (a file, or a directory for the server's name).
 
-        Written to a hidden temp name and renamed only once size and SHA-256 match:
-        a cancelled or broken download leaves no file behind.
+        Written to a hidden temp name and moved into place only once size and SHA-256
+        match: a cancelled or broken download leaves no file behind. A name already
+        taken gets a number (`name (1).ext`) unless `overwrite`.
         """
-        async with self._connection() as ms:
-            await ms.send_message({"op": "download", "job_id": job_id})
-            head = await ms.receive_head()
-            if head is None or head.payload_size == 0:
-                if head is not None:
-                    await ms.next_event()  # its MessageEnd
-                _raise_if_error(head.json if head else None)
-                raise ConnectionFailed(
-                    "The server answered the download without a file.", "Try again."
-                )
-            answer = head.json
-            name = safe_filename(answer.get("filename"), f"{job_id}.{head.media_type}")
-            target = output if output is not None else Path.cwd()
-            if target.is_dir():
-                target = target / name
-            if on_start is not None:
-                on_start(answer)
-            partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-            digest = hashlib.sha256()
+        for last_try in (False, True):
+            reused = got_head = False
             try:
-                fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-                try:
-                    await _receive_payload(ms, fd, digest, progress)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                expected = answer.get("sha256")
-                if isinstance(expected, str) and digest.hexdigest() != expected:
-                    raise TransferCorrupted(
-                        f"The downloaded file's SHA-256 differs from the server's ({expected})."
+                async with self._connection() as (ms, reused):
+                    await ms.send_message({"op": "download", "job_id": job_id})
+                    head = await ms.receive_head()
+                    if head is None and reused and not last_try:
+                        raise _Stale
+                    got_head = True
+                    return await _save_download(
+                        ms, head, job_id, output, progress, on_start, overwrite
                     )
-                os.replace(partial, target)
-            finally:
-                partial.unlink(missing_ok=True)
-            return Download(target, answer)
+            except (_Stale, ConnectionFailed) as exc:
+                if last_try or got_head or not reused or not _stale(exc):
+                    raise
+        raise AssertionError("unreachable")
 
 
-async def _receive_payload(
-    ms: MessageStream, fd: int, digest: hashlib._Hash, progress: ProgressCallback | None
-) -> None:
-    """The current message's payload into `fd`, hashed: spliced on plain TCP (the bytes
-    never enter Python), else chunk by chunk as the (sealed) stream opens them."""
-    sock = worth_splicing(ms, ms.stream)
-    if sock is not None:
-        for chunk in buffered_payload(ms):
-            _write_chunk(fd, chunk, digest, progress)
-        guard = IdleGuard(ms.idle_timeout_s)
-        await splice_rest_of_payload(ms, sock, fd, digest, guard, progress=progress)
-        return
-    while True:
-        event = await ms.next_event()
-        if isinstance(event, MessageEnd):
-            return
-        assert isinstance(event, PayloadChunk)
-        _write_chunk(fd, event.data, digest, progress)
+class _Stale(Exception):
+    """A session's connection ended before answering: the server closed it while idle."""
 
 
-def _write_chunk(
-    fd: int, chunk: bytes, digest: hashlib._Hash, progress: ProgressCallback | None
-) -> None:
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(fd, view) :]
-    digest.update(chunk)
-    if progress is not None:
-        progress(len(chunk))
+def _stale(exc: BaseException) -> bool:
+    return isinstance(exc, _Stale) or (isinstance(exc, ConnectionFailed) and worth_retrying(exc))
+
+
+async def _answer(ms: MessageStream, head: MessageHead | None, request: str) -> dict[str, Any]:
+    """The answer to a request, which carries no payload: a refusal raises ServerError."""
+    if head is not None:
+        no_payload(head, request)
+        await ms.receive_end()
+    return _raise_if_error(head.json if head else None)
+
+
+async def _save_download(
+    ms: MessageStream,
+    head: MessageHead | None,
+    job_id: str,
+    output: Path | None,
+    progress: ProgressCallback | None,
+    on_start: Callable[[dict[str, Any]], None] | None,
+    overwrite: bool,
+) -> Download:
+    if head is None or head.payload_size == 0:
+        if head is not None:
+            await ms.receive_end()
+        _raise_if_error(head.json if head else None)
+        raise ConnectionFailed("The server answered the download without a file.", "Try again.")
+    checked = checked_download(head)
+    answer = checked.doc
+    target = output if output is not None else Path.cwd()
+    if target.is_dir():
+        fallback = f"{job_id}.{head.media_type}"
+        target = target / (safe_base_name(checked.filename) or fallback)
+    if on_start is not None:
+        on_start(answer)
+    with AtomicFile(target.parent, hash_it=True, mode=0o666) as partial:
+        await receive_payload(ms, partial, progress)
+        if partial.hexdigest() != checked.sha256:
+            raise TransferCorrupted(
+                f"The downloaded file's SHA-256 differs from the server's ({checked.sha256})."
+            )
+        target = await trio.to_thread.run_sync(
+            lambda: place_result(partial, target, overwrite=overwrite)
+        )
+    return Download(target, answer)

@@ -10,6 +10,7 @@ from typing import Final
 import trio
 
 from app.client.address import DEFAULT_HOST, SERVER_ENV, ServerAddress
+from app.client.connections import connect_or_fail
 from app.client.errors import ConnectionFailed, ServerError
 from app.protocol import ErrorCode, ErrorInfo, RemoteProtocolError, VcsError
 from app.protocol.raw import (
@@ -24,11 +25,9 @@ from app.protocol.raw import (
 )
 from app.wire.exception_groups import sole_exception
 from app.wire.file_sender import send_file
-from app.wire.sockets import connect
 
 DEFAULT_RAW_PORT: Final = 9001
 RAW_SERVER_ENV: Final = "VCS_RAW_SERVER"
-CONNECT_TIMEOUT_S: Final = 15.0
 # Once the whole file is sent, the status must come within this long.
 STATUS_TIMEOUT_S: Final = 120.0
 
@@ -144,15 +143,12 @@ async def upload_raw(
     not an MP4) stops the upload at once.
     """
     size = check_mp4_file(path)
-    try:
-        with trio.fail_after(CONNECT_TIMEOUT_S):
-            stream = await connect(address.host, address.port, source_host)
-    except (OSError, trio.TooSlowError) as exc:
-        raise ConnectionFailed(
-            f"Cannot connect to the raw upload port at {address}: "
-            f"{getattr(exc, 'strerror', None) or exc or 'timed out'}.",
-            "Start vcs-serve, or pass --server HOST:PORT (or set $VCS_RAW_SERVER).",
-        ) from None
+    stream = await connect_or_fail(
+        address,
+        source_host,
+        "the raw upload port",
+        "Start vcs-serve, or pass --server HOST:PORT (or set $VCS_RAW_SERVER).",
+    )
     try:
         async with stream:
             raw = await _exchange(stream, path, size, progress)

@@ -48,7 +48,7 @@ async def open_secure_channel(
     refusal = ErrorInfo.from_json(answer)
     if refusal is not None and refusal.code is ErrorCode.UNKNOWN_OP:
         raise ConnectionFailed(
-            f"The server at {address} does not support encryption (SPEC §6).",
+            f"The server at {address} does not support encryption (see docs/security.md).",
             "Upgrade vcs-serve there; only if the network path is trusted, pass --no-encryption.",
         )
     if refusal is not None:

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
-from app.media.containers import (
-    MP3,
-    MP4_RULE,
-    OPUS,
-    VP9,
-    X264,
-    ContainerRule,
-    StreamPlan,
-    plan_streams,
-)
+from app.media.containers import MP3, ContainerRule
+from app.media.demuxers import own_input_args, upload_input_args
 from app.media.geometry import AspectMode, AspectPlan, Size
-from app.media.probe import MediaInfo
+from app.media.stream_plan import Fate, StreamPlan
+from app.media.video_treatment import VideoTreatment, params_args
 
 # Always: no stdin, no banner, overwrite our own temp name, machine-readable progress.
 COMMON_ARGS = ("-nostdin", "-hide_banner", "-y", "-loglevel", "error")
@@ -35,26 +28,20 @@ class OutputSpec:
 
 
 def _head(ffmpeg: str, src: Path, input_args: Sequence[str] = ()) -> list[str]:
-    return [ffmpeg, *COMMON_ARGS, *PROGRESS_ARGS, *input_args, "-i", str(src)]
+    """The command up to the upload's `-i`, which is opened with the allowlist."""
+    return [
+        ffmpeg,
+        *COMMON_ARGS,
+        *PROGRESS_ARGS,
+        *input_args,
+        *upload_input_args(),
+        "-i",
+        str(src),
+    ]
 
 
 def _tail(out: OutputSpec) -> list[str]:
     return ["-f", out.muxer, str(out.path)]
-
-
-def h264_aac_mp4_argv(
-    ffmpeg: str, src: Path, out: OutputSpec, info: MediaInfo, crf: int, preset: str
-) -> list[str]:
-    """A playable H.264/AAC MP4: first video and audio stream, yuv420p, faststart."""
-    argv = _head(ffmpeg, src)
-    argv += ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn"]
-    argv += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf)]
-    # Even dimensions and 4:2:0 for players that accept nothing else.
-    argv += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-pix_fmt", "yuv420p"]
-    if info.audio is not None:
-        argv += ["-c:a", "aac", "-b:a", "128k"]
-    argv += ["-movflags", "+faststart", "-map_metadata", "0"]
-    return argv + _tail(out)
 
 
 def limit_size(argv: list[str], limit_bytes: int) -> list[str]:
@@ -78,61 +65,103 @@ class Span:
         return ["-ss", f"{self.start_s:.3f}", "-t", f"{self.length_s:.3f}"]
 
 
-def _stream_args(
-    plans: Sequence[StreamPlan], rule: ContainerRule, video_filter: str | None
+# Encoders that take at most two channels here: more are folded to stereo.
+STEREO_ONLY: Final = frozenset({"libmp3lame", "libopus"})
+
+
+def stream_args(
+    plan: StreamPlan,
+    rule: ContainerRule,
+    treatment: VideoTreatment | None = None,
+    video_chain: str = "",
+    audio_chain: str = "",
+    *,
+    video_codec_args: bool = True,
 ) -> list[str]:
-    """`-map` and per-stream codec options; output specifiers count mapped streams per kind."""
-    args: list[str] = []
-    for plan in plans:
-        args += ["-map", f"0:{plan.kind}:{plan.index}"]
-    seen = {"v": 0, "a": 0}
-    for plan in plans:
-        spec = f"{plan.kind}:{seen[plan.kind]}"
-        seen[plan.kind] += 1
-        if plan.encoder is None:
+    """`-map` for every kept stream, then its codec options, by output index (`-c:3`).
+
+    An encoded video runs `treatment`'s tone map (if any) then `video_chain` (or the
+    encoder's own filter); encoded audio runs `audio_chain`. `video_codec_args` False:
+    the caller gives the video's codec options itself."""
+    kept = plan.kept
+    args = [arg for d in kept for arg in ("-map", f"0:{d.source.index}")]
+    for n, decision in enumerate(kept):
+        spec, source = str(n), decision.source
+        if rule.title_as_handler and source.title:
+            args += [f"-metadata:s:{spec}", f"handler_name={source.title}"]
+        if source.kind == "video" and not video_codec_args:
+            continue
+        if decision.fate is Fate.COPIED:
             args += [f"-c:{spec}", "copy"]
             for codec, option, value in rule.copy_options:
-                if codec == plan.codec:
+                if codec == source.codec:
                     args += [f"-{option}:{spec}", value]
             continue
-        args += [f"-c:{spec}", plan.encoder.name]
-        for option, value in plan.encoder.options:
+        assert decision.encoder is not None
+        encoder = decision.encoder
+        if source.kind == "video" and treatment is not None:
+            encoder = treatment.encoder
+        args += [f"-c:{spec}", encoder.name]
+        for option, value in encoder.options:
             args += [f"-{option}:{spec}", value]
-        chain = video_filter if plan.kind == "v" and video_filter else plan.encoder.video_filter
-        if chain:
-            args += [f"-filter:{spec}", chain]
+        if source.kind == "video":
+            chain = video_chain or encoder.video_filter or ""
+            if treatment is not None:
+                chain = treatment.filters(chain)
+                args += params_args(treatment, spec)
+            if chain:
+                args += [f"-filter:{spec}", chain]
+        elif source.kind == "audio":
+            if audio_chain:
+                args += [f"-filter:{spec}", audio_chain]
+            if encoder.name in STEREO_ONLY and source.channels > 2:
+                args += [f"-ac:{spec}", "2"]
     return args
 
 
+def keep_all_args(rule: ContainerRule) -> list[str]:
+    """Global metadata and chapters from the input, and the container's own options."""
+    return ["-map_metadata", "0", "-map_chapters", "0", *rule.extra_args]
+
+
 def convert_argv(
-    ffmpeg: str, src: Path, out: OutputSpec, plans: Sequence[StreamPlan], rule: ContainerRule
+    ffmpeg: str,
+    src: Path,
+    out: OutputSpec,
+    plan: StreamPlan,
+    rule: ContainerRule,
+    treatment: VideoTreatment | None = None,
+    *,
+    unofficial: bool = False,
 ) -> list[str]:
-    """Remux into `out.muxer`, encoding only the streams the plans say must be."""
-    argv = _head(ffmpeg, src) + _stream_args(plans, rule, None)
-    return [*argv, "-map_metadata", "0", *rule.extra_args, *_tail(out)]
+    """Remux into `out.muxer`, encoding only the streams the plan says must be.
+    `unofficial`: let MP4 write Dolby Vision's configuration box (FFmpeg calls it that)."""
+    argv = _head(ffmpeg, src) + stream_args(plan, rule, treatment)
+    if unofficial:
+        argv += ["-strict", "unofficial"]
+    return [*argv, *keep_all_args(rule), *_tail(out)]
 
 
-def _mp4_with_video_filter(
-    ffmpeg: str, src: Path, out: OutputSpec, info: MediaInfo, video_filter: str
+def video_result_argv(
+    ffmpeg: str,
+    src: Path,
+    out: OutputSpec,
+    plan: StreamPlan,
+    rule: ContainerRule,
+    treatment: VideoTreatment,
+    video_chain: str,
 ) -> list[str]:
-    """H.264 through `video_filter`; audio copied when MP4 holds it, else AAC."""
-    plans = [
-        dataclasses.replace(plan, encoder=X264) if plan.kind == "v" else plan
-        for plan in plan_streams(MP4_RULE, info)
-    ]
-    argv = _head(ffmpeg, src) + _stream_args(plans, MP4_RULE, video_filter)
-    return [*argv, "-map_metadata", "0", *MP4_RULE.extra_args, *_tail(out)]
+    """A re-encoded video through `video_chain`, every other stream as the plan says."""
+    argv = _head(ffmpeg, src) + stream_args(plan, rule, treatment, video_chain)
+    return [*argv, *keep_all_args(rule), *_tail(out)]
 
 
-def resize_argv(ffmpeg: str, src: Path, out: OutputSpec, info: MediaInfo, size: Size) -> list[str]:
+def resize_chain(size: Size) -> str:
     """Scale to exactly `size` with square pixels: the display shape is size's shape."""
-    chain = f"scale={size.width}:{size.height}:flags=lanczos,setsar=1"
-    return _mp4_with_video_filter(ffmpeg, src, out, info, chain)
+    return f"scale={size.width}:{size.height}:flags=lanczos,setsar=1"
 
 
-def aspect_argv(
-    ffmpeg: str, src: Path, out: OutputSpec, info: MediaInfo, plan: AspectPlan
-) -> list[str]:
+def aspect_chain(plan: AspectPlan) -> str:
     """Pad, crop or stretch to `plan.out`, then state the display ratio exactly (setdar)."""
     filters = []
     if plan.square is not None:  # anamorphic input: square pixels first
@@ -148,53 +177,104 @@ def aspect_argv(
     else:
         filters.append(f"scale={w}:{h}")
     filters.append(f"setdar={plan.ratio.numerator}/{plan.ratio.denominator}")
-    return _mp4_with_video_filter(ffmpeg, src, out, info, ",".join(filters))
+    return ",".join(filters)
 
 
 def mp3_argv(
-    ffmpeg: str, src: Path, out: OutputSpec, info: MediaInfo, bitrate_kbps: int | None
+    ffmpeg: str,
+    src: Path,
+    out: OutputSpec,
+    audio_index: int,
+    channels: int,
+    bitrate_kbps: int | None,
 ) -> list[str]:
-    """The first audio stream as MP3: constant `bitrate_kbps`, else VBR quality 2 (~190k)."""
-    argv = [*_head(ffmpeg, src), "-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", MP3.name]
+    """One audio stream (`audio_index` in the file) as MP3: constant `bitrate_kbps`, else
+    VBR quality 2 (~190k); global tags and chapters kept (ID3)."""
+    argv = [*_head(ffmpeg, src), "-map", f"0:{audio_index}", "-c:a", MP3.name]
     if bitrate_kbps is not None:
         argv += ["-b:a", f"{bitrate_kbps}k"]
     else:
         argv += [arg for option, value in MP3.options for arg in (f"-{option}:a", value)]
-    if info.audio is not None and info.audio.channels > 2:
+    if channels > 2:
         argv += ["-ac", "2"]  # MP3 is mono or stereo
-    return [*argv, "-map_metadata", "0", *_tail(out)]
+    return [*argv, "-map_metadata", "0", "-map_chapters", "0", *_tail(out)]
+
+
+def clip_frames_chain(size: Size, tonemap: str, fps: float | None = None) -> str:
+    """A clip's frames (cut on the input side) as shown: timestamps from 0, tone-mapped
+    when asked, at `fps` (None: as they come) and `size` on square pixels."""
+    parts = ["setpts=PTS-STARTPTS", tonemap, f"fps={fps:g}" if fps else ""]
+    parts.append(f"scale={size.width}:{size.height}:flags=lanczos,setsar=1")
+    return ",".join(part for part in parts if part)
+
+
+# The palette is made from at most this many frames a second of the span: the colours
+# of a clip change slowly, and the first pass then scales a third of a 30 fps GIF's frames.
+PALETTE_FPS: Final = 10.0
+PALETTE_MUXER: Final = "nut"  # one rawvideo RGBA frame, read back as is
+
+
+def gif_palette_argv(
+    ffmpeg: str,
+    src: Path,
+    palette: Path,
+    span: Span,
+    size: Size,
+    fps: float,
+    *,
+    video_index: int = 0,
+    tonemap: str = "",
+) -> list[str]:
+    """First pass: a palette for the span's frames (palettegen keeps colour counts, not
+    frames: memory does not grow with the span). GIF is 8-bit SDR: an HDR input comes
+    through `tonemap` first, in both passes."""
+    chain = f"{clip_frames_chain(size, tonemap, min(fps, PALETTE_FPS))},palettegen=stats_mode=diff"
+    argv = _head(ffmpeg, src, span.input_args())
+    argv += ["-map", f"0:{video_index}", "-filter:v", chain, "-frames:v", "1"]
+    return [*argv, "-c:v", "rawvideo", "-f", PALETTE_MUXER, str(palette)]
 
 
 def gif_argv(
-    ffmpeg: str, src: Path, out: OutputSpec, span: Span, size: Size, fps: float
+    ffmpeg: str,
+    src: Path,
+    palette: Path,
+    out: OutputSpec,
+    span: Span,
+    size: Size,
+    fps: float,
+    *,
+    video_index: int = 0,
+    tonemap: str = "",
 ) -> list[str]:
-    """An animated GIF of `span` with a palette made for these frames (palettegen/paletteuse)."""
+    """Second pass: the span as an animated GIF through the first pass's palette, frame
+    by frame (paletteuse streams: one palette given, no frame waits for another)."""
     graph = (
-        f"[0:v:0]setpts=PTS-STARTPTS,fps={fps:g},"
-        f"scale={size.width}:{size.height}:flags=lanczos,setsar=1,split[a][b];"
-        "[a]palettegen=stats_mode=diff[p];"
+        f"[0:{video_index}]{clip_frames_chain(size, tonemap, fps)}[frames];"
         # Bayer dithering and per-rectangle updates keep files small.
-        "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[gif]"
+        "[frames][1:v]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[gif]"
     )
     argv = _head(ffmpeg, src, span.input_args())
+    argv += [*own_input_args(PALETTE_MUXER), "-i", str(palette)]
     argv += ["-filter_complex", graph, "-map", "[gif]", "-c:v", "gif", "-loop", "0"]
     return argv + _tail(out)
 
 
 def webm_argv(
-    ffmpeg: str, src: Path, out: OutputSpec, info: MediaInfo, span: Span, size: Size
+    ffmpeg: str,
+    src: Path,
+    out: OutputSpec,
+    plan: StreamPlan,
+    rule: ContainerRule,
+    treatment: VideoTreatment,
+    span: Span,
+    size: Size,
 ) -> list[str]:
-    """`span` as VP9 + Opus (Opus only when the input has audio), both starting at 0."""
-    argv = [*_head(ffmpeg, src, span.input_args()), "-map", "0:v:0"]
-    scale = f"setpts=PTS-STARTPTS,scale={size.width}:{size.height}:flags=lanczos,setsar=1"
-    argv += ["-filter:v", scale, "-c:v", VP9.name]
-    argv += [arg for option, value in VP9.options for arg in (f"-{option}:v", value)]
-    if info.audio is not None:
-        argv += ["-map", "0:a:0", "-filter:a", "asetpts=PTS-STARTPTS", "-c:a", OPUS.name]
-        argv += ["-b:a", "96k"]
-        if info.audio.channels > 2:
-            argv += ["-ac", "2"]
-    return [*argv, "-map_metadata", "0", *_tail(out)]
+    """`span` as VP9 with every audio track as Opus and text subtitles as WebVTT, all
+    starting at 0."""
+    chain = clip_frames_chain(size, "")
+    args = stream_args(plan, rule, treatment, chain, "asetpts=PTS-STARTPTS")
+    argv = [*_head(ffmpeg, src, span.input_args()), *args]
+    return [*argv, *keep_all_args(rule), *_tail(out)]
 
 
 def encoders_in(argv: Sequence[str]) -> list[str]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from app.media.capabilities import MuxerDetails
-from app.media.probe import MediaInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +76,29 @@ class ContainerRule:
     # (codec, option, value) for copied streams: hvc1 tags for HEVC in MP4 (Apple players
     # want it); Annex B start codes for H.264 in AVI (the muxer does not convert them).
     copy_options: tuple[tuple[str, str, str], ...] = ()
+    # Subtitle codecs copied as they are; text subtitles of other codecs are converted
+    # to `text_subtitles` (None: the container holds no text subtitles).
+    subtitle_copy: frozenset[str] = frozenset()
+    text_subtitles: str | None = None
+    attachments: bool = False  # fonts and other files (Matroska only)
+    # A copied video keeps its display matrix (rotation tag) here.
+    rotation_tag: bool = False
+    # MP4/MOV: a track's title also as its handler name, which more players show (FFmpeg
+    # before 6 and many players read the `hdlr` name, not the `udta` name).
+    title_as_handler: bool = False
 
 
+# Subtitles FFmpeg decodes to text (any of them converts to any text format) and to
+# pictures (those convert to nothing else).
+TEXT_SUBTITLES: Final = frozenset(
+    {"subrip", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd", "subviewer"}
+    | {"subviewer1", "sami", "realtext", "jacosub", "mpl2", "pjs", "vplayer", "stl", "ttml"}
+)
+BITMAP_SUBTITLES: Final = frozenset({"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub"})
+MKV_SUBTITLES: Final = frozenset(
+    {"subrip", "ass", "ssa", "webvtt", "text", "hdmv_pgs_subtitle", "dvd_subtitle"}
+    | {"dvb_subtitle"}
+)
 _MP4_AUDIO: Final = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"})
 MP4_RULE: Final = ContainerRule(
     frozenset({"h264", "hevc", "av1", "vp9", "mpeg4", "mpeg2video", "mpeg1video"}),
@@ -87,6 +107,30 @@ MP4_RULE: Final = ContainerRule(
     AAC,
     ("-movflags", "+faststart"),
     (("hevc", "tag", "hvc1"),),
+    subtitle_copy=frozenset({"mov_text"}),
+    text_subtitles="mov_text",
+    rotation_tag=True,
+    title_as_handler=True,
+)
+# Matroska holds nearly every codec: copy all.
+MATROSKA_RULE: Final = ContainerRule(
+    None,
+    None,
+    X264,
+    OPUS,
+    subtitle_copy=MKV_SUBTITLES,
+    text_subtitles="srt",
+    attachments=True,
+    rotation_tag=True,
+)
+WEBM_RULE: Final = ContainerRule(
+    frozenset({"vp8", "vp9", "av1"}),
+    frozenset({"opus", "vorbis"}),
+    VP9,
+    OPUS,
+    subtitle_copy=frozenset({"webvtt"}),
+    text_subtitles="webvtt",
+    rotation_tag=True,
 )
 _PCM: Final = frozenset({"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le"})
 KNOWN_RULES: Final[dict[str, ContainerRule]] = {
@@ -100,12 +144,13 @@ KNOWN_RULES: Final[dict[str, ContainerRule]] = {
         AAC,
         ("-movflags", "+faststart"),
         (("hevc", "tag", "hvc1"),),
+        subtitle_copy=frozenset({"mov_text"}),
+        text_subtitles="mov_text",
+        rotation_tag=True,
+        title_as_handler=True,
     ),
-    # Matroska holds nearly every codec: copy all.
-    "matroska": ContainerRule(None, None, X264, OPUS),
-    "webm": ContainerRule(
-        frozenset({"vp8", "vp9", "av1"}), frozenset({"opus", "vorbis"}), VP9, OPUS
-    ),
+    "matroska": MATROSKA_RULE,
+    "webm": WEBM_RULE,
     "avi": ContainerRule(
         frozenset({"h264", "mpeg4", "mjpeg", "msmpeg4v2", "msmpeg4v3", "mpeg2video"}),
         frozenset({"mp3", "mp2", "ac3"}) | _PCM,
@@ -119,6 +164,7 @@ KNOWN_RULES: Final[dict[str, ContainerRule]] = {
         frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "opus"}),
         X264,
         AAC,
+        subtitle_copy=frozenset({"dvb_subtitle", "dvb_teletext"}),
     ),
     "ogg": ContainerRule(
         frozenset({"theora", "vp8"}), frozenset({"vorbis", "opus", "flac"}), THEORA, VORBIS
@@ -139,39 +185,3 @@ def rule_for(muxer: MuxerDetails) -> ContainerRule:
         video_encoder=_BY_CODEC.get(video, Encoder(video)) if video else None,
         audio_encoder=_BY_CODEC.get(audio, Encoder(audio)) if audio else None,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class StreamPlan:
-    """One output stream: copied (encoder None) or encoded."""
-
-    kind: str  # "v" or "a"
-    index: int  # among the input's streams of that kind
-    codec: str  # the input's codec
-    encoder: Encoder | None
-
-    @property
-    def copied(self) -> bool:
-        return self.encoder is None
-
-
-def _plan(codec: str, holds: frozenset[str] | None, encoder: Encoder | None) -> Encoder | None:
-    return None if holds is None or codec in holds else encoder
-
-
-def plan_streams(rule: ContainerRule, info: MediaInfo) -> tuple[StreamPlan, ...]:
-    """The first video stream and every audio stream the container can take, in order.
-
-    Kinds the container cannot hold at all (video in WAV) are left out; so are
-    subtitles and data streams.
-    """
-    plans: list[StreamPlan] = []
-    if info.video is not None and rule.video_encoder is not None:
-        codec = info.video.codec_id or info.video.codec
-        plans.append(StreamPlan("v", 0, codec, _plan(codec, rule.video_copy, rule.video_encoder)))
-    if rule.audio_encoder is not None:
-        for index, codec in enumerate(info.audio_codecs):
-            plans.append(
-                StreamPlan("a", index, codec, _plan(codec, rule.audio_copy, rule.audio_encoder))
-            )
-    return tuple(plans)

@@ -1,7 +1,10 @@
 """Frame sizes for resize, aspect, gif and webm, computed from the probed display shape.
 
-Sizes are worked out on the *display* shape (pixels × sample aspect ratio), so an
-anamorphic input (e.g. 720x576 shown at 16:9) is resized by what a viewer sees.
+Sizes are worked out on the *display* shape (SPEC §3.1): pixels × sample aspect ratio,
+turned by the display matrix. An anamorphic input (720x576 shown at 16:9) is resized by
+what a viewer sees, and so is a phone's portrait clip (3840x2160 coded, turned 90°:
+2160x3840). FFmpeg turns the frames upright before our filters (orientation.py), so
+every size here is in upright terms.
 Outputs have square pixels, except that `aspect` sets the display aspect ratio
 exactly (`setdar`), which may leave pixels a hair off square when the requested
 ratio cannot be met with even pixel counts (320x240 padded to 16:9 is 426x240).
@@ -16,9 +19,11 @@ from typing import Final
 
 from app.media.probe import VideoInfo
 from app.protocol.errors import ErrorCode, VcsError
+from app.protocol.ops.table import MAX_SIDE_PX, MIN_SIDE_PX
 
-MIN_SIDE: Final = 16
-MAX_SIDE: Final = 7680  # SPEC §2.1: 16..7680
+# Every side of a result, as the op table allows them in requests.
+MIN_SIDE: Final = MIN_SIDE_PX
+MAX_SIDE: Final = MAX_SIDE_PX
 
 
 class AspectMode(enum.StrEnum):
@@ -49,10 +54,20 @@ class AspectPlan:
 
 
 def display_aspect(video: VideoInfo) -> Fraction:
-    """Width / height as shown: the container's display ratio, else the pixel ratio."""
+    """Width / height as shown: the container's display ratio (else the pixel ratio),
+    inverted when the display matrix turns the picture a quarter turn."""
     if video.display_aspect and video.display_aspect > 0:
-        return video.display_aspect
-    return Fraction(video.width, video.height)
+        coded = video.display_aspect
+    else:
+        coded = Fraction(video.width, video.height)
+    return 1 / coded if video.orientation.swaps_sides else coded
+
+
+def upright_pixels(video: VideoInfo) -> Size:
+    """The decoded picture's pixels once turned upright (before any sample aspect)."""
+    if video.orientation.swaps_sides:
+        return Size(video.height, video.width)
+    return Size(video.width, video.height)
 
 
 def even(value: Fraction | int) -> int:
@@ -71,17 +86,41 @@ def _checked(size: Size, why: str, solution: str) -> Size:
 
 
 def square_size(video: VideoInfo) -> Size:
-    """The input's display size on square pixels, sides even (height kept)."""
+    """The input's display size on square pixels, sides even (the coded picture's lines
+    kept: its height, or its width once turned a quarter turn)."""
+    if video.orientation.swaps_sides:
+        return Size(even(video.height), even(video.height / display_aspect(video)))
     return Size(even(video.height * display_aspect(video)), even(video.height))
 
 
+@dataclass(frozen=True, slots=True)
+class ResizePlan:
+    size: Size
+    # Said to the user when the size is not the one asked (a preset never enlarges).
+    note: str | None = None
+
+
 def resize_size(
-    video: VideoInfo, width: int | None, height: int | None, preset_lines: int | None
-) -> Size:
+    video: VideoInfo,
+    width: int | None,
+    height: int | None,
+    preset_lines: int | None,
+    *,
+    upscale: bool = False,
+) -> ResizePlan:
     """Both sides given: exactly that. One side: the other follows the display shape.
-    A preset (`720p`) sets the short side, so a portrait video stays portrait."""
+    A preset (`720p`) sets the short side, so a portrait video stays portrait (720x1280),
+    and never enlarges a video already that small unless `upscale` (SPEC §3.1)."""
     dar = display_aspect(video)
+    shown = square_size(video)
     if preset_lines is not None:
+        short_side = min(shown.width, shown.height)
+        if short_side <= preset_lines and not upscale:
+            return ResizePlan(
+                shown,
+                f"The video is {shown} ({short_side} lines), not larger than "
+                f"{preset_lines}p: kept at its size. Pass upscale to enlarge it.",
+            )
         if dar >= 1:
             width, height = None, preset_lines
         else:
@@ -94,11 +133,12 @@ def resize_size(
         size = Size(even(height * dar), height)
     else:
         raise ValueError("resize needs a width, a height or a preset")
-    return _checked(
+    checked = _checked(
         size,
-        f"Resizing this {video.width}x{video.height} video that way",
+        f"Resizing this {shown} video that way",
         "Give both width and height, or a smaller size, so each side stays in range.",
     )
+    return ResizePlan(checked)
 
 
 def aspect_plan(video: VideoInfo, ratio: Fraction, mode: AspectMode) -> AspectPlan:
@@ -116,7 +156,7 @@ def aspect_plan(video: VideoInfo, ratio: Fraction, mode: AspectMode) -> AspectPl
         f"Use mode {other}, or a ratio closer to the video's own "
         f"({shown.numerator}:{shown.denominator}).",
     )
-    pixels = Size(video.width, video.height)
+    pixels = upright_pixels(video)
     return AspectPlan(
         square=None if square == pixels else square,
         source=square,

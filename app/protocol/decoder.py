@@ -9,7 +9,6 @@ payload is never held whole. `feed(b"")` marks the end of the stream.
 from __future__ import annotations
 
 import enum
-from collections import deque
 
 from app.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from app.protocol.events import (
@@ -24,6 +23,7 @@ from app.protocol.events import (
 from app.protocol.header import Dialect, Header, decode_header, detect_dialect
 from app.protocol.json_doc import decode_json_object
 from app.protocol.media_type import parse_media_type
+from app.protocol.receive_buffer import PayloadCursor, ReceiveBuffer
 
 
 class _State(enum.Enum):
@@ -38,33 +38,26 @@ class MessageDecoder:
     """Turns a byte stream into MessageHead / PayloadChunk / MessageEnd events."""
 
     def __init__(self) -> None:
-        self._chunks: deque[bytes] = deque()
-        self._available = 0
-        self._eof = False
+        self._buffer = ReceiveBuffer()
+        self.payload = PayloadCursor(self._buffer)
         self._state = _State.HEADER
         self._header: Header | None = None
-        self._payload_left = 0
         self.last_dialect: Dialect | None = None
 
     @property
     def in_message(self) -> bool:
         """True between a message's first header byte and its MessageEnd."""
         return self._state in (_State.BODY, _State.PAYLOAD) or (
-            self._state is _State.HEADER and self._available > 0
+            self._state is _State.HEADER and len(self._buffer) > 0
         )
 
     @property
-    def payload_left(self) -> int:
-        return self._payload_left if self._state is _State.PAYLOAD else 0
+    def buffered(self) -> int:
+        """Bytes fed and not yet handed out (at most a header, JSON and media type)."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> None:
-        if self._eof:
-            raise LocalProtocolError("feed() after end of stream")
-        if not data:
-            self._eof = True
-            return
-        self._chunks.append(bytes(data))
-        self._available += len(data)
+        self._buffer.feed(data)
 
     def take_trailing_data(self) -> bytes:
         """Hand over the bytes buffered past the last whole message (as h11's trailing_data).
@@ -74,61 +67,7 @@ class MessageDecoder:
         """
         if self._state is not _State.HEADER:
             raise LocalProtocolError("trailing data is only defined between messages")
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        self._available = 0
-        return data
-
-    @property
-    def payload_buffered(self) -> bool:
-        """True when payload bytes of the current message wait in the buffer."""
-        return self._state is _State.PAYLOAD and self._payload_left > 0 and self._available > 0
-
-    def skip_payload(self, n: int) -> None:
-        """Account for `n` payload bytes the caller read from the transport itself.
-
-        For a payload moved without passing through Python (splice into a file): only
-        inside a payload, with nothing buffered, and at most what the payload has left.
-        """
-        if (
-            self._state is not _State.PAYLOAD
-            or self._available
-            or not 0 <= n <= (self._payload_left)
-        ):
-            raise LocalProtocolError("skip_payload() outside a payload, or past its end")
-        self._payload_left -= n
-
-    def _peek(self, n: int) -> bytes | None:
-        if self._available < n:
-            return None
-        if len(self._chunks[0]) < n:
-            joined = self._take(self._available)
-            self._chunks.appendleft(joined)
-            self._available = len(joined)
-        return self._chunks[0][:n]
-
-    def _take(self, n: int) -> bytes:
-        """Remove exactly n buffered bytes (caller checked they are there)."""
-        first = self._chunks[0]
-        if len(first) == n:
-            self._chunks.popleft()
-            self._available -= n
-            return first
-        if len(first) > n:
-            self._chunks[0] = first[n:]
-            self._available -= n
-            return first[:n]
-        parts: list[bytes] = []
-        need = n
-        while need:
-            chunk = self._chunks.popleft()
-            if len(chunk) > need:
-                self._chunks.appendleft(chunk[need:])
-                chunk = chunk[:need]
-            parts.append(chunk)
-            need -= len(chunk)
-        self._available -= n
-        return b"".join(parts)
+        return self._buffer.take_all()
 
     def _truncated(self) -> RemoteProtocolError:
         return RemoteProtocolError(
@@ -157,50 +96,50 @@ class MessageDecoder:
         return self._read_payload()
 
     def _read_header(self) -> Event | NeedData:
-        first_two = self._peek(2)
+        buffer = self._buffer
+        first_two = buffer.peek(2)
         if first_two is None:
-            if self._eof:
-                if self._available:
+            if buffer.eof:
+                if len(buffer):
                     raise self._truncated()
                 self._state = _State.CLOSED
                 return ConnectionClosed()
             return NEED_DATA
         dialect = detect_dialect(first_two)
-        if self._available < dialect.size:
-            if self._eof:
+        if len(buffer) < dialect.size:
+            if buffer.eof:
                 raise self._truncated()
             return NEED_DATA
         self.last_dialect = dialect
-        self._header = decode_header(self._take(dialect.size), dialect)
+        self._header = decode_header(buffer.take(dialect.size), dialect)
         self._state = _State.BODY
         return self._read_body()
 
     def _read_body(self) -> Event | NeedData:
         header = self._header
         assert header is not None
-        body_size = header.json_size + header.media_type_size
-        if self._available < body_size:
-            if self._eof:
+        buffer = self._buffer
+        if len(buffer) < header.json_size + header.media_type_size:
+            if buffer.eof:
                 raise self._truncated()
             return NEED_DATA
-        doc = decode_json_object(self._take(header.json_size))
+        doc = decode_json_object(buffer.take(header.json_size))
         media_type = ""
         if header.media_type_size:
-            media_type = parse_media_type(self._take(header.media_type_size))
-        self._payload_left = header.payload_size
+            media_type = parse_media_type(buffer.take(header.media_type_size))
+        self.payload.start(header.payload_size)
         self._state = _State.PAYLOAD
         return MessageHead(header.dialect, doc, media_type, header.payload_size)
 
     def _read_payload(self) -> Event | NeedData:
-        if self._payload_left == 0:
+        if self.payload.left == 0:
+            self.payload.end()
             self._state = _State.HEADER
             self._header = None
             return MessageEnd()
-        if not self._available:
-            if self._eof:
+        data = self.payload.take_chunk()
+        if not data:
+            if self._buffer.eof:
                 raise self._truncated()
             return NEED_DATA
-        first = self._chunks[0]
-        data = self._take(min(len(first), self._payload_left))
-        self._payload_left -= len(data)
         return PayloadChunk(data)

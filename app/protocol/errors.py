@@ -22,6 +22,8 @@ class ErrorCode(enum.StrEnum):
     BAD_HANDSHAKE = "bad_handshake"
     BAD_RECORD = "bad_record"
     ENCRYPTION_REQUIRED = "encryption_required"
+    KEY_NOT_AUTHORIZED = "key_not_authorized"
+    TOO_MANY_KEY_EXCHANGES = "too_many_key_exchanges"
     # Client-side only: never sent by a server.
     SERVER_KEY_CHANGED = "server_key_changed"
     BAD_KEY_FILE = "bad_key_file"
@@ -34,6 +36,7 @@ class ErrorCode(enum.StrEnum):
     HASH_MISMATCH = "hash_mismatch"
     QUOTA_EXCEEDED = "quota_exceeded"
     JOB_LIMIT = "job_limit"
+    KEY_QUOTA_EXCEEDED = "key_quota_exceeded"
     BUSY = "busy"
     QUEUE_FULL = "queue_full"
     SERVER_SHUTTING_DOWN = "shutting_down"
@@ -49,6 +52,9 @@ class ErrorCode(enum.StrEnum):
     SERVER_RESTARTED = "server_restarted"
     # Media.
     UNREADABLE_MEDIA = "unreadable_media"
+    FORMAT_NOT_ALLOWED = "format_not_allowed"
+    MEDIA_TOO_LARGE = "media_too_large"
+    UNSUPPORTED_MEDIA = "unsupported_media"
     NO_VIDEO = "no_video"
     NO_AUDIO = "no_audio"
     FFMPEG_FAILED = "ffmpeg_failed"

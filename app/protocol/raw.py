@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 import re
-from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,6 +33,7 @@ from app.protocol.events import (
     NeedData,
     PayloadChunk,
 )
+from app.protocol.receive_buffer import PayloadCursor, ReceiveBuffer
 
 SIZE_PREFIX_SIZE: Final = 32
 STATUS_SIZE: Final = 16
@@ -150,75 +150,37 @@ class RawUploadDecoder:
     """
 
     def __init__(self) -> None:
-        self._chunks: deque[bytes] = deque()
-        self._available = 0
-        self._eof = False
+        self._buffer = ReceiveBuffer()
+        self.payload = PayloadCursor(self._buffer)
         self._state = _State.PREFIX
-        self._left = 0
+        self._fed = 0
         self.head: RawUploadHead | None = None
-        self.bytes_received = 0
         self.trailing_bytes = 0
+
+    @property
+    def bytes_received(self) -> int:
+        """Every byte of the connection so far: fed, or moved by the caller (skipped)."""
+        return self._fed + self.payload.skipped
 
     @property
     def started(self) -> bool:
         """True once the first byte arrived: from then on the upload is in progress."""
         return self.bytes_received > 0 and self._state not in (_State.DONE, _State.CLOSED)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet handed out (at most a prefix and an ftyp box header)."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> None:
-        if self._eof:
-            raise LocalProtocolError("feed() after end of stream")
-        if not data:
-            self._eof = True
-            return
-        self.bytes_received += len(data)
-        if self._state is _State.DONE:
+        if self._state is _State.DONE and data:
+            if self._buffer.eof:
+                raise LocalProtocolError("feed() after end of stream")
+            self._fed += len(data)
             self.trailing_bytes += len(data)
             return
-        self._chunks.append(bytes(data))
-        self._available += len(data)
-
-    @property
-    def payload_left(self) -> int:
-        return self._left if self._state is _State.PAYLOAD else 0
-
-    @property
-    def payload_buffered(self) -> bool:
-        """True when file bytes past the checked ftyp box wait in the buffer."""
-        return self._state is _State.PAYLOAD and self._left > 0 and self._available > 0
-
-    def skip_payload(self, n: int) -> None:
-        """Account for `n` file bytes the caller read from the transport itself (spliced
-        into the file): only once the ftyp box is checked, with nothing buffered."""
-        if self._state is not _State.PAYLOAD or self._available or not 0 <= n <= self._left:
-            raise LocalProtocolError("skip_payload() outside the file, or past its end")
-        self._left -= n
-        self.bytes_received += n
-
-    def _take(self, n: int) -> bytes:
-        """Remove up to n buffered bytes, joining chunks only while n is small."""
-        first = self._chunks.popleft()
-        if len(first) > n:
-            self._chunks.appendleft(first[n:])
-            first = first[:n]
-        elif len(first) < n and self._chunks:
-            parts = [first]
-            need = n - len(first)
-            while need and self._chunks:
-                chunk = self._chunks.popleft()
-                if len(chunk) > need:
-                    self._chunks.appendleft(chunk[need:])
-                    chunk = chunk[:need]
-                parts.append(chunk)
-                need -= len(chunk)
-            first = b"".join(parts)
-        self._available -= len(first)
-        return first
-
-    def _peek(self, n: int) -> bytes:
-        joined = self._take(n)
-        self._chunks.appendleft(joined)
-        self._available += len(joined)
-        return joined
+        self._buffer.feed(data)
+        self._fed += len(data)
 
     def _truncated(self) -> RemoteProtocolError:
         return RemoteProtocolError(
@@ -235,7 +197,7 @@ class RawUploadDecoder:
             raise
 
     def _next_event(self) -> RawEvent | NeedData:
-        state = self._state
+        state, buffer = self._state, self._buffer
         if state is _State.ERROR:
             raise LocalProtocolError("decoder already failed")
         if state is _State.CLOSED:
@@ -243,31 +205,31 @@ class RawUploadDecoder:
         if state is _State.DONE:
             return NEED_DATA
         if state is _State.PREFIX:
-            if self._available < SIZE_PREFIX_SIZE:
-                return self._wait(closed_ok=self._available == 0)
-            self.head = decode_size_prefix(self._take(SIZE_PREFIX_SIZE))
-            self._left = self.head.size
+            if len(buffer) < SIZE_PREFIX_SIZE:
+                return self._wait(closed_ok=len(buffer) == 0)
+            self.head = decode_size_prefix(buffer.take(SIZE_PREFIX_SIZE))
             self._state = _State.FTYP
             return self.head
         if state is _State.FTYP:
-            if self._available < FTYP_CHECK_SIZE:
+            assert self.head is not None
+            first = buffer.peek(FTYP_CHECK_SIZE)
+            if first is None:
                 return self._wait()
-            check_ftyp(self._peek(FTYP_CHECK_SIZE), self._left)
+            check_ftyp(first, self.head.size)
+            self.payload.start(self.head.size)
             self._state = _State.PAYLOAD
-        if self._left == 0:
+        if self.payload.left == 0:
+            self.payload.end()
             self._state = _State.DONE
-            self.trailing_bytes += self._available
-            self._chunks.clear()
-            self._available = 0
+            self.trailing_bytes += buffer.clear()
             return MessageEnd()
-        if not self._available:
+        data = self.payload.take_chunk()
+        if not data:
             return self._wait()
-        data = self._take(min(len(self._chunks[0]), self._left))
-        self._left -= len(data)
         return PayloadChunk(data)
 
     def _wait(self, closed_ok: bool = False) -> ConnectionClosed | NeedData:
-        if not self._eof:
+        if not self._buffer.eof:
             return NEED_DATA
         if closed_ok:
             self._state = _State.CLOSED

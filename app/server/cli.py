@@ -8,38 +8,33 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import trio
 
 from app.media.ffmpeg_exe import FFMPEG_ENV, FFmpegNotFound
+from app.media.limits import MediaLimits
 from app.protocol.secure import fingerprint
 from app.server import config as defaults
+from app.server import keys_command
+from app.server.authorized_keys import AuthorizedKeys, AuthorizedKeysError
 from app.server.client_address import parse_networks
 from app.server.config import ServerConfig
 from app.server.config_file import parse_with_config
 from app.server.job import NODE_ID_RE
+from app.server.key_exchange_limits import KeyExchangeRates
 from app.server.log_format import LOG_FORMATS, setup_logging
 from app.server.service import serve
-from app.server.units import format_bytes, format_duration, parse_duration, parse_size
+from app.server.units import (
+    argument_type,
+    format_bytes,
+    format_duration,
+    parse_duration,
+    parse_size,
+)
 from app.wire.key_files import KeyFileError, load_or_create_private_key
 
-
-def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A parser of ours as an argparse type: its ValueError becomes a usage error."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
-
-
-size = _argument_type(parse_size)
-duration = _argument_type(parse_duration)
+size = argument_type(parse_size)
+duration = argument_type(parse_duration)
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
@@ -53,6 +48,16 @@ def _at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return count
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return value
 
 
 def _positive_duration(text: str) -> float:
@@ -90,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Video Compressor Service daemon: takes uploads over MMP (port 9000, "
         "docs/protocol.md) and raw MP4 uploads (port 9001), runs FFmpeg on them and sends "
         "the results back. Sizes take units (500GB, 10MiB), durations too (90s, 5m, 1h). "
-        "Every option can also be set in a TOML file (--config; docs/operations.md).",
+        "Every option can also be set in a TOML file (--config; docs/operations.md). "
+        "`vcs-serve keys add|list|remove` edits an --authorized-keys file.",
     )
     add = p.add_argument
     add(
@@ -218,6 +224,24 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {format_duration(d.transfer_window_s)})",
     )
     add("--ffmpeg", help=f"ffmpeg binary (default: ${FFMPEG_ENV}, else the bundled one)")
+    limits = d.media_limits
+    add(
+        "--ffmpeg-memory",
+        type=size,
+        default=limits.ffmpeg_memory_base,
+        metavar="SIZE",
+        help="address space of one FFmpeg run, plus "
+        f"{limits.ffmpeg_memory_per_pixel} bytes per input pixel "
+        f"(default {format_bytes(limits.ffmpeg_memory_base)}; docs/security.md)",
+    )
+    add(
+        "--max-decoded-frames",
+        type=_at_least(1),
+        default=limits.max_decoded_frames,
+        metavar="N",
+        help="frames one op may decode; longer inputs are refused before FFmpeg starts "
+        f"(default {limits.max_decoded_frames:,})",
+    )
     add(
         "--node-id",
         type=_node_id,
@@ -235,6 +259,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--require-encryption",
         action="store_true",
         help="refuse plaintext MMP clients (docs/security.md)",
+    )
+    add(
+        "--authorized-keys",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="admit only the client keys listed in FILE (one per line, with optional name "
+        "and limits; edit it with `vcs-serve keys`) and refuse plaintext clients; without "
+        "it any client may connect (docs/security.md)",
+    )
+    rates = KeyExchangeRates()
+    add(
+        "--key-exchange-rate",
+        type=_non_negative_float,
+        default=rates.per_address_per_s,
+        metavar="N",
+        help="key exchanges per second from one address, after a burst of "
+        f"--key-exchange-burst (0: no cap; default {rates.per_address_per_s:g})",
+    )
+    add(
+        "--key-exchange-burst",
+        type=_at_least(1),
+        default=rates.per_address_burst,
+        metavar="N",
+        help=f"key exchanges one address may make at once (default {rates.per_address_burst})",
+    )
+    add(
+        "--key-exchange-total-rate",
+        type=_non_negative_float,
+        default=rates.total_per_s,
+        metavar="N",
+        help="key exchanges per second from all addresses together "
+        f"(0: no cap; default {rates.total_per_s:g})",
     )
     add(
         "--show-fingerprint",
@@ -298,10 +355,23 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_jobs_per_network=args.max_jobs_per_network,
         max_bytes_per_address=args.max_bytes_per_address,
         metrics_address=args.metrics,
+        media_limits=MediaLimits(
+            max_decoded_frames=args.max_decoded_frames, ffmpeg_memory_base=args.ffmpeg_memory
+        ),
+        authorized_keys_file=args.authorized_keys.expanduser() if args.authorized_keys else None,
+        key_exchange_rates=KeyExchangeRates(
+            args.key_exchange_rate,
+            args.key_exchange_burst,
+            args.key_exchange_total_rate,
+            max(args.key_exchange_burst, int(2 * args.key_exchange_total_rate)),
+        ),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        return keys_command.main(argv[1:])
     parser = build_parser()
     args, config_path = parse_with_config(parser, argv)
     setup_logging(args.verbose, args.log_format)
@@ -319,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("vcs-serve").error("reload: the configuration is unusable; kept")
             return None
 
+    if config.authorized_keys_file is not None:
+        try:
+            AuthorizedKeys(config.authorized_keys_file).load()
+        except (OSError, AuthorizedKeysError) as exc:
+            print(f"vcs-serve: --authorized-keys: {exc}", file=sys.stderr)
+            return 1
     try:
         server_key = load_or_create_private_key(config.key_path)
     except KeyFileError as exc:
@@ -350,10 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                 config_path or "the command line only",
             )
             logging.getLogger("vcs-serve").info(
-                "server key %s (%s)%s",
-                key_fingerprint,
-                config.key_path,
-                "; plaintext clients refused" if config.require_encryption else "",
+                "server key %s (%s); %s", key_fingerprint, config.key_path, _access(config)
             )
 
     try:
@@ -365,6 +438,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vcs-serve: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _access(config: ServerConfig) -> str:
+    """Whether the server is open, said at start (docs/security.md, "Who may connect")."""
+    if config.authorized_keys_file is not None:
+        count = len(AuthorizedKeys(config.authorized_keys_file).entries_now())
+        return (
+            f"access: only the {count} client key(s) in {config.authorized_keys_file} "
+            "(`vcs-serve keys`), plaintext refused"
+        )
+    plaintext = "plaintext refused" if config.require_encryption else "plaintext allowed"
+    return (
+        f"access: OPEN to any client that reaches {config.host}:{config.port}, {plaintext} "
+        "(--authorized-keys FILE restricts it)"
+    )
 
 
 if __name__ == "__main__":

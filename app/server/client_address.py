@@ -16,7 +16,7 @@ import trio
 
 from app.protocol import ErrorCode, RemoteProtocolError
 from app.protocol.proxy_header import ProxyHeaderParser, ProxyInfo, looks_like_proxy_header
-from app.wire.stream import RECEIVE_SIZE
+from app.wire.event_reader import RECEIVE_SIZE
 
 # A balancer sends its header at once; a peer that dawdles is not a balancer.
 PROXY_HEADER_TIMEOUT_S: Final = 5.0

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from app.media.limits import MediaLimits
+from app.server.key_exchange_limits import KeyExchangeRates
+
 DEFAULT_PORT: Final = 9000
 DEFAULT_QUOTA_BYTES: Final = 4 * 10**12  # SPEC §3: 4 TB
 DEFAULT_RETENTION_S: Final = 3600.0  # SPEC §3: results kept 1 hour
@@ -20,7 +23,6 @@ DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 32
 # this many bytes per second, judged over each window of this many seconds of waiting.
 DEFAULT_MIN_TRANSFER_RATE: Final = 1024
 DEFAULT_TRANSFER_WINDOW_S: Final = 30.0
-MAX_STATUS_WAIT_S: Final = 60.0
 # Admission caps (SPEC §3.0), settled before a payload byte is stored.
 DEFAULT_MAX_QUEUED_JOBS: Final = 64
 DEFAULT_MAX_JOBS_PER_NETWORK: Final = 8
@@ -53,6 +55,10 @@ class ServerConfig:
     # whether plaintext MMP clients are refused.
     key_file: Path | None = None
     require_encryption: bool = False
+    # SPEC §6: only the client keys listed here may connect (and then only encrypted);
+    # None: any client (a local box).
+    authorized_keys_file: Path | None = None
+    key_exchange_rates: KeyExchangeRates = field(default_factory=KeyExchangeRates)
     # SPEC §7: read a PROXY v1/v2 header on connections from these balancer networks.
     # On SIGTERM, let running jobs finish for up to this long (0: stop at once).
     drain_timeout_s: float = 0.0
@@ -77,6 +83,8 @@ class ServerConfig:
     max_bytes_per_address: int | None = None
     # Where to serve /metrics and /health (docs/operations.md, "Metrics"); None: off.
     metrics_address: tuple[str, int] | None = None
+    # Caps on uploads and rlimits of the probe and FFmpeg (docs/security.md).
+    media_limits: MediaLimits = field(default_factory=MediaLimits)
 
     @property
     def bytes_per_address(self) -> int:
@@ -87,3 +95,9 @@ class ServerConfig:
     @property
     def key_path(self) -> Path:
         return self.key_file or self.storage_dir / SERVER_KEY_NAME
+
+    @property
+    def plaintext_refused(self) -> bool:
+        """Plaintext MMP is refused: asked for, or implied by an authorized-keys file
+        (a plaintext client proves no key)."""
+        return self.require_encryption or self.authorized_keys_file is not None

@@ -15,8 +15,10 @@ from app.server.encryption import accept_encryption, refuse_plaintext
 from app.server.ops import UPLOAD_OPS
 from app.server.state import ServerState
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
+from app.wire.event_reader import RECEIVE_SIZE
 from app.wire.sockets import peer_host
-from app.wire.stream import RECEIVE_SIZE, MessageStream
+from app.wire.stream import MessageStream
+from app.wire.transport import bottom_stream
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ async def _answer_and_close(
             if isinstance(stream, trio.abc.HalfCloseableStream):
                 await stream.send_eof()
             # Drain raw bytes: what a sealed stream still brings is not worth opening.
-            raw = getattr(stream, "transport_stream", stream)
+            raw = bottom_stream(stream)
             while await raw.receive_some(RECEIVE_SIZE):
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -123,7 +125,7 @@ async def handle_connection(
                 first_message = False
                 if opens_encryption:
                     try:
-                        ms = await accept_encryption(head, ms, state)
+                        ms = await accept_encryption(head, ms, state, ip)
                     except VcsError as exc:
                         state.metrics.count_handshake_refusal(exc.code)
                         raise

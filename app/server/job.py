@@ -16,12 +16,15 @@ from typing import Any, Final
 
 import trio
 
-from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
+from app.protocol.errors import ErrorInfo
+
+# The shape of a job id and the answer to a wrong one are the op table's (`job_id`).
+from app.protocol.ops import JOB_ID_RE, job_not_found
 from app.server.quota import Reservation
 
+__all__ = ["JOB_ID_RE", "Job", "JobState", "job_not_found", "new_job_id"]
+
 JOB_ID_BYTES: Final = 16  # 128 random bits
-# `<node>-<32 hex>` behind a balancer (--node-id), else `<32 hex>`.
-JOB_ID_RE: Final = re.compile(r"(?:([a-z0-9]{1,16})-)?([0-9a-f]{32})", re.ASCII)
 NODE_ID_RE: Final = re.compile(r"[a-z0-9]{1,16}", re.ASCII)
 
 
@@ -42,17 +45,6 @@ def new_job_id(node_id: str = "") -> str:
     node behind a balancer can say so (SPEC §7)."""
     token = secrets.token_hex(JOB_ID_BYTES)
     return f"{node_id}-{token}" if node_id else token
-
-
-def job_not_found() -> VcsError:
-    # The same answer for a malformed id, an unknown one and an expired one: a wrong
-    # id reveals nothing about which ids exist.
-    return VcsError(
-        ErrorCode.JOB_NOT_FOUND,
-        "No job with that id exists on this server.",
-        "Check the id printed when you uploaded; results are kept for a limited time "
-        "and are deleted once downloaded.",
-    )
 
 
 @dataclass(eq=False)
@@ -78,6 +70,9 @@ class Job:
     report: dict[str, Any] = field(default_factory=dict)
     finished_at: float | None = None
     downloaded: bool = False
+    # The client key (fingerprint) that created the job over an encrypted session: only
+    # it may see the job (docs/security.md). None: a plaintext job, bound to its address.
+    owner: str | None = None
     # Runtime only: never persisted.
     cancel_scope: trio.CancelScope | None = None
     input_reservation: Reservation | None = None
@@ -153,6 +148,7 @@ class Job:
             "report": self.report,
             "finished_at": self.finished_at,
             "downloaded": self.downloaded,
+            "owner": self.owner,
         }
 
     @classmethod
@@ -175,6 +171,7 @@ class Job:
             report=dict(doc.get("report") or {}),
             finished_at=doc.get("finished_at"),
             downloaded=bool(doc.get("downloaded")),
+            owner=doc.get("owner"),
         )
         if doc.get("error"):
             job.error = ErrorInfo.from_json(doc["error"])

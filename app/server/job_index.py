@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from app.server.job import Job
+from app.wire.atomic_write import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,12 @@ class JobIndex:
         return self._dir / f"{job_id}.json"
 
     def save(self, job: Job) -> None:
-        path = self._path(job.id)
-        tmp = path.with_name(f".{job.id}.json.part")
         try:
-            tmp.write_text(json.dumps(job.to_record()))
-            os.replace(tmp, path)
+            # Not durable (no fsync) from the event loop: see app/wire/atomic_write.py.
+            atomic_write(self._path(job.id), json.dumps(job.to_record()).encode(), durable=False)
         except OSError as exc:
             # A full disk must not take the server (or the job) down: memory holds the
             # truth while we run; only a restart would miss this record.
-            tmp.unlink(missing_ok=True)
             log.error("cannot write the record of job %s: %s", job.id, exc)
 
     def delete(self, job_id: str) -> None:

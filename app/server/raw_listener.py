@@ -3,7 +3,8 @@
 Everything a raw upload may be refused for is settled before a payload byte is
 stored: the prefix, the size (≤ 2^32, ≥ an ftyp box), the quota (reserved from the
 declared size). The first 16 bytes must be an `ftyp` box. The file is stored through
-a PartialFile, so a refusal, a disconnect or a crash leaves nothing behind.
+an AtomicFile (app/wire/atomic_write.py): a refusal, a disconnect or a crash leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Final
 
 import trio
 
-from app.protocol import ConnectionClosed, ErrorCode, ErrorInfo, NeedData, VcsError
+from app.protocol import ConnectionClosed, ErrorCode, ErrorInfo, VcsError
 from app.protocol.raw import (
     STORED,
     RawEvent,
@@ -26,8 +27,9 @@ from app.protocol.raw import (
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
 from app.server.transfer_rate import RateGuardedStream, TransferTooSlow
-from app.server.upload_sink import counting_received, store_payload
-from app.wire.stream import RECEIVE_SIZE
+from app.server.upload_accounting import counting_received
+from app.wire.event_reader import RECEIVE_SIZE, EventReader
+from app.wire.payload_receive import receive_payload
 
 log = logging.getLogger(__name__)
 
@@ -36,32 +38,14 @@ log = logging.getLogger(__name__)
 LINGER_AFTER_ANSWER_S: Final = 2.0
 
 
-class RawEventReader:
-    """Drives the sans-IO decoder from the connection, one idle timeout per read."""
-
-    def __init__(
-        self, stream: trio.abc.Stream, decoder: RawUploadDecoder, idle_timeout_s: float
-    ) -> None:
-        self.stream = stream
-        self.decoder = decoder
-        self.idle_timeout_s = idle_timeout_s
-
-    async def next_event(self) -> RawEvent:
-        while True:
-            event = self.decoder.next_event()
-            if not isinstance(event, NeedData):
-                return event
-            with trio.fail_after(self.idle_timeout_s):
-                data = await self.stream.receive_some(RECEIVE_SIZE)
-            self.decoder.feed(bytes(data))
-
-
 async def refuse_raw_connection(stream: trio.SocketStream, info: ErrorInfo) -> None:
     """The answer to a connection the limits turned away (busy, per-IP cap)."""
     await stream.send_all(encode_status(status_for_error(info.code)))
 
 
-async def _receive_upload(reader: RawEventReader, state: ServerState, ip: str) -> RawStatus | None:
+async def _receive_upload(
+    reader: EventReader[RawEvent], state: ServerState, ip: str
+) -> RawStatus | None:
     event = await reader.next_event()
     if isinstance(event, ConnectionClosed):
         return None  # connected and left without a byte
@@ -74,7 +58,7 @@ async def _receive_upload(reader: RawEventReader, state: ServerState, ip: str) -
     reservation = store.reserve(event.size, ip)
     try:
         with refusing_when_disk_full(), store.partial() as partial:
-            await store_payload(
+            await receive_payload(
                 reader, partial, counting_received(state.metrics, "raw", reservation)
             )
             path = store.new_path()
@@ -106,7 +90,7 @@ async def handle_raw_connection(stream: trio.SocketStream, state: ServerState, i
     guarded = RateGuardedStream(
         stream, config.min_transfer_rate, config.transfer_window_s, lambda: decoder.started
     )
-    reader = RawEventReader(guarded, decoder, config.idle_timeout_s)
+    reader: EventReader[RawEvent] = EventReader(guarded, decoder, config.idle_timeout_s)
     status: RawStatus | None = None
     refusal: ErrorCode | None = None
     try:

@@ -1,6 +1,6 @@
 """Raw uploads on disk (SPEC §2.2): kept for a retention time, always within the quota.
 
-storage_dir/raw/<32 hex>.mp4, written through a PartialFile (hidden `.*.part` until
+storage_dir/raw/<32 hex>.mp4, written through an AtomicFile (hidden `.*.part` until
 complete). Each stored file holds its size against the shared quota until it expires;
 after a restart the files found are counted again and keep their age (mtime).
 """
@@ -16,7 +16,7 @@ from typing import Final
 
 from app.protocol.errors import ErrorCode, VcsError
 from app.server.quota import Quota, Reservation, UploadReservation
-from app.server.storage import PARTIAL_SUFFIX, PartialFile
+from app.wire.atomic_write import AtomicFile, sweep_partials
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,7 @@ class RawStore:
     def prepare(self) -> int:
         """Create the directory, sweep partial files, count the stored ones; return swept."""
         self.root.mkdir(parents=True, exist_ok=True)
-        swept = 0
-        for path in self.root.glob(f".*{PARTIAL_SUFFIX}"):
-            path.unlink(missing_ok=True)
-            swept += 1
+        swept = len(sweep_partials(self.root))
         for path in self.root.glob(f"*{RAW_SUFFIX}"):
             stat = path.stat()
             reservation = self._quota.reserve_existing(stat.st_size)
@@ -63,8 +60,8 @@ class RawStore:
                 raise
         return self._quota.reserve_upload(size, holder)
 
-    def partial(self) -> PartialFile:
-        return PartialFile(self.root)
+    def partial(self) -> AtomicFile:
+        return AtomicFile(self.root)
 
     def new_path(self) -> Path:
         # A server-made name: nothing of the client's reaches the file system.

@@ -30,6 +30,7 @@ from app.server.job_index import JobIndex
 from app.server.metrics import Metrics
 from app.server.quota import Quota
 from app.server.storage import Storage
+from app.server.units import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,15 @@ def network_of(ip: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerLimits:
+    """A client key's own caps, from its authorized-keys line (None: no own cap)."""
+
+    name: str = ""
+    max_jobs: int | None = None  # uploading, queued or running at once
+    quota_bytes: int | None = None  # held by its jobs: inputs and results
+
+
+@dataclass(frozen=True, slots=True)
 class AdmissionRules:
     max_queued_jobs: int = 0  # jobs waiting for an FFmpeg slot, in all; 0: no cap
     max_jobs_per_network: int = 0  # active jobs from one /24 or /64; 0: no cap
@@ -62,9 +72,12 @@ class Admission:
     it gives everything back.
     """
 
-    def __init__(self, registry: JobRegistry, ip: str, declared_size: int) -> None:
+    def __init__(
+        self, registry: JobRegistry, ip: str, declared_size: int, owner: str | None
+    ) -> None:
         self._registry = registry
         self.ip = ip
+        self.owner = owner
         self.declared_size = declared_size
         self.job_id = new_job_id(registry.node_id)
         self.reservation = registry.quota.reserve_upload(declared_size, ip)
@@ -73,13 +86,21 @@ class Admission:
     def accept(self, **fields: Any) -> Job:
         """The payload is stored: the job joins the queue holding the slot and the bytes."""
         self.reservation.arrived()
-        job = Job(id=self.job_id, client_ip=self.ip, input_size=self.declared_size, **fields)
+        job = Job(
+            id=self.job_id,
+            client_ip=self.ip,
+            input_size=self.declared_size,
+            owner=self.owner,
+            **fields,
+        )
         job.input_reservation = self.reservation
         self.accepted = True
+        self._registry._admitting.discard(self)
         self._registry._add(job)
         return job
 
     def _abandon(self) -> None:
+        self._registry._admitting.discard(self)
         if not self.accepted:
             self.reservation.release()
             self._registry._release_slot(self.ip)
@@ -104,6 +125,7 @@ class JobRegistry:
         self._metrics = metrics or Metrics()
         self._jobs: dict[str, Job] = {}
         self._busy_ips: set[str] = set()
+        self._admitting: set[Admission] = set()  # uploads in progress
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -117,15 +139,25 @@ class JobRegistry:
     # ---- admission -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def admit_upload(self, ip: str, declared_size: int) -> Iterator[Admission]:
-        """Settle the admission rules and the quota before any payload byte is stored."""
+    def admit_upload(
+        self,
+        ip: str,
+        declared_size: int,
+        owner: str | None = None,
+        owner_limits: OwnerLimits | None = None,
+    ) -> Iterator[Admission]:
+        """Settle the admission rules and the quota before any payload byte is stored.
+        `owner`: the client key making the job over an encrypted session."""
         self._check_queue(ip)
+        if owner is not None and owner_limits is not None:
+            self._check_owner(owner, owner_limits, declared_size)
         self._take_slot(ip)
         try:
-            admission = Admission(self, ip, declared_size)
+            admission = Admission(self, ip, declared_size, owner)
         except BaseException:
             self._release_slot(ip)
             raise
+        self._admitting.add(admission)
         try:
             yield admission
         finally:
@@ -157,6 +189,31 @@ class JobRegistry:
                     "Wait until one of them finishes, then send the next file.",
                 )
 
+    def _check_owner(self, owner: str, limits: OwnerLimits, declared_size: int) -> None:
+        """The key's own caps (docs/security.md, "Who may connect")."""
+        jobs = [j for j in self._jobs.values() if j.owner == owner]
+        uploading = [a for a in self._admitting if a.owner == owner]
+        who = f"Your key ({limits.name or owner})"
+        active = len(uploading) + sum(not j.state.finished for j in jobs)
+        if limits.max_jobs is not None and active >= limits.max_jobs:
+            raise VcsError(
+                ErrorCode.KEY_QUOTA_EXCEEDED,
+                f"{who} already has {active} job(s) uploading, queued or running, the most "
+                "the server's operator allows it.",
+                "Wait for one to finish (or cancel one), then send the next file.",
+            )
+        held = sum(a.declared_size for a in uploading) + sum(
+            r.size for j in jobs for r in (j.input_reservation, j.result_reservation) if r
+        )
+        if limits.quota_bytes is not None and held + declared_size > limits.quota_bytes:
+            raise VcsError(
+                ErrorCode.KEY_QUOTA_EXCEEDED,
+                f"{who} may hold {format_bytes(limits.quota_bytes)} on this server; its jobs "
+                f"hold {format_bytes(held)} and this upload needs {format_bytes(declared_size)}.",
+                "Download or cancel finished jobs to free space, or ask the operator for a "
+                "larger quota.",
+            )
+
     def _take_slot(self, ip: str) -> None:
         # SPEC §3: one job per client IP (upload + queue + processing).
         if ip in self._busy_ips:
@@ -181,7 +238,10 @@ class JobRegistry:
 
     # ---- lookup ----------------------------------------------------------------
 
-    def get(self, job_id: object) -> Job:
+    def get(self, job_id: object, owner: str | None = None) -> Job:
+        """The job `job_id` names, as the client `owner` (its key over an encrypted
+        session, None in plaintext) may see it: another key's job is not found, exactly
+        as an id that does not exist (docs/security.md)."""
         match = JOB_ID_RE.fullmatch(job_id) if isinstance(job_id, str) else None
         if match is None:
             raise job_not_found()
@@ -195,7 +255,7 @@ class JobRegistry:
                 "client address to one node. If that node is down, upload again.",
             )
         job = self._jobs.get(match.group(0))
-        if job is None:
+        if job is None or (job.owner is not None and job.owner != owner):
             raise job_not_found()
         return job
 

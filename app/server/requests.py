@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import math
-import re
-from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Final
 
 import trio
 
 from app.protocol import ErrorCode, MessageHead, VcsError
-from app.server.config import MAX_STATUS_WAIT_S
+from app.protocol.ops import FILENAME, SHA256, TRAILER, WAIT_S
+from app.protocol.ops.fields import BadParam
 from app.server.job import JobState
 from app.server.ops import UPLOAD_OPS
-from app.server.ops.base import bad_params
+from app.server.registry import OwnerLimits
 from app.server.state import ServerState
 from app.server.storage import refusing_when_disk_full
-from app.server.upload_sink import counting_received, store_payload
+from app.server.upload_accounting import counting_received
 from app.server.worker import run_job
+from app.wire.payload_receive import receive_payload
+from app.wire.secure_stream import SecureStream
 from app.wire.stream import MessageStream
 
-_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 # Long-polling `status` answers early once progress moved this much.
 STATUS_PROGRESS_STEP: Final = 0.01
 
@@ -34,32 +33,65 @@ def refuse_payload(head: MessageHead) -> None:
         )
 
 
-def _display_name(raw: object, media_type: str) -> str:
-    """The client's file name, reduced to a harmless base name used only in reports."""
-    if not isinstance(raw, str) or not raw:
-        return f"upload.{media_type}"
-    name = PureWindowsPath(PurePosixPath(raw).name).name
-    name = "".join(ch for ch in name if ch.isprintable() and ch not in "\\/:")[:200]
-    return name.strip(". ") or f"upload.{media_type}"
-
-
-def _expected_sha256(doc: dict[str, Any]) -> str | None:
-    value = doc.get("sha256")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _SHA256_RE.fullmatch(value.lower()):
-        raise bad_params(
-            "'sha256' must be 64 hexadecimal digits.",
-            "Send the SHA-256 of the payload in hex, or leave the field out.",
+def _wants_trailer(doc: dict[str, Any]) -> bool:
+    """`"trailer": "sha256"`: the payload's SHA-256 follows it in a message of its own."""
+    if TRAILER.parse(doc) is None:
+        return False
+    if doc.get(SHA256.name) is not None:
+        raise BadParam(
+            TRAILER.name,
+            "not with sha256",
+            "The request has both 'sha256' and 'trailer'.",
+            "Send the hash in the request ('sha256') or after the payload ('trailer'), not both.",
         )
-    return value.lower()
+    return True
+
+
+async def _receive_trailer(ms: MessageStream) -> str:
+    """The message after the payload that carries its SHA-256 (docs/protocol.md)."""
+    doc = await ms.receive_message()
+    if doc is None:
+        raise VcsError(
+            ErrorCode.TRUNCATED,
+            "The connection ended before the upload's trailer.",
+            'Send {"sha256": HEX} right after the payload when the request says '
+            '"trailer": "sha256".',
+        )
+    digest: str | None = SHA256.parse(doc)
+    if digest is None or set(doc) != {SHA256.name}:
+        raise BadParam(
+            TRAILER.name,
+            "exactly {sha256}",
+            'The upload\'s trailer must be exactly {"sha256": HEX}.',
+            "Send the payload's SHA-256 as the only field of the message after it.",
+        )
+    return digest
+
+
+def client_key(ms: MessageStream) -> str | None:
+    """The fingerprint of the key the client proved in this session's key exchange
+    (None in plaintext): who owns the jobs it makes and may see them."""
+    return ms.stream.peer_fingerprint if isinstance(ms.stream, SecureStream) else None
+
+
+def _owner_limits(state: ServerState, owner: str | None) -> OwnerLimits | None:
+    """The key's own caps from the authorized-keys file, if it sets any."""
+    if owner is None or state.authorized_keys is None:
+        return None
+    entry = state.authorized_keys.lookup(owner)
+    if entry is None or (entry.max_jobs is None and entry.quota_bytes is None):
+        return None
+    return OwnerLimits(entry.name, entry.max_jobs, entry.quota_bytes)
 
 
 async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: ServerState) -> None:
     """Check, reserve, store atomically, then start the job and answer `accepted`."""
     op = UPLOAD_OPS[str(head.json["op"])]
     params = op.check_params(head.json)
-    expected_sha = _expected_sha256(head.json)
+    expected_sha: str | None = SHA256.parse(head.json)
+    trailer = _wants_trailer(head.json)
+    # Only ever a base name shown in reports and naming the result (never a path).
+    filename = FILENAME.parse(head.json) or f"upload.{head.media_type}"
     if head.payload_size == 0:
         raise VcsError(
             ErrorCode.PAYLOAD_REQUIRED,
@@ -73,18 +105,23 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
             "Try again in a moment (or another node, behind a balancer).",
         )
     # SPEC §3: the per-IP rule and the quota are settled before any payload byte is stored.
-    with state.jobs.admit_upload(ip, head.payload_size) as admission:
+    owner = client_key(ms)
+    limits = _owner_limits(state, owner)
+    with state.jobs.admit_upload(ip, head.payload_size, owner, limits) as admission:
         with (
             refusing_when_disk_full(),
-            state.storage.partial_upload(hash_it=expected_sha is not None) as partial,
+            state.storage.partial_upload(hash_it=expected_sha is not None or trailer) as partial,
         ):
-            await store_payload(
+            await receive_payload(
                 ms, partial, counting_received(state.metrics, "mmp", admission.reservation)
             )
+            if trailer:
+                expected_sha = await _receive_trailer(ms)
             if expected_sha is not None and partial.hexdigest() != expected_sha:
                 raise VcsError(
                     ErrorCode.HASH_MISMATCH,
-                    "The payload's SHA-256 does not match the 'sha256' field; nothing was stored.",
+                    "The payload's SHA-256 does not match the one sent with it; nothing was "
+                    "stored.",
                     "The file changed or was damaged in transit: send it again.",
                 )
             input_path = state.storage.input_path(admission.job_id)
@@ -92,7 +129,7 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
         job = admission.accept(
             op=op.name,
             params=params,
-            filename=_display_name(head.json.get("filename"), head.media_type),
+            filename=filename,
             input_path=input_path,
             input_media_type=head.media_type,
         )
@@ -103,17 +140,10 @@ async def handle_upload(head: MessageHead, ms: MessageStream, ip: str, state: Se
     )
 
 
-def _wait_s(doc: dict[str, Any]) -> float:
-    value = doc.get("wait_s", 0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise bad_params("'wait_s' must be a number of seconds.", 'Send e.g. "wait_s": 30.')
-    return min(max(0.0, float(value)), MAX_STATUS_WAIT_S)
-
-
 async def handle_status(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
     """Answer at once, or (with `wait_s`) when the state changes or progress moves 1%."""
-    job = state.jobs.get(head.json.get("job_id"))
-    wait_s = _wait_s(head.json)
+    job = state.jobs.get(head.json.get("job_id"), client_key(ms))
+    wait_s: float = WAIT_S.parse(head.json)
     start_state, start_progress = job.state, job.progress
     with trio.move_on_after(wait_s):
         while (
@@ -127,7 +157,7 @@ async def handle_status(head: MessageHead, ms: MessageStream, state: ServerState
 
 async def handle_download(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
     """Send the result as the payload, then delete it (SPEC §3)."""
-    job = state.jobs.get(head.json.get("job_id"))
+    job = state.jobs.get(head.json.get("job_id"), client_key(ms))
     if job.state is not JobState.DONE:
         raise VcsError(
             ErrorCode.JOB_NOT_DONE,
@@ -163,6 +193,6 @@ async def handle_download(head: MessageHead, ms: MessageStream, state: ServerSta
 
 
 async def handle_cancel(head: MessageHead, ms: MessageStream, state: ServerState) -> None:
-    job = state.jobs.get(head.json.get("job_id"))
+    job = state.jobs.get(head.json.get("job_id"), client_key(ms))
     state.jobs.cancel(job)
     await ms.send_message({"status": "cancelled", "job_id": job.id}, head.dialect)

@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.protocol import ErrorInfo, encode_error
 from app.server.admission import ConnectionLimits, serve_listener
+from app.server.authorized_keys import AuthorizedKeys
 from app.server.client_address import is_trusted
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
+from app.server.key_exchange_limits import KeyExchangeLimits
 from app.server.metrics import Gauges, Metrics
 from app.server.metrics_http import serve_metrics
 from app.server.ops import prepare_ops
@@ -82,6 +84,10 @@ def open_state(
     raw_store = RawStore(storage.root / "raw", quota, config.raw_retention_s)
     if swept_raw := raw_store.prepare():
         log.info("swept %d partial raw upload(s) left by an earlier run", swept_raw)
+    authorized = None
+    if config.authorized_keys_file is not None:
+        authorized = AuthorizedKeys(config.authorized_keys_file)
+        authorized.load()  # a missing or malformed file stops the start (cli.py says why)
     return ServerState(
         config=config,
         storage=storage,
@@ -93,6 +99,8 @@ def open_state(
         server_key=server_key or load_or_create_private_key(config.key_path),
         raw_store=raw_store,
         metrics=metrics,
+        authorized_keys=authorized,
+        key_exchanges=KeyExchangeLimits(config.key_exchange_rates),
     )
 
 

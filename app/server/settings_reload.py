@@ -13,7 +13,9 @@ import logging
 from typing import Final
 
 from app.server.admission import ConnectionLimits
+from app.server.authorized_keys import AuthorizedKeys, AuthorizedKeysError
 from app.server.config import ServerConfig
+from app.server.key_exchange_limits import KeyExchangeLimits
 from app.server.registry import AdmissionRules
 from app.server.state import ServerState
 
@@ -44,6 +46,13 @@ def apply_settings(state: ServerState, limits: ConnectionLimits, new: ServerConf
     state.quota.per_holder_limit = kept.bytes_per_address
     state.ffmpeg_limiter.total_tokens = kept.max_jobs
     state.raw_store.retention_s = kept.raw_retention_s
+    if kept.key_exchange_rates != old.key_exchange_rates:
+        state.key_exchanges = KeyExchangeLimits(kept.key_exchange_rates)
+    if kept.authorized_keys_file != old.authorized_keys_file:
+        state.authorized_keys = _authorized_keys(kept, state.authorized_keys)
+        if state.authorized_keys is None and kept.authorized_keys_file is not None:
+            kept = dataclasses.replace(kept, authorized_keys_file=old.authorized_keys_file)
+            state.config = kept
     changed = [
         field.name
         for field in dataclasses.fields(ServerConfig)
@@ -52,3 +61,17 @@ def apply_settings(state: ServerState, limits: ConnectionLimits, new: ServerConf
     log.info("reloaded settings: %s", ", ".join(changed) or "nothing changed")
     if pending:
         log.warning("these settings take effect after a restart: %s", ", ".join(pending))
+
+
+def _authorized_keys(new: ServerConfig, current: AuthorizedKeys | None) -> AuthorizedKeys | None:
+    """The new --authorized-keys file, read now; an unusable one keeps `current`
+    (and the server's access as it was)."""
+    if new.authorized_keys_file is None:
+        return None
+    keys = AuthorizedKeys(new.authorized_keys_file)
+    try:
+        keys.load()
+    except (OSError, AuthorizedKeysError) as exc:
+        log.error("reload: --authorized-keys unusable, access stays as it was: %s", exc)
+        return current if current is not None else None
+    return keys

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from app.server.authorized_keys import AuthorizedKeys
 from app.server.config import ServerConfig
+from app.server.key_exchange_limits import KeyExchangeLimits
 from app.server.metrics import Metrics
 from app.server.quota import Quota
 from app.server.raw_store import RawStore
@@ -33,3 +35,11 @@ class ServerState:
     # The key that proves this server's identity in encrypted handshakes (SPEC §6).
     server_key: rsa.RSAPrivateKey | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # Who may connect (None: anyone), and how many key exchanges are taken.
+    authorized_keys: AuthorizedKeys | None = None
+    key_exchanges: KeyExchangeLimits | None = None
+    # The handshakes' RSA signatures, apart from probes and hashing (thread_limiter): a
+    # flood of key exchanges must not delay a job's probe.
+    key_exchange_limiter: trio.CapacityLimiter = field(
+        default_factory=lambda: trio.CapacityLimiter(2)
+    )

@@ -44,13 +44,12 @@ class RateGuardedStream(trio.abc.HalfCloseableStream):
 
     def __init__(
         self,
-        inner: trio.SocketStream,
+        transport_stream: trio.SocketStream,
         min_bytes_per_s: float,
         window_s: float,
         in_transfer: Callable[[], bool],
     ) -> None:
-        self.inner = inner
-        self.socket = inner.socket
+        self.transport_stream = transport_stream
         self._min_rate = min_bytes_per_s
         self._window_s = window_s
         self._in_transfer = in_transfer
@@ -82,10 +81,10 @@ class RateGuardedStream(trio.abc.HalfCloseableStream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         if not self.enabled or not self._in_transfer():
             self._new_window()
-            return await self.inner.receive_some(max_bytes)
+            return await self.transport_stream.receive_some(max_bytes)
         started = trio.current_time()
         with trio.move_on_after(self._window_left_s()) as scope:
-            data = await self.inner.receive_some(max_bytes)
+            data = await self.transport_stream.receive_some(max_bytes)
         self._count_wait(trio.current_time() - started)
         if scope.cancelled_caught:
             raise self._too_slow(*_RECEIVE_TOO_SLOW)
@@ -114,21 +113,21 @@ class RateGuardedStream(trio.abc.HalfCloseableStream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if not self.enabled:
-            await self.inner.send_all(data)
+            await self.transport_stream.send_all(data)
             return
         with trio.move_on_after(self._window_s + len(data) / self._min_rate) as scope:
-            await self.inner.send_all(data)
+            await self.transport_stream.send_all(data)
         if scope.cancelled_caught:
             raise self._too_slow(*_SEND_TOO_SLOW)
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
+        await self.transport_stream.wait_send_all_might_not_block()
 
     async def send_eof(self) -> None:
-        await self.inner.send_eof()
+        await self.transport_stream.send_eof()
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        await self.transport_stream.aclose()
 
 
 # poll(2) counts whole milliseconds: a wait that timed out ends within this of its limit.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 _SIZE_RE: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", re.IGNORECASE)
 _DURATION_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
@@ -61,3 +63,16 @@ def format_duration(seconds: float) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser of ours as an argparse type: its ValueError becomes a usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert

@@ -10,14 +10,14 @@ from typing import BinaryIO
 
 import trio
 
-from app.media.probe import probe_media
 from app.media.runner import Progress
+from app.media.upload_probe import probe_upload
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
 from app.server.job import Job
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import OpContext
 from app.server.state import ServerState
-from app.server.storage import PartialFile
+from app.wire.atomic_write import AtomicFile
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def sha256_of_open_file(f: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-async def commit_and_hash(partial: PartialFile, final: Path, limiter: trio.CapacityLimiter) -> str:
+async def commit_and_hash(partial: AtomicFile, final: Path, limiter: trio.CapacityLimiter) -> str:
     """Move the result into place and hash it at the same time: the hash reads the pages
     from the cache while fsync waits for the disk. Done one after the other they were most
     of a stream-copy job's time around FFmpeg (bench/processing.py, issue 9 goal 5)."""
@@ -92,9 +92,7 @@ async def _process(job: Job, state: ServerState) -> None:
     registry = state.jobs
     async with state.ffmpeg_limiter:
         registry.start(job)
-        info = await trio.to_thread.run_sync(
-            probe_media, job.input_path, limiter=state.thread_limiter
-        )
+        info = await probe_upload(job.input_path, state.config.media_limits)
         output_limit = registry.reserve_result(job, op.output_allowance(job.input_size))
         with state.storage.partial_result() as partial:
 
@@ -110,6 +108,7 @@ async def _process(job: Job, state: ServerState) -> None:
                 output_path=partial.path,
                 output_limit_bytes=output_limit,
                 on_progress=on_progress,
+                limits=state.config.media_limits,
             )
             outcome = await op.run(ctx)
             final = state.storage.result_path(job.id, outcome.media_type)

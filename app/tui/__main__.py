@@ -1,23 +1,19 @@
-"""`vcs tui` / `python -m app.tui`: start the full-screen client (SPEC §5)."""
+"""`python -m app.tui`: start the full-screen client (the same options as `vcs tui`)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from app.client.address import ServerAddress
-from app.client.cli import build_parser
-
-
-def run_tui(server: ServerAddress | None, poll_interval_s: float) -> int:
-    from app.tui.app import VcsTui  # Textual loads only when the TUI starts
-
-    VcsTui(server, poll_interval_s).run()
-    return 0
+from app.tui.launch import add_tui_options, run_tui
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The options are the `vcs tui` subcommand's: one definition, in the CLI's parser.
-    args = build_parser().parse_args(["tui", *(sys.argv[1:] if argv is None else argv)])
+    parser = argparse.ArgumentParser(
+        prog="python -m app.tui", description="The vcs TUI (the same as `vcs tui`)."
+    )
+    add_tui_options(parser)
+    args = parser.parse_args(argv)
     return run_tui(args.server, args.poll_interval)
 
 

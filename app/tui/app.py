@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from app.client.address import SERVER_ENV, ServerAddress
 from app.client.api import VcsClient
+from app.client.workflow import DEFAULT_POLL_INTERVAL_S
 from app.protocol import ErrorCode, ErrorInfo
 from app.tui.job_runner import JobRunner
 from app.tui.jobs import TrackedJob
@@ -22,7 +23,6 @@ from app.tui.screens.operation import OperationRequest
 from app.tui.settings import TuiSettings, settings_path
 from app.tui.trio_guest import TrioGuest
 
-DEFAULT_POLL_INTERVAL_S: Final = 60.0  # SPEC §2.1
 ERROR_TIMEOUT_S: Final = 15.0
 
 

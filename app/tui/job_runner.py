@@ -127,8 +127,10 @@ class JobRunner:
         async for job in self._queue_out:
             if job.step is not Step.WAITING:  # cancelled while waiting
                 continue
-            if await self._upload(job):
-                await self._watch(job)
+            # One connection (one key exchange) for the job's upload and its long polls.
+            async with self.client.session():
+                if await self._upload(job):
+                    await self._watch(job)
 
     async def _upload(self, job: TrackedJob) -> bool:
         job.step = Step.HASHING
@@ -187,6 +189,10 @@ class JobRunner:
                 await self._refresh.wait()
 
     async def _refresh_all(self) -> None:
+        async with self.client.session():  # one connection for the whole round
+            await self._refresh_each()
+
+    async def _refresh_each(self) -> None:
         for job in list(self.jobs):
             if not job.step.on_server or job.job_id is None or job.key in self._transfers:
                 continue

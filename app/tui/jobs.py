@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from app.client.display import human_bytes
+from app.client.byte_sizes import human_bytes
 from app.protocol import ErrorInfo
 
 _local_ids = itertools.count(1)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from app.wire.atomic_write import atomic_write
 
 MAX_REMEMBERED_JOBS: Final = 50
 
@@ -66,7 +67,7 @@ class TuiSettings:
         )
 
     def save(self, path: Path | None = None) -> None:
-        """Write atomically (temp file + rename); a failure to save is not an error."""
+        """Write atomically (app/wire/atomic_write.py); a failure to save is not an error."""
         path = path or settings_path()
         doc = {
             "server": self.server,
@@ -78,11 +79,4 @@ class TuiSettings:
         }
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tui.", suffix=".json", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(doc, f, indent=2)
-                os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            atomic_write(path, json.dumps(doc, indent=2).encode("utf-8"))

@@ -1,8 +1,9 @@
 """Hashing a file while another thread writes it: read back from the page cache.
 
-When a payload is spliced into a file (splice_receive.py) its bytes never reach
-Python, so they are hashed from the file. A second thread follows the writer: it reads
-each range as soon as the writer reports it and feeds the hash, so hashing (the
+When a payload is spliced into a file (splice_receive.py) or sent with sendfile(2)
+(file_sender.py) its bytes never reach Python, so they are hashed from the file. A
+second thread follows the transfer: it reads each range as soon as the transfer
+reports it and feeds the hash, so hashing (the
 slowest step: SHA-256 runs ~1.4 GB/s on a core with SHA-NI) overlaps receiving
 instead of following it. The writer never waits for the hash; the pages it reads
 are usually still in the page cache, and read again from disk when not.
@@ -14,10 +15,20 @@ import os
 import threading
 from typing import TYPE_CHECKING, Final
 
+import trio
+
+from app.wire.thread_pump import run_limiter
+
 if TYPE_CHECKING:
     import hashlib
 
 READ_SIZE: Final = 256 * 1024
+# Followers have their own threads: one waits on its transfer's pump, so sharing the
+# pumps' (or trio's default) limiter could leave every token with a waiting follower.
+MAX_FOLLOWERS: Final = 256
+_FOLLOWERS: Final[trio.lowlevel.RunVar[trio.CapacityLimiter]] = trio.lowlevel.RunVar(
+    "hash_followers"
+)
 
 
 class HashFollower:
@@ -69,3 +80,8 @@ class HashFollower:
                 self._pos += got
                 if self._aborted:
                     return
+
+
+async def follow(follower: HashFollower) -> None:
+    """Run `follower` in its own worker thread until it has hashed what it was told."""
+    await trio.to_thread.run_sync(follower.run, limiter=run_limiter(_FOLLOWERS, MAX_FOLLOWERS))

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.protocol.errors import ErrorCode, VcsError
 from app.protocol.secure.keys import generate_private_key, private_key_from_pem, private_key_to_pem
+from app.wire.atomic_write import atomic_write
 
 
 class KeyFileError(VcsError):
@@ -70,23 +70,8 @@ def load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:
             path, f"cannot be created ({exc.strerror})", "Check the directory's permissions."
         ) from None
     key = generate_private_key()
-    # mkstemp creates the file with mode 0600.
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".key-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(private_key_to_pem(key))
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(temp_name, path)
-        except FileExistsError:
-            return load_private_key(path)
-        # A key lost to a crash would look like a changed key to every client.
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        os.unlink(temp_name)
+    # Linked into place, never replaced: a key lost to a crash or overwritten by a
+    # concurrent first start would look like a changed key to every client.
+    if not atomic_write(path, private_key_to_pem(key), mode=0o600, replace=False):
+        return load_private_key(path)
     return key

@@ -13,13 +13,13 @@ from typing import Final
 import trio
 
 from app.protocol import ConnectionClosed, NeedData, RemoteProtocolError
-from app.protocol.secure import Session, fingerprint
+from app.protocol.secure import RecordOpener, RecordSealer, Session, fingerprint
 from app.protocol.secure.records import MAX_PLAINTEXT
 
 RAW_RECEIVE_SIZE: Final = 256 * 1024
-# Payloads are handed to `send_all` in batches of this many full records: each batch is
-# a whole number of 1,400-byte units on the wire (6 records = 72 units, ~100 KB).
-RECORDS_PER_SEND: Final = 6
+# Payloads sent through `send_all` (when no pump can take them, app/wire/file_sender.py)
+# go in batches of this many full records: a whole number of 1,400-byte units each.
+RECORDS_PER_SEND: Final = 4
 PLAINTEXT_BATCH: Final = RECORDS_PER_SEND * MAX_PLAINTEXT
 # aclose() sends the close record only if the socket takes it at once.
 CLOSE_RECORD_TIMEOUT_S: Final = 1.0
@@ -92,6 +92,46 @@ class SecureStream(trio.abc.HalfCloseableStream):
                 await trio.lowlevel.checkpoint()
                 return opened
             self._opener.feed(await self.transport_stream.receive_some(RAW_RECEIVE_SIZE))
+
+    # A bulk transfer (app/wire/sealed_pump.py) takes one direction over for a while:
+    # the worker thread seals or opens with this session's state, then hands it back.
+
+    def claim_sealer(self) -> RecordSealer:
+        """The sealer, for a thread that sends records itself until `release_sealer`."""
+        if self._eof_sent:
+            raise trio.ClosedResourceError("send after send_eof()")
+        if self._send_interrupted:
+            raise trio.BrokenResourceError("an earlier send was interrupted mid-record")
+        self._send_interrupted = True  # stays set if the transfer is cut short
+        return self._sealer
+
+    def release_sealer(self) -> None:
+        self._send_interrupted = False
+
+    def take_opened(self, limit: int) -> bytes:
+        """Up to `limit` bytes of plaintext from records already received (no I/O)."""
+        if self._receive_broken:
+            raise trio.BrokenResourceError("an earlier record was refused")
+        return self._take_opened(limit)
+
+    def claim_opener(self) -> tuple[RecordOpener, bytes] | None:
+        """The opener and the ciphertext it holds, for a thread that receives and opens
+        records itself until `release_opener`; None when this stream cannot hand over
+        (opened plaintext still pending, the peer's stream ended, or a refusal)."""
+        if self._pending or self._peer_closed or self._receive_broken or self._opener.ended:
+            return None
+        return self._opener, self._opener.take_buffered()
+
+    def release_opener(self, ciphertext: bytes, transport_ended: bool) -> None:
+        """Give back what the thread received and did not open (it comes first)."""
+        if ciphertext:
+            self._opener.feed(ciphertext)
+        if transport_ended:
+            self._opener.feed(b"")
+
+    def break_receive(self) -> None:
+        """A record was refused while opened elsewhere: the stream is broken, as here."""
+        self._receive_broken = True
 
     def _take_opened(self, limit: int) -> bytes:
         """Up to `limit` bytes of plaintext from records already received (no I/O)."""

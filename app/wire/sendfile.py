@@ -15,22 +15,11 @@ from typing import BinaryIO, Final
 import trio
 
 from app.protocol import limits
-from app.wire.wait_guard import GuardedSocketStream, IdleGuard, WaitGuard
+from app.wire.wait_guard import IdleGuard, WaitGuard
 
 # Units handed to one sendfile call: 1,400 × 1,024 ≈ 1.4 MB.
 UNITS_PER_CALL: Final = 1024
 CALL_SIZE: Final = limits.PACKET_SIZE * UNITS_PER_CALL
-
-
-def sendfile_target(stream: trio.abc.Stream) -> tuple[trio.socket.SocketType, WaitGuard] | None:
-    """The socket under `stream` and the rule for waiting on its peer, when the payload may
-    bypass it: a plain TCP stream, or one wrapped by a rule keeper (GuardedSocketStream).
-    Never a sealed (encrypted) stream."""
-    if type(stream) is trio.SocketStream:
-        return stream.socket, IdleGuard()
-    if isinstance(stream, GuardedSocketStream) and type(stream.inner) is trio.SocketStream:
-        return stream.inner.socket, stream.send_guard()
-    return None
 
 
 def can_sendfile(file: BinaryIO) -> bool:

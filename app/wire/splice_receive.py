@@ -6,9 +6,9 @@ once into the page cache; one worker thread runs the loop, so the event loop sta
 free for other connections and the bytes never become Python objects. On loopback this
 moves ~2.4 GB/s where recv + write manage ~1.8 GB/s (bench/net.py).
 
-The thread waits for the socket with poll(2), under the caller's WaitGuard (idle and
-slow-transfer rules), and also polls a wake-up fd, so trio cancellation stops it at
-once. A file system that cannot take splice(2) gets the pipe's bytes with read/write.
+The thread waits for the socket under the caller's WaitGuard (idle and slow-transfer
+rules) and stops at once when its task is cancelled (thread_pump.py). A file system
+that cannot take splice(2) gets the pipe's bytes with read/write.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ import contextlib
 import errno
 import fcntl
 import os
-import select
-import time
 from collections.abc import Callable, Iterator
 from typing import Final
 
 import trio
 
-from app.wire.exception_groups import sole_exception
+from app.wire.thread_pump import PeerClosed, SocketWaiter, run_limiter, run_pump
 from app.wire.wait_guard import WaitGuard
 
 CHUNK: Final = 1024 * 1024
@@ -40,18 +38,6 @@ _SPLICE_FLAGS: Final = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_N
 
 def splice_available() -> bool:
     return hasattr(os, "splice") and hasattr(os, "eventfd")
-
-
-class PeerClosed(Exception):
-    """The peer closed the connection before the last byte."""
-
-    def __init__(self, missing: int) -> None:
-        super().__init__(f"the connection ended {missing} bytes early")
-        self.missing = missing
-
-
-class _Stopped(Exception):
-    pass
 
 
 @contextlib.contextmanager
@@ -86,17 +72,9 @@ def _drain_pipe(r: int, out_fd: int, n: int, use_splice: bool) -> bool:
 
 
 def _pump(
-    sock_fd: int,
-    out_fd: int,
-    size: int,
-    guard: WaitGuard,
-    wake_fd: int,
-    on_written: Callable[[int], None],
-) -> int:
-    """Blocking loop (worker thread): returns the bytes moved, or raises."""
-    poller = select.poll()
-    poller.register(sock_fd, select.POLLIN | select.POLLRDHUP)
-    poller.register(wake_fd, select.POLLIN)
+    waiter: SocketWaiter, sock_fd: int, out_fd: int, size: int, on_written: Callable[[int], None]
+) -> None:
+    """Blocking loop (worker thread): moves exactly `size` bytes, or raises."""
     left = size
     use_splice = True
     with _pipe() as (r, w):
@@ -104,21 +82,14 @@ def _pump(
             try:
                 n = os.splice(sock_fd, w, min(CHUNK, left), flags=_SPLICE_FLAGS)
             except BlockingIOError:
-                limit = guard.wait_limit_s()
-                started = time.monotonic()
-                timeout_ms = None if limit == float("inf") else max(0, int(limit * 1000) + 1)
-                ready = poller.poll(timeout_ms)
-                if any(fd == wake_fd for fd, _ in ready):
-                    raise _Stopped from None
-                guard.waited(time.monotonic() - started, timed_out=not ready)
+                waiter.wait_readable()
                 continue
             if n == 0:
                 raise PeerClosed(left)
             use_splice = _drain_pipe(r, out_fd, n, use_splice)
             left -= n
-            guard.moved(n)
+            waiter.moved(n)
             on_written(n)
-    return size
 
 
 async def splice_into_file(
@@ -134,48 +105,13 @@ async def splice_into_file(
     PeerClosed, OSError (e.g. ENOSPC) or what the guard raises; cancellable at any time
     (the thread stops before the call returns, so the caller may close the file).
     """
-    wake_fd = os.eventfd(0, os.EFD_CLOEXEC)
-    stopped = False
-
-    async def stop_when_cancelled() -> None:
-        try:
-            await trio.sleep_forever()
-        finally:
-            os.eventfd_write(wake_fd, 1)
-
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(stop_when_cancelled)
-            try:
-                await trio.to_thread.run_sync(
-                    _pump,
-                    sock.fileno(),
-                    out_fd,
-                    size,
-                    guard,
-                    wake_fd,
-                    on_written,
-                    limiter=run_limiter(_PUMPS, MAX_PUMPS),
-                )
-            except _Stopped:
-                stopped = True
-            nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        raise sole_exception(group) from None
-    finally:
-        os.close(wake_fd)
-    if stopped:
-        await trio.lowlevel.checkpoint()  # raises the Cancelled that stopped the thread
-        raise trio.BrokenResourceError("the transfer was stopped")  # pragma: no cover
+    sock_fd = sock.fileno()
+    await run_pump(
+        lambda waiter: _pump(waiter, sock_fd, out_fd, size, on_written),
+        sock,
+        guard,
+        run_limiter(_PUMPS, MAX_PUMPS),
+    )
 
 
-def run_limiter(
-    var: trio.lowlevel.RunVar[trio.CapacityLimiter], tokens: int
-) -> trio.CapacityLimiter:
-    """This trio run's limiter held in `var` (made on first use)."""
-    try:
-        return var.get()
-    except LookupError:
-        limiter = trio.CapacityLimiter(tokens)
-        var.set(limiter)
-        return limiter
+__all__ = ["splice_available", "splice_into_file"]

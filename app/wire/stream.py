@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO
 
 import trio
 
@@ -15,38 +16,27 @@ from app.protocol import (
     MessageDecoder,
     MessageEnd,
     MessageHead,
-    NeedData,
     PayloadChunk,
     encode_error,
     encode_message_head,
 )
+from app.wire.event_reader import EventReader
 from app.wire.file_sender import send_file
-
-RECEIVE_SIZE: Final = 256 * 1024
 
 ProgressCallback = Callable[[int], None]
 
 
-class MessageStream:
+class MessageStream(EventReader[Event]):
     """Receive MMP events and send MMP messages on one connection.
 
     `idle_timeout_s` bounds every wait for bytes from the peer; past it
     trio.TooSlowError is raised and the caller decides what to answer.
     """
 
-    def __init__(self, stream: trio.abc.Stream, idle_timeout_s: float = float("inf")) -> None:
-        self.stream = stream
-        self.decoder = MessageDecoder()
-        self.idle_timeout_s = idle_timeout_s
+    decoder: MessageDecoder
 
-    async def next_event(self) -> Event:
-        while True:
-            event = self.decoder.next_event()
-            if not isinstance(event, NeedData):
-                return event
-            with trio.fail_after(self.idle_timeout_s):
-                data = await self.stream.receive_some(RECEIVE_SIZE)
-            self.decoder.feed(bytes(data))
+    def __init__(self, stream: trio.abc.Stream, idle_timeout_s: float = float("inf")) -> None:
+        super().__init__(stream, MessageDecoder(), idle_timeout_s)
 
     async def receive_head(self) -> MessageHead | None:
         """The next message's head, or None when the peer closed between messages."""
@@ -94,10 +84,15 @@ class MessageStream:
         await self.stream.send_all(encode_error(info, dialect))
 
     async def send_file(
-        self, file: BinaryIO, size: int, progress: ProgressCallback | None = None
+        self,
+        file: BinaryIO,
+        size: int,
+        progress: ProgressCallback | None = None,
+        digest: hashlib._Hash | None = None,
     ) -> None:
-        """Stream exactly `size` bytes of `file` in batches of whole 1,400-byte units."""
-        await send_file(self.stream, file, size, progress)
+        """Stream exactly `size` bytes of `file` in batches of whole 1,400-byte units,
+        feeding `digest` (when given) what was sent."""
+        await send_file(self.stream, file, size, progress, digest)
 
     async def aclose(self) -> None:
         await self.stream.aclose()

@@ -10,7 +10,7 @@ a subclass carrying the answer for the peer).
 from __future__ import annotations
 
 import math
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import trio
 
@@ -44,14 +44,3 @@ class IdleGuard:
 
     def moved(self, nbytes: int) -> None:
         pass
-
-
-@runtime_checkable
-class GuardedSocketStream(Protocol):
-    """A TCP stream wrapped by something that times its peer (the server's rate rules):
-    bulk transfers may go below it, to `inner`'s socket, under its guards."""
-
-    @property
-    def inner(self) -> trio.abc.Stream: ...
-
-    def send_guard(self) -> WaitGuard: ...

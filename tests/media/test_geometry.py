@@ -17,12 +17,24 @@ from app.media.geometry import (
     clip_size,
     resize_size,
 )
+from app.media.orientation import Orientation
 from app.media.probe import VideoInfo
 from app.protocol.errors import ErrorCode, VcsError
 
 
-def video(width: int, height: int, dar: Fraction | None = None) -> VideoInfo:
-    return VideoInfo("h264", width, height, 25.0, None, "yuv420p", dar, None, "h264")
+def video(width: int, height: int, dar: Fraction | None = None, rotation: int = 0) -> VideoInfo:
+    return VideoInfo(
+        "h264",
+        width,
+        height,
+        25.0,
+        None,
+        "yuv420p",
+        dar,
+        None,
+        "h264",
+        orientation=Orientation(rotation),
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,16 +47,41 @@ def video(width: int, height: int, dar: Fraction | None = None) -> VideoInfo:
     ],
 )
 def test_resize_keeps_the_shape_of_a_16_9_video(width, height, preset, expected) -> None:
-    assert resize_size(video(1920, 1080), width, height, preset) == expected
+    assert resize_size(video(1920, 1080), width, height, preset).size == expected
 
 
 def test_resize_presets_set_the_short_side_of_portrait_video() -> None:
-    assert resize_size(video(1080, 1920), None, None, 720) == Size(720, 1280)
+    assert resize_size(video(1080, 1920), None, None, 720).size == Size(720, 1280)
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_a_phone_clip_turned_a_quarter_is_sized_as_shown(rotation) -> None:
+    # 3840x2160 coded, display matrix -90°: a portrait 2160x3840 clip.
+    phone = video(3840, 2160, Fraction(16, 9), rotation)
+    assert resize_size(phone, None, None, 480).size == Size(480, 854)
+    assert resize_size(phone, None, None, 720).size == Size(720, 1280)
+    assert resize_size(phone, 1080, None, None).size == Size(1080, 1920)
+    assert clip_size(phone, None, 480, even_sides=True) == Size(480, 854)
+    assert aspect_plan(phone, Fraction(1, 1), AspectMode.CROP).out == Size(2160, 2160)
+    assert aspect_plan(phone, Fraction(9, 16), AspectMode.PAD).square is None
+    upside_down = video(1920, 1080, None, 180)
+    assert resize_size(upside_down, None, None, 720).size == Size(1280, 720)
+
+
+def test_presets_never_enlarge_unless_asked() -> None:
+    small = video(480, 270)
+    plan = resize_size(small, None, None, 480)
+    assert plan.size == Size(480, 270) and plan.note and "upscale" in plan.note
+    assert resize_size(small, None, None, 480, upscale=True).size == Size(854, 480)
+    assert resize_size(video(640, 480), None, None, 480).size == Size(640, 480)  # already 480p
+    # Explicit sides are honoured, larger or not.
+    assert resize_size(small, 960, None, None) == resize_size(small, 960, None, None, upscale=True)
+    assert resize_size(small, 960, None, None).size == Size(960, 540)
 
 
 def test_resize_follows_the_display_shape_of_anamorphic_video() -> None:
     # DVD PAL: 720x576 pixels shown at 16:9.
-    assert resize_size(video(720, 576, Fraction(16, 9)), None, 576, None) == Size(1024, 576)
+    assert resize_size(video(720, 576, Fraction(16, 9)), None, 576, None).size == Size(1024, 576)
 
 
 def test_resize_refuses_a_side_out_of_range() -> None:

@@ -84,7 +84,7 @@ def test_payload_passes_through_without_buffering() -> None:
     event = decoder.next_event()
     assert isinstance(event, PayloadChunk) and event.data is block  # no copy, no buffer
     assert decoder.next_event() is NEED_DATA
-    assert decoder.payload_left == 10**9 - 65536
+    assert decoder.payload.left == 10**9 - 65536
 
 
 def test_uppercase_media_type_is_lowered() -> None:
@@ -178,14 +178,14 @@ def test_payload_bytes_read_elsewhere_are_skipped() -> None:
     dec = MessageDecoder()
     dec.feed(encode_message_head({"op": "x"}, "mp4", 10) + b"abc")
     assert isinstance(dec.next_event(), MessageHead)
-    assert dec.payload_buffered
+    assert dec.payload.buffered
     with pytest.raises(LocalProtocolError):
-        dec.skip_payload(7)  # bytes are still buffered: they must be taken first
+        dec.payload.skip(7)  # bytes are still buffered: they must be taken first
     assert dec.next_event() == PayloadChunk(b"abc")
-    assert not dec.payload_buffered and dec.payload_left == 7
+    assert not dec.payload.buffered and dec.payload.left == 7
     with pytest.raises(LocalProtocolError):
-        dec.skip_payload(8)  # past the payload's end
-    dec.skip_payload(7)
+        dec.payload.skip(8)  # past the payload's end
+    dec.payload.skip(7)
     assert isinstance(dec.next_event(), MessageEnd)
     with pytest.raises(LocalProtocolError):
-        dec.skip_payload(1)  # between messages
+        dec.payload.skip(1)  # between messages

@@ -218,17 +218,17 @@ def test_file_bytes_read_elsewhere_are_skipped_after_the_ftyp_check() -> None:
     dec = RawUploadDecoder()
     dec.feed(encode_size_prefix(100) + FTYP)
     assert isinstance(dec.next_event(), RawUploadHead)
-    assert dec.payload_left == 0  # the ftyp box is not checked yet: nothing may bypass
+    assert dec.payload.left == 0  # the ftyp box is not checked yet: nothing may bypass
     with pytest.raises(LocalProtocolError):
-        dec.skip_payload(1)
+        dec.payload.skip(1)
     got = b""
-    while not got or dec.payload_buffered:
+    while not got or dec.payload.buffered:
         event = dec.next_event()
         assert isinstance(event, PayloadChunk)
         got += event.data
-    assert got == FTYP and dec.payload_left == 100 - len(FTYP)
+    assert got == FTYP and dec.payload.left == 100 - len(FTYP)
     with pytest.raises(LocalProtocolError):
-        dec.skip_payload(dec.payload_left + 1)
-    dec.skip_payload(dec.payload_left)
+        dec.payload.skip(dec.payload.left + 1)
+    dec.payload.skip(dec.payload.left)
     assert isinstance(dec.next_event(), MessageEnd)
     assert dec.bytes_received == SIZE_PREFIX_SIZE + 100

@@ -63,12 +63,12 @@ def sealed_stream(*chunks: bytes, close: bool = True, ch: ChannelKey | None = No
 
 
 @pytest.mark.parametrize("cipher", list(Cipher))
-def test_round_trip_in_full_records_of_twelve_packets(cipher: Cipher) -> None:
+def test_round_trip_in_full_records_of_whole_packets(cipher: Cipher) -> None:
     data = os.urandom(3 * MAX_PLAINTEXT + 5)
     wire = sealed_stream(data, b"tail", ch=channel(cipher))
     records = split_records(wire)
-    # SPEC §2: a full record is exactly 12 units of 1,400 bytes.
-    assert [len(r) for r in records[:3]] == [MAX_RECORD_SIZE] * 3 == [12 * 1400] * 3
+    # SPEC §2: a full record is a whole number of 1,400-byte units (46: 64,400 bytes).
+    assert [len(r) for r in records[:3]] == [MAX_RECORD_SIZE] * 3 == [46 * 1400] * 3
     assert len(records) == 6  # 3 full, the 5-byte rest, "tail", close
     assert open_all(wire, RecordOpener(channel(cipher))) == data + b"tail"
 
@@ -202,3 +202,48 @@ def test_any_bytes_open_or_are_refused(chunks: list[bytes], eof: bool) -> None:
         assert isinstance(opener.next_record(), NeedData)
     except Refused:
         pass
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.binary(min_size=1, max_size=150_000), min_size=1, max_size=4),
+    st.lists(st.integers(min_value=1, max_value=400_000), max_size=10),
+    st.integers(min_value=MAX_PLAINTEXT, max_value=4 * MAX_PLAINTEXT),
+)
+def test_buffer_to_buffer_sealing_and_opening_match_the_record_api(
+    chunks: list[bytes], cuts: list[int], room: int
+) -> None:
+    """`seal_into`/`open_into` (the pumps' path) make and read the very same records."""
+    sealer = RecordSealer(channel())
+    wire = bytearray()
+    for chunk in chunks:
+        out = bytearray(sealer.sealed_size(len(chunk)))
+        assert sealer.seal_into(memoryview(chunk), memoryview(out)) == len(out)
+        wire += out
+    wire += sealer.seal_close()
+    assert bytes(wire) == sealed_stream(*chunks)  # the same bytes as seal()
+    opener, plain = RecordOpener(channel()), bytearray(room)
+    opened, pending, closed = bytearray(), bytearray(), False
+    points = sorted({c % (len(wire) + 1) for c in cuts} | {len(wire)})
+    start = 0
+    for cut in points:
+        pending += wire[start:cut]
+        start = cut
+        while True:
+            used, written, closed = opener.open_into(memoryview(bytes(pending)), memoryview(plain))
+            opened += plain[:written]
+            del pending[:used]
+            if not used or closed:
+                break
+    assert closed and not pending and bytes(opened) == b"".join(chunks)
+
+
+def test_open_into_refuses_what_next_record_refuses() -> None:
+    records = split_records(sealed_stream(b"a", b"b", b"c"))
+    for altered in (records[1:], [records[0], records[0]], records + records[:1]):
+        opener = RecordOpener(channel())
+        with pytest.raises(Refused) as refused:
+            opener.open_into(memoryview(b"".join(altered)), memoryview(bytearray(100)))
+        assert refused.value.code is ErrorCode.BAD_RECORD
+        with pytest.raises(LocalProtocolError):  # a refused stream stays refused
+            opener.open_into(memoryview(b""), memoryview(bytearray(100)))

@@ -1,5 +1,5 @@
 """Bulk transfers below the stream layer on plain TCP: payloads of 1 MiB and more are
-spliced into the file by a worker thread (app/server/upload_sink.py), downloads go out
+spliced into the file by a worker thread (app/wire/payload_receive.py), downloads go out
 with sendfile(2). The same rules must hold there as byte by byte — hashes checked on
 what reached the disk, truncation, idle and slow-transfer limits, clients dying at any
 offset, shutdown mid-payload — and nothing partial is ever left."""

@@ -32,9 +32,18 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
     "min-transfer-rate": ('"4KiB"', ["--min-transfer-rate", "4KiB"]),
     "transfer-window": ('"1m"', ["--transfer-window", "1m"]),
     "ffmpeg": ('"/usr/bin/ffmpeg"', ["--ffmpeg", "/usr/bin/ffmpeg"]),
+    "ffmpeg-memory": ('"3GiB"', ["--ffmpeg-memory", "3GiB"]),
+    "max-decoded-frames": ("1000", ["--max-decoded-frames", "1000"]),
     "node-id": ('"n7"', ["--node-id", "n7"]),
     "key-file": ('"/etc/vcs/key.pem"', ["--key-file", "/etc/vcs/key.pem"]),
     "require-encryption": ("true", ["--require-encryption"]),
+    "authorized-keys": (
+        '"/etc/vcs/authorized_keys"',
+        ["--authorized-keys", "/etc/vcs/authorized_keys"],
+    ),
+    "key-exchange-rate": ("0.5", ["--key-exchange-rate", "0.5"]),
+    "key-exchange-burst": ("4", ["--key-exchange-burst", "4"]),
+    "key-exchange-total-rate": ("20", ["--key-exchange-total-rate", "20"]),
     "proxy-protocol": ("true", ["--proxy-protocol"]),
     "trusted-proxy": (
         '["10.0.0.0/8", "::1"]',

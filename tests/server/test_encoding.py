@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from app.media.argv import OutputSpec, resize_argv
+from app.media.argv import OutputSpec, resize_chain, video_result_argv
 from app.media.capabilities import require_encoders
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.geometry import Size
 from app.media.probe import probe_media
+from app.media.stream_plan import plan_video_result
 from app.protocol.errors import ErrorCode, VcsError
 from app.server.ops.base import OpContext
 from app.server.ops.encoding import encode
@@ -29,12 +30,18 @@ def context(src: Path, out: Path, limit_bytes: int) -> OpContext:
     )
 
 
+def resize_argv(ctx: OpContext, size: Size) -> list[str]:
+    result, plan, treatment = plan_video_result(ctx.info, "resized")
+    out = OutputSpec(ctx.output_path, result.muxer)
+    return video_result_argv(
+        ctx.ffmpeg, ctx.input_path, out, plan, result.rule, treatment, resize_chain(size)
+    )
+
+
 @pytest.mark.trio
 async def test_a_result_cut_at_the_limit_is_refused(small_clips, tmp_path: Path) -> None:
     ctx = context(small_clips["mp4"], tmp_path / "out.part", limit_bytes=20_000)
-    argv = resize_argv(
-        ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "mp4"), ctx.info, Size(640, 480)
-    )
+    argv = resize_argv(ctx, Size(640, 480))
     with pytest.raises(VcsError) as info:
         await encode(ctx, argv, ctx.info.duration_s, "Pick a smaller size.")
     assert info.value.code is ErrorCode.RESULT_TOO_LARGE
@@ -44,9 +51,7 @@ async def test_a_result_cut_at_the_limit_is_refused(small_clips, tmp_path: Path)
 @pytest.mark.trio
 async def test_a_result_within_the_limit_is_kept(small_clips, tmp_path: Path) -> None:
     ctx = context(small_clips["mp4"], tmp_path / "out.part", limit_bytes=50_000_000)
-    argv = resize_argv(
-        ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "mp4"), ctx.info, Size(160, 120)
-    )
+    argv = resize_argv(ctx, Size(160, 120))
     size = await encode(ctx, argv, ctx.info.duration_s, "unused")
     assert size == ctx.output_path.stat().st_size > 0
 

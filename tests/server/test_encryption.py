@@ -40,7 +40,7 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def vcs(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.client.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

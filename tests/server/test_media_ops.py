@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,6 @@ from tests.spec_client import SpecClient, header64
 
 CLIP_S = 3.0
 CLIP_FPS = 25
-
-
-@pytest.fixture(scope="module")
-def ops_server(
-    tmp_path_factory: pytest.TempPathFactory, server_key_file: Path
-) -> Iterator[ServerProcess]:
-    """One server for the module: jobs run one after another, so the per-IP rule holds."""
-    storage = tmp_path_factory.mktemp("ops-storage")
-    server = ServerProcess(storage, ("--key-file", str(server_key_file))).start()
-    yield server
-    server.stop()
 
 
 def run_job(
@@ -66,7 +54,8 @@ def failure(server, op, path, params, out_dir) -> dict[str, Any]:
     [
         ({"width": 160}, 160, 120, "4:3"),
         ({"height": 180, "width": 200}, 200, 180, "10:9"),  # both sides: the shape changes
-        ({"preset": "480p"}, 640, 480, "4:3"),
+        ({"preset": "480p", "upscale": True}, 640, 480, "4:3"),
+        ({"preset": "480p"}, 320, 240, "4:3"),  # never enlarged unless asked
     ],
 )
 def test_resize(ops_server, small_clips, tmp_path, params, width, height, dar) -> None:
@@ -76,6 +65,7 @@ def test_resize(ops_server, small_clips, tmp_path, params, width, height, dar) -
     assert got["dar"] == dar
     assert got["audio_codec"] == "aac" and result.suffix == ".mp4"
     assert (report["width"], report["height"]) == (width, height)
+    assert ("note" in report) == (params == {"preset": "480p"})
 
 
 @pytest.mark.parametrize(
@@ -190,6 +180,16 @@ def test_a_range_past_the_end_fails_with_what_would_fit(ops_server, small_clips,
     assert error["code"] == "bad_params"
     assert error["description"] == "end 9 is past the video's 3 s duration."
     assert error["solution"] == "Pick end ≤ 3."
+
+
+def test_an_end_within_a_frame_past_the_duration_is_clamped(ops_server, small_clips, tmp_path):
+    # 3 s at 25 fps: 3.03 is less than a frame (40 ms) past the end, as a player rounds.
+    report, result = done(
+        ops_server, "gif", small_clips["mp4"], {"start": 2, "end": 3.03}, tmp_path
+    )
+    assert (report["start"], report["end"]) == (2, 3)
+    assert "used 2..3 s" in report["note"]
+    assert abs(duration_s(result) - 1.0) <= 1 / 12
 
 
 @pytest.mark.parametrize(

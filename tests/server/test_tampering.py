@@ -196,3 +196,40 @@ async def test_a_capture_shows_neither_the_json_nor_the_payload(
         assert secret not in capture, secret
     assert not common_run(upload, capture)
     assert not common_run(result, capture)
+
+
+BULK_SIZE = 3 * 1024 * 1024  # past 1 MiB: the sealed pumps carry it (app/wire/sealed_pump.py)
+BULK_RECORDS = math.ceil(BULK_SIZE / MAX_PLAINTEXT)
+BULK_MIDDLE = FIRST_PAYLOAD + BULK_RECORDS // 2
+
+BULK_ATTACKS: dict[str, Action] = {
+    "bit in the payload": flip_bit(BULK_MIDDLE, 30_000),
+    "bit in a record's length": flip_bit(BULK_MIDDLE, 0, 0x80),
+    "dropped record": drop(BULK_MIDDLE),
+    "replayed record": replay(BULK_MIDDLE),
+    "truncated stream": cut_before(BULK_MIDDLE),
+}
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("attack", list(BULK_ATTACKS))
+async def test_tampered_bulk_upload_is_refused_on_the_fast_path(
+    start_server, tmp_path: Path, attack: str
+) -> None:
+    """The same attacks on a payload the worker-thread pumps seal and open."""
+    server: ServerProcess = start_server("--idle-timeout", "5")
+    payload = tmp_path / "bulk.mp4"
+    payload.write_bytes(os.urandom(BULK_SIZE))
+    proxy = TamperProxy((server.host, server.port), BULK_ATTACKS[attack])
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(proxy.serve)
+            client = VcsClient(ServerAddress("127.0.0.1", proxy.port), answer_timeout_s=10)
+            with pytest.raises((ServerError, ConnectionFailed)) as refused:
+                await client.upload("compress", payload)
+            if isinstance(refused.value, ServerError):
+                assert refused.value.code in ("bad_record", "timeout")
+            assert await settles_empty(server), stored(server)
+            proxy.client_to_server = keep
+            assert (await client.upload("compress", payload))["status"] == "accepted"
+            nursery.cancel_scope.cancel()

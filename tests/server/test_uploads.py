@@ -148,3 +148,41 @@ def _accepts(server: ServerProcess) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex((server.host, server.port)) == 0
+
+
+def test_a_sha256_trailer_is_checked_before_anything_is_stored(
+    start_server, clip_mp4: Path
+) -> None:
+    """`"trailer": "sha256"`: the hash comes after the payload (the client hashed it while
+    sending); a wrong one is refused with nothing kept, a right one is accepted."""
+    import hashlib
+
+    data = clip_mp4.read_bytes()
+    right = hashlib.sha256(data).hexdigest()
+    server = start_server()
+    for trailer, code in (
+        ({"sha256": "0" * 64}, "hash_mismatch"),
+        ({"sha256": right, "extra": 1}, "bad_params"),
+        ({"nothing": right}, "bad_params"),
+    ):
+        client = SpecClient(server.host, server.port)
+        client.send({"op": "compress", "trailer": "sha256"}, media_type="mp4", payload=data)
+        client.send(trailer)
+        assert client.receive().doc["error"]["code"] == code
+        client.close()
+        assert wait_for(lambda: server.files() == []), trailer
+    both = SpecClient(server.host, server.port).request(
+        {"op": "compress", "trailer": "sha256", "sha256": right}, media_type="mp4", payload=data
+    )
+    assert both.doc["error"]["code"] == "bad_params"
+    cut = SpecClient(server.host, server.port)
+    cut.send({"op": "compress", "trailer": "sha256"}, media_type="mp4", payload=data)
+    cut.sock.shutdown(1)  # the payload, then the end: no trailer
+    assert cut.is_closed()  # a truncation: nobody left to answer
+    cut.close()
+    assert wait_for(lambda: server.files() == [])
+    client = SpecClient(server.host, server.port)
+    client.send({"op": "compress", "trailer": "sha256"}, media_type="mp4", payload=data)
+    client.send({"sha256": right})
+    assert client.receive().doc["status"] == "accepted"
+    client.close()

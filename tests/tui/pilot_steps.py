@@ -8,7 +8,7 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from app.client.op_params import OPS
+from app.protocol.ops import UPLOAD_OPS
 from app.tui.app import VcsTui
 from app.tui.jobs import Step, TrackedJob
 from app.tui.screens.operation import OperationScreen
@@ -49,11 +49,11 @@ async def open_form(pilot: Pilot[None], file_name: str) -> OperationScreen:
 
 
 async def choose_op(pilot: Pilot[None], form: OperationScreen, op: str) -> None:
-    names = list(OPS)
+    names = list(UPLOAD_OPS)
     steps = names.index(op) - names.index(form.op)
     form.query_one("#op-select", Select).focus()
     await pilot.press("enter", *(["down"] * steps if steps > 0 else ["up"] * -steps), "enter")
-    first_field = f"#row-{OPS[op].params[0].name}"
+    first_field = f"#row-{UPLOAD_OPS[op].fields[0].name}"
     await wait_until(pilot, lambda: form.op == op and bool(form.query(first_field)), op)
 
 

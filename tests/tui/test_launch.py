@@ -30,7 +30,7 @@ def test_vcs_tui_opens_in_an_80x24_terminal(home: Path, tmp_path: Path) -> None:
         "TEXTUAL_SCREENSHOT_LOCATION": str(tmp_path),
         "TEXTUAL_SCREENSHOT_FILENAME": "tui.svg",
     }
-    argv = [sys.executable, "-m", "app.client.cli", "tui", "--server", "127.0.0.1:9"]
+    argv = [sys.executable, "-m", "app.cli", "tui", "--server", "127.0.0.1:9"]
     proc = subprocess.Popen(
         argv, stdin=slave, stdout=slave, stderr=slave, cwd=home / "videos", env=env
     )
@@ -63,7 +63,7 @@ def test_vcs_tui_opens_in_an_80x24_terminal(home: Path, tmp_path: Path) -> None:
 
 def test_vcs_tui_rejects_a_bad_server_address() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app.client.cli", "tui", "--server", "host:notaport"],
+        [sys.executable, "-m", "app.cli", "tui", "--server", "host:notaport"],
         capture_output=True,
         text=True,
         timeout=60,

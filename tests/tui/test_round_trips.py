@@ -85,3 +85,22 @@ async def test_compress_round_trip_across_a_restart(
     assert probe(saved)["video_codec"] == "h264"
     assert saved.stat().st_size < (videos / "clip.mp4").stat().st_size
     assert '"last_op": "compress"' in (home / ".config" / "vcs" / "tui.json").read_text()
+
+
+@pytest.mark.asyncio
+async def test_a_download_keeps_a_file_of_the_same_name(
+    server: ServerProcess, videos: Path, home: Path
+) -> None:
+    (home / "out").mkdir()
+    (home / "out" / "clip.gif.gif").write_text("an older gif")
+    app = VcsTui(server.address, folder=videos)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await gif_form(pilot, "0", "1")
+        await pilot.press("ctrl+s")
+        job = only_job(pilot)
+        await wait_for_step(pilot, job, Step.DONE, Step.FAILED)
+        assert job.step is Step.DONE, job.error
+        saved = await download_to(pilot, "~/out")
+    assert saved == home / "out" / "clip.gif (1).gif"
+    assert probe(saved)["format"] == "gif"
+    assert (home / "out" / "clip.gif.gif").read_text() == "an older gif"

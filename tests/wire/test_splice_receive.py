@@ -11,10 +11,13 @@ import trio
 
 from app.protocol import MessageHead, encode_message_head
 from app.protocol.errors import RemoteProtocolError
+from app.wire import payload_receive
+from app.wire.atomic_write import AtomicFile
 from app.wire.hash_follower import HashFollower
-from app.wire.payload_splice import buffered_payload, splice_rest_of_payload, worth_splicing
-from app.wire.splice_receive import PeerClosed, splice_available, splice_into_file
+from app.wire.payload_receive import receive_payload
+from app.wire.splice_receive import splice_available, splice_into_file
 from app.wire.stream import MessageStream
+from app.wire.thread_pump import PeerClosed
 from app.wire.wait_guard import IdleGuard
 
 pytestmark = pytest.mark.skipif(not splice_available(), reason="needs Linux splice(2)")
@@ -98,26 +101,32 @@ def test_the_follower_hashes_what_was_written(tmp_path: Path) -> None:
 
 
 @pytest.mark.trio
-async def test_a_message_payload_is_spliced_after_its_buffered_bytes(tmp_path: Path) -> None:
+async def test_a_message_payload_is_spliced_after_its_buffered_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     payload = os.urandom(2 * MiB + 3)
     wire = encode_message_head({"op": "x"}, "mp4", len(payload)) + payload
     client, server = await tcp_pair()
     ms = MessageStream(server, idle_timeout_s=5)
-    fd = open_out(tmp_path)
-    digest = hashlib.sha256()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(client.send_all, wire)
-        head = await ms.next_event()
-        assert isinstance(head, MessageHead)
-        sock = worth_splicing(ms, server)
-        assert sock is not None
-        for chunk in buffered_payload(ms):
-            os.write(fd, chunk)
-            digest.update(chunk)
-        await splice_rest_of_payload(ms, sock, fd, digest, IdleGuard(5))
-    os.close(fd)
+    spliced: list[int] = []
+    with AtomicFile(tmp_path, hash_it=True) as sink:
+
+        async def counting_splice(sock, fd, size, guard, on_written):
+            spliced.append(size)
+            await splice_into_file(sock, fd, size, guard, on_written)
+
+        monkeypatch.setattr(payload_receive, "splice_into_file", counting_splice)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_all, wire + encode_message_head({"op": "y"}))
+            head = await ms.next_event()
+            assert isinstance(head, MessageHead)
+            await receive_payload(ms, sink)
+        await sink.commit(tmp_path / "out")
     assert (tmp_path / "out").read_bytes() == payload
-    assert digest.hexdigest() == hashlib.sha256(payload).hexdigest()
+    assert sink.hexdigest() == hashlib.sha256(payload).hexdigest()
+    assert spliced and spliced[0] > MiB  # most of it went around the event loop
+    next_head = await ms.next_event()  # and the decoder goes on with the next message
+    assert isinstance(next_head, MessageHead) and next_head.json == {"op": "y"}
 
 
 @pytest.mark.trio
@@ -125,20 +134,16 @@ async def test_a_cut_payload_is_the_decoders_truncated_error(tmp_path: Path) -> 
     wire = encode_message_head({"op": "x"}, "mp4", 4 * MiB) + bytes(2 * MiB)
     client, server = await tcp_pair()
     ms = MessageStream(server, idle_timeout_s=5)
-    fd = open_out(tmp_path)
 
     async def send_and_close() -> None:
         await client.send_all(wire)
         await client.aclose()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(send_and_close)
-        assert isinstance(await ms.next_event(), MessageHead)
-        sock = worth_splicing(ms, server)
-        assert sock is not None
-        for chunk in buffered_payload(ms):
-            os.write(fd, chunk)
-        with pytest.raises(RemoteProtocolError) as truncated:
-            await splice_rest_of_payload(ms, sock, fd, None, IdleGuard(5))
-    os.close(fd)
+    with AtomicFile(tmp_path) as sink:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_and_close)
+            assert isinstance(await ms.next_event(), MessageHead)
+            with pytest.raises(RemoteProtocolError) as truncated:
+                await receive_payload(ms, sink)
     assert truncated.value.code == "truncated"
+    assert list(tmp_path.iterdir()) == []  # the partial file went with the block

@@ -11,18 +11,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.media.demuxers import pyav_container_options
+from app.media.limits import MAX_FRAME_PIXELS
+
 
 def keyframes_before(path: Path, times_s: Sequence[float]) -> list[float | None]:
     """For each time (seconds from the start, as FFmpeg's `-ss` counts), the time of the
     last video keyframe at or before it, or None where the container cannot tell.
 
-    Blocking: call it from a worker thread.
+    Blocking, and it reads the upload: the server runs it in the probe process
+    (upload_probe.keyframes_near), with the upload's allowlist.
     """
-    import av  # loaded already by the probe
+    import av
 
     found: list[float | None] = []
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(
+            str(path),
+            metadata_errors="ignore",
+            options={"max_pixels": str(MAX_FRAME_PIXELS)},
+            container_options=pyav_container_options(),
+        ) as container:
             stream = container.streams.video[0]
             if stream.time_base is None:
                 return [None] * len(times_s)

@@ -31,7 +31,9 @@ from app.media.compress.report import (
 from app.media.compress.scoring import measure_quality
 from app.media.compress.search import ScratchFiles, SearchResult, search_crf
 from app.media.compress.search_policy import budget_factor, search_share_of_job
-from app.media.probe import MediaInfo
+from app.media.fidelity_report import fidelity_report
+from app.media.limits import DEFAULT_LIMITS, MediaLimits, check_decoded_frames
+from app.media.media_info import MediaInfo
 
 # The result must be clearly smaller than the input, or the input is returned (SPEC §4).
 KEEP_RATIO: Final = 0.95
@@ -50,10 +52,11 @@ class CompressRequest:
     ffmpeg: str
     src: Path
     info: MediaInfo
-    codec: str
+    codec: str | None  # None: chosen from the input (h264; h265 for HDR)
     target_vmaf: float
     output: Path
     limit_bytes: int
+    limits: MediaLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +70,12 @@ class CompressOutcome:
 async def compress_file(request: CompressRequest, on_progress: PhaseReport) -> CompressOutcome:
     started = time.monotonic()
     info = request.info
+    check_decoded_frames(info, info.duration_s, request.limits)
     caps = await trio.to_thread.run_sync(features_of, request.ffmpeg)
     plan = plan_compress(info, request.codec, request.target_vmaf, caps)
     progress = CompressProgress(on_progress, search_share_of_job(info.duration_s))
     scratch = ScratchFiles.beside(request.output)
-    fused = can_score_while_encoding(info, caps.loopback_decoder)
+    fused = can_score_while_encoding(info, caps.loopback_decoder, plan.picture.bytes_per_sample)
     try:
         search = await search_crf(
             request.ffmpeg,
@@ -81,12 +85,14 @@ async def compress_file(request: CompressRequest, on_progress: PhaseReport) -> C
             scratch,
             progress.searching,
             score_while_encoding=fused,
+            limits=request.limits,
         )
         progress.search_done(search, scored_while_encoding=fused)
         report: dict[str, Any] = {
             **settings_fields(plan, search),
             "audio": plan.audio.describe(),
             "search": search_fields(plan, search),
+            **fidelity_report(info, plan.result, plan.streams, plan.treatment),
         }
         predicted = None
         if search.predicted_video_bytes is not None:
@@ -104,6 +110,7 @@ async def compress_file(request: CompressRequest, on_progress: PhaseReport) -> C
             request.output,
             request.limit_bytes,
             progress.encoding,
+            request.limits.for_ffmpeg(info, request.limit_bytes),
             ScoreAlong(scratch.log, search.final_subsample) if fused else None,
         )
         encode_s = time.monotonic() - encode_started
@@ -147,8 +154,11 @@ async def _measure_after(
         scratch.log,
         subsample=search.final_subsample,
         duration_s=request.info.duration_s,
+        limits=request.limits.for_ffmpeg(request.info, request.limit_bytes),
+        distorted_format=plan.result.muxer,
         on_progress=progress.measuring,
         expected_s=search.final_measure_s,
+        picture=plan.picture,
     )
 
 

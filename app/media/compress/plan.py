@@ -1,7 +1,7 @@
 """Deciding how to compress one input, from its probe: encoder, preset, audio, metric.
 
 Pure: no FFmpeg runs here. The CRF itself is not decided here but searched for on
-samples of the input (crf_search.py); this module gives the search its bounds, its
+samples of the input (search_policy.py); this module gives the search its bounds, its
 first guess and its prior for how fast quality falls as the CRF rises.
 """
 
@@ -12,8 +12,24 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from app.media.capabilities import FFmpegFeatures
+from app.media.colour import UNTAGGED
+from app.media.colour_args import HDR_PIXEL_FORMAT, SDR_PIXEL_FORMAT, tonemap_to_sdr
 from app.media.compress.metric import Metric, QualityTarget
+from app.media.compress.picture import PLAIN_PICTURE, SourcePicture, source_picture
+from app.media.containers import Encoder
 from app.media.probe import AudioInfo, MediaInfo
+from app.media.stream_info import StreamInfo
+from app.media.stream_plan import (
+    MP4_RESULT,
+    NO_STREAMS,
+    Fate,
+    StreamDecision,
+    StreamPlan,
+    VideoResult,
+    plan_output_streams,
+    video_result_for,
+)
+from app.media.video_treatment import VideoTreatment, params_args, treat_video
 from app.protocol.errors import ErrorCode, VcsError
 
 # Pixel rate (width × height × fps) up to which the default presets run: 1080p30.
@@ -43,12 +59,22 @@ class VideoEncoder:
     vmaf_per_crf: float
     fast_preset: str
 
-    def video_args(self, crf: float, *, for_mp4: bool) -> list[str]:
+    def video_args(
+        self, crf: float, *, for_mp4: bool, treatment: VideoTreatment | None = None
+    ) -> list[str]:
+        """The encoder's options; `treatment` adds the bit depth, colour tags and HDR
+        metadata (video_treatment.py)."""
         args = ["-c:v", self.encoder, "-preset", self.preset, "-crf", format_crf(crf)]
-        if self.encoder == "libx265":
-            args += ["-x265-params", "log-level=error"]
-            if for_mp4:
-                args += ["-tag:v", "hvc1"]  # Apple players want hvc1, FFmpeg writes hev1
+        if treatment is not None:
+            for option, value in treatment.encoder.options:
+                args += [f"-{option}:v", value]
+        own = ("log-level=error",) if self.encoder == "libx265" else ()
+        if treatment is not None:
+            args += params_args(treatment, "v", own)
+        elif own:
+            args += ["-x265-params", ":".join(own)]
+        if self.encoder == "libx265" and for_mp4:
+            args += ["-tag:v", "hvc1"]  # Apple players want hvc1, FFmpeg writes hev1
         return args
 
 
@@ -119,20 +145,27 @@ def codec_name(decoder: str) -> str:
 def plan_audio(audio: AudioInfo | None, codec: str, caps: FFmpegFeatures) -> AudioPlan:
     if audio is None:
         return AudioPlan(AudioAction.NONE)
-    channels = audio.channels if audio.channels > 0 else 2
-    source_codec = codec_name(audio.codec)
+    return plan_audio_track(codec_name(audio.codec), audio.channels, audio.bit_rate, codec, caps)
+
+
+def plan_audio_track(
+    source_codec: str, channels: int, bit_rate: int | None, codec: str, caps: FFmpegFeatures
+) -> AudioPlan:
+    """One track: copied when already efficient, else re-encoded at a rate for its
+    channels (never above its own)."""
+    channels = channels if channels > 0 else 2
     if (
         source_codec in COPYABLE[codec]
-        and audio.bit_rate is not None
-        and audio.bit_rate <= COPY_PER_CHANNEL_BPS * channels
+        and bit_rate is not None
+        and bit_rate <= COPY_PER_CHANNEL_BPS * channels
     ):
         return AudioPlan(AudioAction.COPY, source_codec=source_codec)
     use_opus = codec == "av1" and channels <= 2 and caps.has_encoder("libopus")
     per_channel = OPUS_PER_CHANNEL_BPS if use_opus else AAC_PER_CHANNEL_BPS
     bitrate = min(MAX_AUDIO_BPS, per_channel * min(channels, 6))
-    if audio.bit_rate is not None:
+    if bit_rate is not None:
         # Never spend more bits than the source had: that only makes the file bigger.
-        bitrate = min(bitrate, audio.bit_rate)
+        bitrate = min(bitrate, bit_rate)
     bitrate = max(MIN_AUDIO_BPS, bitrate // 1000 * 1000)
     return AudioPlan(
         AudioAction.ENCODE,
@@ -142,12 +175,26 @@ def plan_audio(audio: AudioInfo | None, codec: str, caps: FFmpegFeatures) -> Aud
     )
 
 
+def audio_decision(stream: StreamInfo, plan: AudioPlan) -> StreamDecision:
+    if plan.action is AudioAction.COPY:
+        return StreamDecision(stream, Fate.COPIED)
+    assert plan.encoder is not None and plan.bitrate is not None
+    encoder = Encoder(plan.encoder, (("b", f"{plan.bitrate // 1000}k"),))
+    return StreamDecision(stream, Fate.ENCODED, encoder, f"re-encoded: {plan.describe()}")
+
+
 @dataclass(frozen=True, slots=True)
 class CompressPlan:
     video: VideoEncoder
-    audio: AudioPlan
+    audio: AudioPlan  # the main track's (its description heads the report)
     target: QualityTarget
     media_type: str = "mp4"
+    result: VideoResult = MP4_RESULT
+    streams: StreamPlan = NO_STREAMS
+    treatment: VideoTreatment | None = None
+    picture: SourcePicture = PLAIN_PICTURE
+    # Bits per second of all audio tracks in the result (copied ones at their own rate).
+    audio_bps: int = 0
 
     @property
     def first_crf(self) -> float:
@@ -165,21 +212,64 @@ def codec_unavailable(codec: str, encoder: str) -> VcsError:
     )
 
 
+def default_codec(info: MediaInfo) -> str:
+    """H.264 plays everywhere; HDR input gets HEVC, which keeps HDR (SPEC §3.1)."""
+    return "h265" if info.video is not None and info.video.colour.is_hdr else "h264"
+
+
 def plan_compress(
-    info: MediaInfo, codec: str, target_vmaf: float, caps: FFmpegFeatures
+    info: MediaInfo, codec: str | None, target_vmaf: float, caps: FFmpegFeatures
 ) -> CompressPlan:
     """Per file (SPEC §4): the encoder and preset from codec and pixel rate, the audio
-    from its codec and bitrate, the metric from what this FFmpeg measures."""
+    from each track's codec and bitrate, the metric from what this FFmpeg measures; HDR
+    kept (h265, av1) or tone-mapped (h264); every stream kept as the container allows."""
+    codec = codec or default_codec(info)
     video = ENCODERS[codec]
     if not caps.has_encoder(video.encoder):
         raise codec_unavailable(codec, video.encoder)
+    colour = info.video.colour if info.video is not None else UNTAGGED
     if info.video is not None:
         px_s = info.video.width * info.video.height * (info.video.fps or 30.0)
         if px_s > FAST_PRESET_ABOVE_PX_S:
             video = replace(video, preset=video.fast_preset)
+    treatment = treat_video(colour, Encoder(video.encoder))
+    kept_hdr = treatment.hdr == "kept"
+    picture = source_picture(
+        info.video.index if info.video is not None else 0,
+        HDR_PIXEL_FORMAT if kept_hdr else SDR_PIXEL_FORMAT,
+        treatment.tonemap,
+        tonemap_to_sdr(colour) if kept_hdr else "",
+    )
+    tracks = {
+        s.index: plan_audio_track(s.codec, s.channels, s.bit_rate, codec, caps)
+        for s in info.streams
+        if s.kind == "audio"
+    }
+    result = video_result_for(info.streams)
+    streams = plan_output_streams(
+        info,
+        result.rule,
+        result.container,
+        lambda s: StreamDecision(s, Fate.ENCODED, treatment.encoder, "compressed"),
+        lambda s: audio_decision(s, tracks[s.index]),
+    )
+    audio_bps = sum(
+        (p.bitrate or 0) if p.action is AudioAction.ENCODE else (bit_rate_of(info, i) or 0)
+        for i, p in tracks.items()
+    )
     metric = Metric.VMAF if caps.has_filter("libvmaf") else Metric.SSIM
     return CompressPlan(
         video=video,
         audio=plan_audio(info.audio, codec, caps),
         target=QualityTarget.for_vmaf(target_vmaf, metric),
+        media_type=result.media_type,
+        result=result,
+        streams=streams,
+        treatment=treatment,
+        picture=picture,
+        audio_bps=audio_bps,
     )
+
+
+def bit_rate_of(info: MediaInfo, index: int) -> int | None:
+    return next((s.bit_rate for s in info.streams if s.index == index), None)

@@ -16,11 +16,12 @@ from app.media.probe import MediaInfo
 
 def predicted_total_bytes(plan: CompressPlan, info: MediaInfo, video_bytes: float) -> float:
     """The result's size from the search's prediction of its video, plus its audio."""
-    audio_bps = 0
-    if plan.audio.action is AudioAction.ENCODE:
-        audio_bps = plan.audio.bitrate or 0
-    elif plan.audio.action is AudioAction.COPY and info.audio is not None:
-        audio_bps = info.audio.bit_rate or 0
+    audio_bps = plan.audio_bps
+    if not plan.streams.decisions:  # a plan made without the stream list: the main track
+        if plan.audio.action is AudioAction.ENCODE:
+            audio_bps = plan.audio.bitrate or 0
+        elif plan.audio.action is AudioAction.COPY and info.audio is not None:
+            audio_bps = info.audio.bit_rate or 0
     return video_bytes + audio_bps * info.duration_s / 8
 
 

@@ -15,8 +15,10 @@ import trio
 
 from app.media.compress.argv import quality_argv
 from app.media.compress.metric import Metric, QualityScore, read_score
+from app.media.compress.picture import PLAIN_PICTURE, SourcePicture
 from app.media.compress.search_policy import SampleWindow
-from app.media.runner import run_ffmpeg
+from app.media.limits import RunLimits
+from app.media.runner import Box, run_ffmpeg
 from app.protocol.errors import ErrorCode, VcsError
 
 CLOCK_TICK_S: Final = 0.5
@@ -32,15 +34,31 @@ async def measure_quality(
     *,
     subsample: int,
     duration_s: float,
+    limits: RunLimits,
+    distorted_format: str,
+    src_format: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     expected_s: float | None = None,
+    picture: SourcePicture = PLAIN_PICTURE,
 ) -> QualityScore:
-    """Score `distorted` against `src` (its samples when `windows` are given).
+    """Score `distorted` (a file we wrote as `distorted_format`) against `src` (its
+    samples when `windows` are given; `src_format` when we wrote it, None for the upload).
 
     libvmaf holds frames back, so FFmpeg's own progress may sit still until the end;
     with `expected_s` the progress also moves with the clock (never past 95 %).
     """
-    argv = quality_argv(ffmpeg, distorted, src, windows, metric, log_path, subsample)
+    argv = quality_argv(
+        ffmpeg,
+        distorted,
+        src,
+        windows,
+        metric,
+        log_path,
+        subsample,
+        picture,
+        distorted_format=distorted_format,
+        src_format=src_format,
+    )
     log_path.unlink(missing_ok=True)
     shown = 0.0
 
@@ -50,11 +68,20 @@ async def measure_quality(
             shown = fraction
             on_progress(fraction)
 
+    # A failing FFmpeg is raised as itself, not wrapped in the nursery's exception group
+    # (which the job would report as an internal error instead of ffmpeg_failed).
+    failure: VcsError | None = None
     async with trio.open_nursery() as nursery:
         if on_progress is not None and expected_s is not None and expected_s > 0:
             nursery.start_soon(_move_with_clock, expected_s, report)
-        await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction))
+        box = Box(reads=(distorted, src), writes=(log_path,), limits=limits)
+        try:
+            await run_ffmpeg(argv, duration_s, lambda p: report(p.fraction), box=box)
+        except VcsError as exc:
+            failure = exc
         nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return score_from_log(metric, log_path, subsample)
 
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import trio
-
-from app.media.compress.argv import sample_encode_argv, samples_raw_argv
-from app.media.compress.keyframes import keyframes_before
+from app.media.compress.argv import (
+    RAW_SAMPLES_MUXER,
+    TRIAL_MUXER,
+    sample_encode_argv,
+    samples_raw_argv,
+)
 from app.media.compress.plan import CompressPlan
 from app.media.compress.scoring import measure_quality
 from app.media.compress.search_policy import (
@@ -34,8 +36,10 @@ from app.media.compress.search_policy import (
     score_at,
     subsample_for,
 )
-from app.media.probe import MediaInfo
-from app.media.runner import Progress, run_ffmpeg
+from app.media.limits import MediaLimits
+from app.media.media_info import MediaInfo
+from app.media.runner import Box, Progress, run_ffmpeg
+from app.media.upload_probe import keyframes_near
 
 # Frames to score at least: on the samples of each try, and on the final file. Scoring
 # 1 frame in 5 or 13 moved the mean by ≤ 0.1 VMAF on the real clips (Megamind, vtest);
@@ -132,21 +136,24 @@ class EncodeClock:
         return start_up_s + content_s / rate
 
 
-def frame_bytes(info: MediaInfo) -> int:
-    """One prepared frame (8-bit 4:2:0, cropped to even dimensions), uncompressed."""
+def frame_bytes(info: MediaInfo, bytes_per_sample: int = 1) -> int:
+    """One prepared frame (4:2:0, cropped to even dimensions), uncompressed: 8-bit, or
+    2 bytes a sample when HDR is kept in 10 bits."""
     video = info.video
     if video is None:
         return 0
-    return (video.width // 2 * 2) * (video.height // 2 * 2) * 3 // 2
+    return (video.width // 2 * 2) * (video.height // 2 * 2) * 3 // 2 * bytes_per_sample
 
 
-def raw_samples_fit(info: MediaInfo, sample_s: float, directory: Path) -> bool:
+def raw_samples_fit(
+    info: MediaInfo, sample_s: float, directory: Path, bytes_per_sample: int = 1
+) -> bool:
     video = info.video
     if video is None or video.width <= 0 or video.height <= 0:
         return False
     # The nominal rate, not the counted one: an over-estimate only keeps the cap safe.
     fps = max(video.fps, frames_in(1.0, info)) or 25.0
-    needed = sample_s * fps * frame_bytes(info) * 1.05
+    needed = sample_s * fps * frame_bytes(info, bytes_per_sample) * 1.05
     try:
         free = shutil.disk_usage(directory).free
     except OSError:
@@ -154,11 +161,13 @@ def raw_samples_fit(info: MediaInfo, sample_s: float, directory: Path) -> bool:
     return needed <= min(MAX_RAW_SAMPLES_BYTES, free / 4)
 
 
-def decoded_fps(raw_samples: Path, info: MediaInfo, sample_s: float) -> float | None:
+def decoded_fps(
+    raw_samples: Path, info: MediaInfo, sample_s: float, bytes_per_sample: int = 1
+) -> float | None:
     """Frames per second FFmpeg actually decoded, counted in the raw samples. tree.avi's
     header says 444 frames at 15 fps; FFmpeg keeps 69 (the rest are empty repeat
     chunks), and 1 frame in 11 of 444 scored 7 frames of the 69."""
-    size = frame_bytes(info)
+    size = frame_bytes(info, bytes_per_sample)
     try:
         frames = raw_samples.stat().st_size // size if size > 0 else 0
     except OSError:
@@ -201,6 +210,7 @@ async def search_crf(
     on_progress: ProgressFn,
     *,
     score_while_encoding: bool,
+    limits: MediaLimits,
 ) -> SearchResult:
     """Tries until the CRF meeting the target is pinned down or the time budget is spent.
 
@@ -211,31 +221,35 @@ async def search_crf(
     duration = info.duration_s
     windows = pick_sample_windows(duration)
     if windows:
-        keyframes = await trio.to_thread.run_sync(
-            keyframes_before, src, [w.start_s for w in windows]
-        )
+        keyframes = await keyframes_near(src, [w.start_s for w in windows], limits)
         windows = align_to_keyframes(windows, keyframes)
+    # The raw samples, the tries and their logs: scratch files of at most this size each.
+    scratch_limits = limits.for_ffmpeg(info, MAX_RAW_SAMPLES_BYTES)
     sample_s = sample_seconds(windows, duration)
     # What the tries read: the source's windows, or the raw samples made from them.
-    trial_src, trial_windows = src, windows
+    trial_src, trial_windows, trial_format = src, windows, None
+    trial_picture = plan.picture
+    depth = plan.picture.bytes_per_sample
     # Decoding and preparing the whole source, when the tries do not tell (they read the
     # raw samples): on 2 busy cores a plain encode takes about decoding + encoding.
     decode_s = 0.0
     counted_fps: float | None = None
     on_progress(0.01, None)
-    if raw_samples_fit(info, sample_s, scratch.samples.parent):
+    if raw_samples_fit(info, sample_s, scratch.samples.parent, depth):
         clock = EncodeClock()
         await run_ffmpeg(
-            samples_raw_argv(ffmpeg, src, windows, scratch.samples),
+            samples_raw_argv(ffmpeg, src, windows, scratch.samples, plan.picture),
             sample_s,
             lambda p: clock.mark(p.fraction * sample_s),
+            box=Box((src,), (scratch.samples,), scratch_limits),
         )
-        trial_src, trial_windows = scratch.samples, ()
+        trial_src, trial_windows, trial_format = scratch.samples, (), RAW_SAMPLES_MUXER
+        trial_picture = plan.picture.already_prepared()
         # The final encode starts FFmpeg once: its start-up is counted from the tries.
         decode_s = clock.seconds_for(duration, start_up=False) or (
             time.monotonic() - clock.started
         ) * (duration / sample_s if sample_s > 0 else 1.0)
-        counted_fps = decoded_fps(scratch.samples, info, sample_s)
+        counted_fps = decoded_fps(scratch.samples, info, sample_s, depth)
     # With no known duration the samples are the whole file: tries cost what the rest will.
     whole_per_sample = duration / sample_s if sample_s > 0 else 1.0
 
@@ -271,9 +285,20 @@ async def search_crf(
             progress_of_try(0.75)(p.fraction)
 
         await run_ffmpeg(
-            sample_encode_argv(ffmpeg, trial_src, trial_windows, plan.video, crf, scratch.trial),
+            sample_encode_argv(
+                ffmpeg,
+                trial_src,
+                trial_windows,
+                plan.video,
+                crf,
+                scratch.trial,
+                trial_picture,
+                plan.treatment,
+                own_format=trial_format,
+            ),
             sample_s,
             on_encode,
+            box=Box((trial_src,), (scratch.trial,), scratch_limits),
         )
         t1 = time.monotonic()
         size = scratch.trial.stat().st_size
@@ -286,6 +311,10 @@ async def search_crf(
             scratch.log,
             subsample=trial_subsample,
             duration_s=sample_s,
+            limits=scratch_limits,
+            distorted_format=TRIAL_MUXER,
+            src_format=trial_format,
+            picture=trial_picture,
             on_progress=lambda f: progress_of_try(1.0)(0.75 + 0.25 * f),
             expected_s=trials[-1].measure_s if trials else None,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from typing import Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -24,6 +25,8 @@ MIN_RSA_KEY_BITS: Final = 3072
 # bounds that CPU (and the JSON it travels in).
 MAX_RSA_KEY_BITS: Final = 8192
 RSA_PUBLIC_EXPONENT: Final = 65537
+# How a fingerprint is written (`fingerprint` below): what users copy between machines.
+FINGERPRINT_RE: Final = re.compile(r"SHA256:[A-Za-z0-9+/]{43}", re.ASCII)
 
 
 def generate_private_key() -> rsa.RSAPrivateKey:
@@ -110,5 +113,23 @@ def public_key_from_wire(doc: dict[str, object], name: str) -> tuple[rsa.RSAPubl
 
 def fingerprint(key: rsa.RSAPublicKey) -> str:
     """`SHA256:` + unpadded base64 of the SHA-256 of the key's DER, as SSH prints them."""
-    digest = hashlib.sha256(public_key_der(key)).digest()
+    return fingerprint_of_der(public_key_der(key))
+
+
+def fingerprint_of_der(der: bytes) -> str:
+    digest = hashlib.sha256(der).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def public_key_from_text(text: str) -> rsa.RSAPublicKey:
+    """An RSA public key written as one line of base64 DER (as `vcs keys --public` prints
+    it); ValueError unless it is RSA of an allowed size."""
+    try:
+        der = base64.b64decode(text.encode("ascii"), validate=True)
+        key = serialization.load_der_public_key(der)
+    except (binascii.Error, UnicodeEncodeError, ValueError, UnsupportedAlgorithm):
+        raise ValueError("not a base64 DER public key") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError(f"not an RSA key but {type(key).__name__}")
+    check_key_size(key.key_size)
+    return key

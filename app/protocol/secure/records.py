@@ -10,15 +10,16 @@ to another connection fails to open. A CLOSE record ends the stream, so a cut
 (truncation) is told apart from a close. See docs/security.md.
 
 Sans-IO, in the style of app.protocol.decoder: the sealer turns bytes into records,
-the opener is fed bytes and returns plaintext chunks.
+the opener is fed bytes and returns plaintext chunks. For bulk payloads both also work
+between caller-owned buffers (`seal_into`, `open_into`: AEAD `encrypt_into` /
+`decrypt_into`, no per-record allocation), which the worker-thread pumps of
+app/wire/sealed_pump.py reuse for a whole transfer.
 """
 
 from __future__ import annotations
 
 import enum
-import itertools
 import struct
-from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,16 +29,18 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from app.protocol import limits
 from app.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from app.protocol.events import NEED_DATA, ConnectionClosed, NeedData
+from app.protocol.receive_buffer import ReceiveBuffer
 
 HEADER_SIZE: Final = 3
 TAG_SIZE: Final = 16
 RECORD_OVERHEAD: Final = HEADER_SIZE + TAG_SIZE
-# A full record is exactly 12 packets of SPEC §2 (16,800 bytes, close to TLS's 16 KiB):
-# a batch of full records is a whole number of 1,400-byte units, and the 19 bytes of
-# overhead cost 0.1 %. bench/crypto.py measures other sizes (one unit per record: 3x the
-# CPU per byte to seal, 7x to open); bigger records gain little, and every connection
-# may hold one partial record.
-RECORD_UNITS: Final = 12
+# A full record is exactly 46 packets of SPEC §2 (64,400 bytes, the most units a 2-byte
+# length can count): a batch of full records is a whole number of 1,400-byte units and
+# the 19 bytes of overhead cost 0.03 %. Per-record work (a Python call, a nonce, the
+# associated data) is what costs at this size, not the cipher: bench/crypto.py measures
+# the sizes (12 units were used before; 1 unit costs several times the CPU per byte).
+# Every connection may hold one partial record: 64 KB, only while a transfer runs.
+RECORD_UNITS: Final = 46
 MAX_RECORD_SIZE: Final = RECORD_UNITS * limits.PACKET_SIZE
 MAX_PLAINTEXT: Final = MAX_RECORD_SIZE - RECORD_OVERHEAD
 MAX_SEQUENCE: Final = 2**64 - 1
@@ -112,45 +115,64 @@ class RecordSealer:
     def records_sealed(self) -> int:
         return self._sequence
 
+    @staticmethod
+    def sealed_size(plaintext_size: int) -> int:
+        """The bytes `seal` makes of `plaintext_size` bytes."""
+        records = -(-plaintext_size // MAX_PLAINTEXT)
+        return plaintext_size + records * RECORD_OVERHEAD
+
     def seal(self, data: bytes | bytearray | memoryview) -> bytes:
         """DATA records for `data`: full ones of MAX_PLAINTEXT bytes, then the rest."""
-        view = memoryview(data).cast("B")
-        parts: list[bytes] = []
-        for start in range(0, len(view), MAX_PLAINTEXT):
-            self._seal_one(RecordType.DATA, view[start : start + MAX_PLAINTEXT], parts)
-        return b"".join(parts)
+        out = bytearray(self.sealed_size(len(data)))
+        self.seal_into(memoryview(data).cast("B"), memoryview(out))
+        return bytes(out)
+
+    def seal_into(self, data: memoryview, out: memoryview) -> int:
+        """Seal `data` as `seal` does, into `out` (at least `sealed_size` bytes); returns
+        the bytes written. The hot path of every sealed payload: no allocation but the
+        nonce and associated data."""
+        if self._closed:
+            raise LocalProtocolError("sealing after the close record")
+        position = 0
+        for start in range(0, len(data), MAX_PLAINTEXT):
+            chunk = data[start : start + MAX_PLAINTEXT]
+            position = self._seal_one(RecordType.DATA, chunk, out, position)
+        return position
 
     def seal_close(self) -> bytes:
         """The CLOSE record; nothing can be sealed after it."""
-        parts: list[bytes] = []
-        self._seal_one(RecordType.CLOSE, b"", parts)
-        self._closed = True
-        return b"".join(parts)
-
-    def _seal_one(self, record_type: int, chunk: bytes | memoryview, parts: list[bytes]) -> None:
-        # The hot path of every sealed byte: plain ints and few temporaries.
         if self._closed:
             raise LocalProtocolError("sealing after the close record")
+        out = bytearray(RECORD_OVERHEAD)
+        self._seal_one(RecordType.CLOSE, memoryview(b""), memoryview(out), 0)
+        self._closed = True
+        return bytes(out)
+
+    def _seal_one(self, record_type: int, chunk: memoryview, out: memoryview, at: int) -> int:
         sequence_number = self._sequence
         if sequence_number >= MAX_SEQUENCE:
             raise LocalProtocolError("record sequence exhausted; open a new connection")
-        header = _HEADER.pack(len(chunk) + TAG_SIZE, record_type)
+        body = len(chunk) + TAG_SIZE
+        header = _HEADER.pack(body, record_type)
         sequence = sequence_number.to_bytes(8, "big")
-        parts.append(header)
-        parts.append(
-            self._aead.encrypt(
-                self._nonce_prefix + sequence, chunk, self._aad_prefix + sequence + header
-            )
+        out[at : at + HEADER_SIZE] = header
+        at += HEADER_SIZE
+        self._aead.encrypt_into(
+            self._nonce_prefix + sequence,
+            chunk,
+            self._aad_prefix + sequence + header,
+            out[at : at + body],
         )
         self._sequence = sequence_number + 1
+        return at + body
 
 
 class RecordOpener:
     """Opens incoming records in order; `feed(b"")` marks the end of the byte stream.
 
-    Fed chunks are kept as they are: a record inside one chunk is opened from a view of
-    it, and only a record that spans two chunks is copied. Holds what the caller feeds
-    at once plus at most one partial record.
+    A record inside one fed chunk is opened from a view of it; only a record that spans
+    chunks is copied (ReceiveBuffer). Holds what the caller feeds at once plus at most
+    one partial record.
     """
 
     def __init__(self, channel: ChannelKey) -> None:
@@ -158,25 +180,16 @@ class RecordOpener:
         self._nonce_prefix = channel.nonce_prefix()
         self._aad_prefix = channel.aad_prefix()
         self._sequence = 0
-        self._chunks: deque[bytes] = deque()
-        self._offset = 0  # into the first chunk
-        self._available = 0
-        self._eof = False
+        self._buffer = ReceiveBuffer()
         self._closed = False
         self._failed = False
 
     @property
     def buffered(self) -> int:
-        return self._available
+        return len(self._buffer)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        if self._eof:
-            raise LocalProtocolError("feed() after end of stream")
-        if not data:
-            self._eof = True
-            return
-        self._chunks.append(bytes(data))
-        self._available += len(data)
+        self._buffer.feed(data)
 
     def next_record(self) -> bytes | NeedData | ConnectionClosed:
         """The next record's plaintext, NEED_DATA, or ConnectionClosed after CLOSE."""
@@ -189,7 +202,7 @@ class RecordOpener:
             raise
 
     def _need_data(self) -> NeedData:
-        if self._eof:
+        if self._buffer.eof:
             raise RemoteProtocolError(
                 ErrorCode.TRUNCATED,
                 "The encrypted stream ended without its close record: it was cut.",
@@ -197,63 +210,75 @@ class RecordOpener:
             )
         return NEED_DATA
 
-    def _take(self, size: int) -> bytes | memoryview:
-        """Remove `size` buffered bytes (they are there): a view when inside one chunk."""
-        first, offset = self._chunks[0], self._offset
-        self._available -= size
-        end = offset + size
-        if end <= len(first):
-            if end == len(first):
-                self._chunks.popleft()
-                end = 0
-            self._offset = end
-            return memoryview(first)[offset : offset + size]
-        parts = [first[offset:]]
-        self._chunks.popleft()
-        need = size - len(parts[0])
-        while need:
-            chunk = self._chunks.popleft()
-            if len(chunk) > need:
-                self._chunks.appendleft(chunk)
-                self._offset = need
-                parts.append(chunk[:need])
-                break
-            parts.append(chunk)
-            need -= len(chunk)
-        else:
-            self._offset = 0
-        return b"".join(parts)
-
-    def _peek_header(self) -> tuple[int, int]:
-        first, offset = self._chunks[0], self._offset
-        if offset + HEADER_SIZE <= len(first):
-            return _HEADER.unpack_from(first, offset)
-        # Spanning chunks (each at least one byte): three of them hold the header.
-        joined = b"".join(itertools.islice(self._chunks, HEADER_SIZE))
-        return _HEADER.unpack_from(joined, offset)
-
     def _next_record(self) -> bytes | NeedData | ConnectionClosed:
+        buffer = self._buffer
         if self._closed:
-            if self._available:
-                raise bad_record("Data arrived after the encrypted stream's close record.")
+            if len(buffer):
+                raise _after_close()
             return ConnectionClosed()
-        if self._available < HEADER_SIZE:
+        header = buffer.peek(HEADER_SIZE)
+        if header is None:
             return self._need_data()
-        length, record_type = self._peek_header()
+        length, record_type = self._check_header(header)
+        if len(buffer) < HEADER_SIZE + length:
+            return self._need_data()
+        record = buffer.take_view(HEADER_SIZE + length)
+        plaintext = bytearray(length - TAG_SIZE)
+        self._open_one(record_type, header, record[HEADER_SIZE:], memoryview(plaintext))
+        if self._closed:
+            return self._next_record()
+        return bytes(plaintext)
+
+    def open_into(self, data: memoryview, out: memoryview) -> tuple[int, int, bool]:
+        """Open the whole records at the start of `data` into `out`, as many as fit.
+
+        For callers that hold the ciphertext themselves (nothing may be buffered here):
+        returns (bytes of `data` used, plaintext bytes written, whether the close record
+        was among them — nothing is opened after it). A partial record is left unused.
+        """
+        if self._failed or len(self._buffer):
+            raise LocalProtocolError("open_into() on a failed opener or with bytes buffered")
+        used = written = 0
+        try:
+            while not self._closed:
+                if len(data) - used < HEADER_SIZE:
+                    break
+                header = bytes(data[used : used + HEADER_SIZE])
+                length, record_type = self._check_header(header)
+                end = used + HEADER_SIZE + length
+                plain_size = length - TAG_SIZE
+                if end > len(data) or written + plain_size > len(out):
+                    break
+                target = out[written : written + plain_size]
+                self._open_one(record_type, header, data[used + HEADER_SIZE : end], target)
+                used, written = end, written + plain_size
+            if self._closed and used < len(data):
+                raise _after_close()
+        except RemoteProtocolError:
+            self._failed = True
+            raise
+        return used, written, self._closed
+
+    def _check_header(self, header: bytes) -> tuple[int, int]:
+        length, record_type = _HEADER.unpack(header)
         if not TAG_SIZE <= length <= _MAX_SEALED_BODY or record_type > RecordType.CLOSE:
             raise bad_record(
                 f"Record {self._sequence} has an impossible header "
                 "(altered in transit, or not an encrypted vcs stream)."
             )
-        if self._available < HEADER_SIZE + length:
-            return self._need_data()
-        record = self._take(HEADER_SIZE + length)
+        if record_type == RecordType.CLOSE and length != TAG_SIZE:
+            raise bad_record("The close record carries data.")
+        if record_type == RecordType.DATA and length == TAG_SIZE:
+            raise bad_record(f"Record {self._sequence} is empty.")
+        return length, record_type
+
+    def _open_one(
+        self, record_type: int, header: bytes, sealed: memoryview | bytes, out: memoryview
+    ) -> None:
         sequence = self._sequence.to_bytes(8, "big")
         try:
-            plaintext = self._aead.decrypt(
-                self._nonce_prefix + sequence,
-                record[HEADER_SIZE:],
-                self._aad_prefix + sequence + bytes(record[:HEADER_SIZE]),
+            self._aead.decrypt_into(
+                self._nonce_prefix + sequence, sealed, self._aad_prefix + sequence + header, out
             )
         except InvalidTag:
             raise bad_record(
@@ -262,10 +287,18 @@ class RecordOpener:
             ) from None
         self._sequence += 1
         if record_type == RecordType.CLOSE:
-            if plaintext:
-                raise bad_record("The close record carries data.")
             self._closed = True
-            return self._next_record()
-        if not plaintext:
-            raise bad_record(f"Record {self._sequence - 1} is empty.")
-        return plaintext
+
+    def take_buffered(self) -> bytes:
+        """Hand over the received bytes not yet opened (for a caller that opens them with
+        `open_into`); give back what it did not use with `feed`."""
+        return self._buffer.take_all()
+
+    @property
+    def ended(self) -> bool:
+        """True once `feed(b"")` marked the end of the byte stream."""
+        return self._buffer.eof
+
+
+def _after_close() -> RemoteProtocolError:
+    return bad_record("Data arrived after the encrypted stream's close record.")

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.media.argv import OutputSpec, aspect_argv
+from app.media.argv import aspect_chain
 from app.media.geometry import AspectMode, aspect_plan
+from app.protocol.ops import ratio_fraction
 from app.server.ops import params
-from app.server.ops.base import OpContext, OpOutcome, choice_param, require_video
-from app.server.ops.encoding import MiB, encode
+from app.server.ops.base import OpContext, OpOutcome, require_video
+from app.server.ops.encoding import MiB
 from app.server.ops.resize import GROWTH
-
-MODES = tuple(str(mode) for mode in AspectMode)
+from app.server.ops.video_output import encode_video_result
 
 
 class AspectOp:
     name = "aspect"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {"ratio": params.ratio(doc), "mode": choice_param(doc, "mode", MODES, "pad")}
+        return params.static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         return GROWTH * input_size + 64 * MiB
@@ -26,18 +26,22 @@ class AspectOp:
     async def run(self, ctx: OpContext) -> OpOutcome:
         require_video(ctx.info)
         assert ctx.info.video is not None
-        ratio = params.ratio_fraction(ctx.params["ratio"])
+        ratio = ratio_fraction(ctx.params["ratio"])
         plan = aspect_plan(ctx.info.video, ratio, AspectMode(ctx.params["mode"]))
-        argv = aspect_argv(
-            ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, "mp4"), ctx.info, plan
+        result, kept = await encode_video_result(
+            ctx,
+            aspect_chain(plan),
+            f"{plan.mode} to {ctx.params['ratio']}",
+            "Use mode crop, which makes a smaller frame.",
         )
-        await encode(ctx, argv, ctx.info.duration_s, "Use mode crop, which makes a smaller frame.")
         return OpOutcome(
-            media_type="mp4",
+            media_type=result.media_type,
             report={
                 "ratio": ctx.params["ratio"],
                 "mode": ctx.params["mode"],
                 "width": plan.out.width,
                 "height": plan.out.height,
+                "codec": "h265" if kept.get("hdr") == "kept" else "h264",
+                **kept,
             },
         )

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.media.probe import MediaInfo
-from app.media.runner import Progress
+from app.media.limits import DEFAULT_LIMITS, MediaLimits
+from app.media.media_info import MediaInfo
+from app.media.runner import Box, Progress
 from app.protocol.errors import ErrorCode, VcsError
 
 
@@ -25,6 +26,16 @@ class OpContext:
     # Output larger than this is cut off by FFmpeg (`-fs`) and fails the job.
     output_limit_bytes: int
     on_progress: Callable[[Progress, str], None]
+    # Caps and rlimits of the job's media work (ServerConfig.media_limits).
+    limits: MediaLimits = DEFAULT_LIMITS
+
+    def box(self, *, reads: tuple[Path, ...] = (), writes: tuple[Path, ...] = ()) -> Box:
+        """The box of one FFmpeg run on the input, writing the output (and `writes`)."""
+        return Box(
+            reads=(self.input_path, *reads),
+            writes=(self.output_path, *writes),
+            limits=self.limits.for_ffmpeg(self.info, self.output_limit_bytes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +62,6 @@ class UploadOp(Protocol):
 
 def bad_params(description: str, solution: str) -> VcsError:
     return VcsError(ErrorCode.BAD_PARAMS, description, solution)
-
-
-def choice_param(doc: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
-    value = doc.get(key, default)
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise bad_params(
-            f"{key!r} must be one of {', '.join(choices)}; got {value!r:.40}.",
-            f"Pick {key} from: {', '.join(choices)}.",
-        )
-    return value.lower()
 
 
 def require_video(info: MediaInfo) -> None:

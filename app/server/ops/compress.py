@@ -1,46 +1,24 @@
 """`compress`: a smaller file that looks like the original, settings chosen per file (SPEC §4).
 
-The parameters are checked here; the job itself is app/media/compress/ (pipeline.py).
+The parameters are the op table's (app/protocol/ops); the job itself is
+app/media/compress/ (pipeline.py).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from app.media.compress.pipeline import CompressRequest, compress_file
-from app.server.ops.base import OpContext, OpOutcome, bad_params, choice_param, require_video
-
-CODECS: Final = ("h264", "h265", "av1")
-DEFAULT_TARGET_VMAF: Final = 93.0
-# VMAF below 60 is visibly poor; above 99 costs bits no eye sees.
-MIN_TARGET_VMAF: Final = 60.0
-MAX_TARGET_VMAF: Final = 99.0
-
-
-def target_vmaf_param(doc: dict[str, Any]) -> float:
-    value = doc.get("target_vmaf", DEFAULT_TARGET_VMAF)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not MIN_TARGET_VMAF <= value <= MAX_TARGET_VMAF
-    ):
-        raise bad_params(
-            f"'target_vmaf' must be a number from {MIN_TARGET_VMAF:g} to {MAX_TARGET_VMAF:g}; "
-            f"got {value!r:.40}.",
-            f"Leave it out for the default ({DEFAULT_TARGET_VMAF:g}: looks like the original), "
-            "or pick a number in that range (higher: better looking, bigger).",
-        )
-    return float(value)
+from app.protocol.ops.table import DEFAULT_TARGET_VMAF
+from app.server.ops.base import OpContext, OpOutcome, require_video
+from app.server.ops.params import static_check
 
 
 class CompressOp:
     name = "compress"
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "codec": choice_param(doc, "codec", CODECS, "h264"),
-            "target_vmaf": target_vmaf_param(doc),
-        }
+        return static_check(self.name, doc)
 
     def output_allowance(self, input_size: int) -> int:
         # Never larger than the input: anything bigger is discarded anyway.
@@ -48,14 +26,17 @@ class CompressOp:
 
     async def run(self, ctx: OpContext) -> OpOutcome:
         require_video(ctx.info)
+        target = ctx.params.get("target_vmaf")
         request = CompressRequest(
             ffmpeg=ctx.ffmpeg,
             src=ctx.input_path,
             info=ctx.info,
-            codec=str(ctx.params.get("codec", "h264")),
-            target_vmaf=float(ctx.params.get("target_vmaf", DEFAULT_TARGET_VMAF)),
+            # None: chosen from the input (h264; h265 for HDR, which keeps it).
+            codec=ctx.params.get("codec"),
+            target_vmaf=float(DEFAULT_TARGET_VMAF if target is None else target),
             output=ctx.output_path,
             limit_bytes=ctx.output_limit_bytes,
+            limits=ctx.limits,
         )
         outcome = await compress_file(request, ctx.on_progress)
         if outcome.media_type is None:  # already well compressed: the input is the result

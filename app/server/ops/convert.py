@@ -7,18 +7,29 @@ has"), asked once at start-up; friendly names (mkv, ts, ...) map to muxer names.
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any, Final
 
 import trio
 
 from app.media.argv import OutputSpec, convert_argv
 from app.media.capabilities import muxer_details_of, muxers_of
-from app.media.containers import plan_streams, rule_for
+from app.media.containers import ContainerRule, rule_for
 from app.media.ffmpeg_exe import find_ffmpeg
+from app.media.fidelity_report import fidelity_report
+from app.media.probe import MediaInfo
+from app.media.stream_info import StreamInfo
+from app.media.stream_plan import (
+    Fate,
+    StreamDecision,
+    StreamPlan,
+    copy_or_encode,
+    plan_output_streams,
+)
+from app.media.video_treatment import VideoTreatment, treat_video
 from app.protocol.media_type import is_valid_media_type
 from app.server.ops.base import OpContext, OpOutcome, bad_params
 from app.server.ops.encoding import MiB, encode
+from app.server.ops.params import static_check
 
 # What users type → FFmpeg's muxer name (names FFmpeg already knows need no entry).
 FRIENDLY_NAMES: Final = {
@@ -32,9 +43,10 @@ FRIENDLY_NAMES: Final = {
 # Animated images have their own op with caps on span and size.
 IMAGE_MUXERS: Final = frozenset({"gif", "apng", "webp", "image2pipe"})
 COMMON: Final = ("mp4", "mkv", "mov", "webm", "avi")
-_NAME_RE: Final = re.compile(r"[a-z0-9_]{1,32}", re.ASCII)
 # A codec change can grow a stream several times (e.g. AV1 to MPEG-4 in AVI).
 GROWTH: Final = 4
+# Muxers that write Dolby Vision's configuration box only when told "unofficial" is fine.
+DOLBY_VISION_UNOFFICIAL: Final = frozenset({"mp4", "mov", "ipod", "3gp"})
 TOO_LARGE_HINT: Final = (
     "Pick a container that holds the streams as they are (mkv holds nearly every codec): "
     "copied streams do not grow."
@@ -59,14 +71,8 @@ class ConvertOp:
         return muxers_of(self.ffmpeg)
 
     def check_params(self, doc: dict[str, Any]) -> dict[str, Any]:
-        value = doc.get("format")
-        solution = f'Send e.g. "format": "mkv" ({", ".join(COMMON)}, ...).'
-        if value is None:
-            raise bad_params("convert needs a 'format': the container to produce.", solution)
-        name = value.strip().lower() if isinstance(value, str) else ""
-        if not _NAME_RE.fullmatch(name):
-            shown = repr(value)[:40]
-            raise bad_params(f"'format' must be a format name like mkv; got {shown}.", solution)
+        # The table checks the name's shape; which muxers exist is this FFmpeg's to say.
+        name = static_check(self.name, doc)["format"]
         muxer = FRIENDLY_NAMES.get(name, name)
         if muxer in IMAGE_MUXERS:
             raise bad_params(
@@ -89,8 +95,8 @@ class ConvertOp:
         name, muxer = ctx.params["format"], ctx.params["muxer"]
         details = await trio.to_thread.run_sync(muxer_details_of, ctx.ffmpeg, muxer)
         rule = rule_for(details)
-        plans = plan_streams(rule, ctx.info)
-        if not plans:
+        plan, treatment = plan_convert(ctx.info, rule, name)
+        if not plan.kept:
             raise bad_params(
                 f"The format {name} holds none of this file's streams "
                 f"({ctx.info.video_streams} video, {ctx.info.audio_streams} audio).",
@@ -100,26 +106,62 @@ class ConvertOp:
         candidates = [name] if name != muxer else []
         candidates += [*details.extensions, name]
         media_type = next((c for c in candidates if is_valid_media_type(c)), "bin")
+        video = plan.video()
+        dolby_copied = (
+            video is not None
+            and video.fate is Fate.COPIED
+            and ctx.info.video is not None
+            and ctx.info.video.colour.dolby_vision is not None
+        )
         argv = convert_argv(
-            ctx.ffmpeg, ctx.input_path, OutputSpec(ctx.output_path, muxer), plans, rule
+            ctx.ffmpeg,
+            ctx.input_path,
+            OutputSpec(ctx.output_path, muxer),
+            plan,
+            rule,
+            treatment,
+            unofficial=dolby_copied and muxer in DOLBY_VISION_UNOFFICIAL,
         )
         await encode(ctx, argv, ctx.info.duration_s, TOO_LARGE_HINT)
         return OpOutcome(
             media_type=media_type,
             report={
                 "format": muxer,
-                "streams": [
-                    {
-                        "kind": "video" if plan.kind == "v" else "audio",
-                        "codec": plan.codec,
-                        "action": "copied" if plan.encoder is None else "encoded",
-                        **({"encoder": plan.encoder.name} if plan.encoder else {}),
-                    }
-                    for plan in plans
-                ],
-                "dropped_streams": ctx.info.subtitle_streams
-                + ctx.info.audio_streams
-                + ctx.info.video_streams
-                - len(plans),
+                **fidelity_report(ctx.info, None, plan, treatment),
+                "dropped_streams": len(plan.dropped()),
             },
         )
+
+
+def plan_convert(
+    info: MediaInfo, rule: ContainerRule, container: str
+) -> tuple[StreamPlan, VideoTreatment | None]:
+    """Copy what the container holds as it is (a copied video keeps its rotation tag,
+    where the container has one); encode the rest. The treatment is the encoded video's
+    (None when the video is copied or left out)."""
+    treatments: list[VideoTreatment] = []
+    turned = info.video is not None and not info.video.orientation.is_upright
+
+    def video(stream: StreamInfo) -> StreamDecision:
+        holds = rule.video_copy is None or stream.codec in rule.video_copy
+        if holds and (rule.rotation_tag or not turned):
+            return StreamDecision(stream, Fate.COPIED)
+        assert info.video is not None and rule.video_encoder is not None
+        treatments.append(treat_video(info.video.colour, rule.video_encoder))
+        why = (
+            f"{container} cannot store the rotation tag: turned upright"
+            if holds
+            else f"{container} does not hold {stream.codec}"
+        )
+        return StreamDecision(stream, Fate.ENCODED, treatments[0].encoder, why)
+
+    has_video = rule.video_encoder is not None
+    plan = plan_output_streams(
+        info,
+        rule,
+        container,
+        video if has_video else None,
+        copy_or_encode(rule.audio_copy, rule.audio_encoder, container),
+        dropped_reason="" if has_video else f"{container} holds no video",
+    )
+    return plan, treatments[0] if treatments else None

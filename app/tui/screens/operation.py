@@ -1,7 +1,9 @@
 """The operation form: pick an op, fill its parameters, see what is wrong as you type.
 
-Fields and rules come from `app.client.op_params` (SPEC §2.1); ranges are checked
-against the clips' probed duration. Nothing is sent until every field is valid.
+Fields and rules come from the op table (`app.protocol.ops`, through `app.tui.op_form`):
+a field with few values is a select, any other a text input checked as the server
+checks it; ranges are fitted to the clips' probed duration. Nothing is sent until
+every field is valid.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select
 
-from app.client.local_probe import LocalMedia, probe_local
-from app.client.op_params import OPS, ParamSpec, Validated, validate
+from app.protocol.ops import UPLOAD_OPS, Field
+from app.tui.local_probe import LocalMedia, probe_local
+from app.tui.op_form import Validated, hint, is_select, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,38 +33,36 @@ class OperationRequest:
     raw: dict[str, str]
 
 
-def _hint(spec: ParamSpec) -> str:
-    return f"{spec.hint} · default {spec.default_text}" if spec.default_text else spec.hint
-
-
-def _field(spec: ParamSpec, value: str) -> Widget:
-    if spec.choices:
+def _widget(spec: Field, value: str) -> Widget:
+    if is_select(spec):
+        default = spec.default_shown
         return Select(
             [(choice, choice) for choice in spec.choices],
             value=value if value in spec.choices else Select.NULL,
             allow_blank=not spec.required,
-            prompt=f"({spec.default_text})" if spec.default_text else "(choose)",
+            prompt=f"({default})" if default else "(choose)",
             compact=True,
             id=f"param-{spec.name}",
         )
+    # Always text: times (00:01:02.5) and ratios (2.39:1) are typed with ':' in them,
+    # and the table's check, not the widget, decides what is a number.
     return Input(
         value,
         placeholder="required" if spec.required else "optional",
-        type="integer" if spec.kind == "int" else "number" if spec.kind == "float" else "text",
         compact=True,
         id=f"param-{spec.name}",
     )
 
 
 class ParamRow(Horizontal):
-    def __init__(self, spec: ParamSpec, value: str) -> None:
+    def __init__(self, spec: Field, value: str) -> None:
         super().__init__(classes="param-row", id=f"row-{spec.name}")
         self.spec, self._value = spec, value
 
     def compose(self) -> ComposeResult:
         yield Label(self.spec.label, classes="param-label")
-        yield _field(self.spec, self._value)
-        yield Label(_hint(self.spec), classes="param-hint")
+        yield _widget(self.spec, self._value)
+        yield Label(hint(self.spec), classes="param-hint")
 
     def raw(self) -> str:
         widget = self.query_one(f"#param-{self.spec.name}")
@@ -72,7 +73,7 @@ class ParamRow(Horizontal):
 
     def show_error(self, error: str | None) -> None:
         self.set_class(error is not None, "-invalid")
-        self.query_one(".param-hint", Label).update(error or _hint(self.spec))
+        self.query_one(".param-hint", Label).update(error or hint(self.spec))
 
 
 def describe_files(paths: list[Path], probes: list[LocalMedia | None] | None) -> str:
@@ -103,7 +104,7 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
     ) -> None:
         super().__init__()
         self.paths = paths
-        self.op = last_op if last_op in OPS else "compress"
+        self.op = last_op if last_op in UPLOAD_OPS else "compress"
         self._defaults = op_defaults
         self.probes: list[LocalMedia | None] | None = None
 
@@ -113,6 +114,13 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
         durations = [m.duration_s for m in self.probes or [] if m and m.duration_s]
         return min(durations) if durations else None
 
+    @property
+    def frame_s(self) -> float:
+        """The shortest frame of the selected clips: how far past its end a range may
+        reach and be clamped (as the server does)."""
+        rates = [m.fps for m in self.probes or [] if m and m.fps > 0]
+        return 1 / max(rates) if rates else 0.0
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="op-dialog"):
             yield Label("Run an operation", classes="dialog-title")
@@ -120,13 +128,13 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
             with Horizontal(classes="param-row", id="row-op"):
                 yield Label("operation", classes="param-label")
                 yield Select(
-                    [(name, name) for name in OPS],
+                    [(name, name) for name in UPLOAD_OPS],
                     value=self.op,
                     allow_blank=False,
                     compact=True,
                     id="op-select",
                 )
-            yield Label(OPS[self.op].summary, id="op-summary")
+            yield Label(UPLOAD_OPS[self.op].summary, id="op-summary")
             yield Vertical(id="op-params")
             yield Label("", id="op-error", classes="field-error")
             with Horizontal(id="op-buttons"):
@@ -147,9 +155,9 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
         box = self.query_one("#op-params", Vertical)
         await box.remove_children()
         values = self._defaults.get(self.op, {})
-        specs = OPS[self.op].params
+        specs = UPLOAD_OPS[self.op].fields
         await box.mount_all(ParamRow(spec, values.get(spec.name, "")) for spec in specs)
-        self.query_one("#op-summary", Label).update(OPS[self.op].summary)
+        self.query_one("#op-summary", Label).update(UPLOAD_OPS[self.op].summary)
         self.check()
 
     def raw(self) -> dict[str, str]:
@@ -157,7 +165,7 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
 
     def check(self) -> Validated:
         """Validate the whole form and show each field's problem next to it."""
-        result = validate(self.op, self.raw(), self.duration_s)
+        result = validate(self.op, self.raw(), self.duration_s, self.frame_s)
         for row in self.query(ParamRow):
             row.show_error(result.errors.get(row.spec.name))
         self.query_one("#op-error", Label).update(result.errors.get("", ""))
@@ -188,6 +196,8 @@ class OperationScreen(ModalScreen[OperationRequest | None]):
             self.dismiss(OperationRequest(self.op, result.params, self.raw()))
             return
         problems = "; ".join(f"{k or 'form'}: {v}" for k, v in result.errors.items())
+        if result.first is not None:
+            problems += f"\n→ {result.first.solution}"
         self.notify(problems, title="Fix the form first", severity="error", markup=False)
         first = next((row for row in self.query(ParamRow) if row.has_class("-invalid")), None)
         if first is not None:

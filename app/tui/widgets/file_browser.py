@@ -15,7 +15,7 @@ from textual.widgets import DirectoryTree
 from textual.widgets._directory_tree import DirEntry
 from textual.widgets._tree import TreeNode
 
-from app.client.local_probe import looks_like_video
+from app.tui.local_probe import looks_like_video
 
 MARK: str = "● "
 

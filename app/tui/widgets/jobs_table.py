@@ -9,7 +9,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from app.client.display import human_bytes
+from app.client.byte_sizes import human_bytes
 from app.tui.jobs import Step, TrackedJob
 
 # (title, width) of every column but the file name, which takes what is left.

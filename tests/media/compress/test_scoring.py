@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.media.capabilities import features_of
-from app.media.compress.argv import sample_encode_argv, samples_raw_argv
+from app.media.compress.argv import RAW_SAMPLES_MUXER, sample_encode_argv, samples_raw_argv
 from app.media.compress.encode import ScoreAlong, encode_final
 from app.media.compress.metric import Metric, QualityTarget, filter_path
 from app.media.compress.plan import ENCODERS, plan_compress
@@ -17,8 +17,9 @@ from app.media.compress.scoring import measure_quality
 from app.media.compress.search import decoded_fps, frame_bytes
 from app.media.compress.search_policy import SampleWindow
 from app.media.ffmpeg_exe import find_ffmpeg
+from app.media.limits import DEFAULT_LIMITS
 from app.media.probe import MediaInfo, VideoInfo, probe_media
-from app.media.runner import run_ffmpeg
+from app.media.runner import Box, run_ffmpeg
 from tests.media_files import make_clip
 
 
@@ -60,7 +61,16 @@ def samples(pristine: Path) -> Path:
     return out
 
 
+LIMITS = DEFAULT_LIMITS.for_ffmpeg(None, 1 << 30)
+
+
+def box(reads: tuple[Path, ...], writes: tuple[Path, ...]) -> Box:
+    return Box(reads, writes, LIMITS)
+
+
 async def score(distorted: Path, src: Path, metric: Metric, log: Path, **kw: object) -> float:
+    """`distorted` is one of our encodes (`distorted_format`, default Matroska); `src` the
+    source (an upload, or `src_format` when it is raw samples we wrote)."""
     result = await measure_quality(
         find_ffmpeg(),
         distorted,
@@ -70,6 +80,9 @@ async def score(distorted: Path, src: Path, metric: Metric, log: Path, **kw: obj
         log,
         subsample=int(kw.pop("subsample", 1)),  # type: ignore[call-overload]
         duration_s=3.0,
+        limits=LIMITS,
+        distorted_format=str(kw.pop("distorted_format", "matroska")),
+        src_format=kw.pop("src_format", None),  # type: ignore[arg-type]
     )
     assert not log.exists()  # the log is read and removed
     return result.value
@@ -80,16 +93,16 @@ async def test_vmaf_tells_a_copy_from_a_blocky_encode(
     pristine: Path, blocky: Path, tmp_path: Path
 ) -> None:
     assert features_of(find_ffmpeg()).has_filter("libvmaf")
-    same = await score(pristine, pristine, Metric.VMAF, tmp_path / "a.json")
-    worse = await score(blocky, pristine, Metric.VMAF, tmp_path / "b.json")
+    same = await score(pristine, pristine, Metric.VMAF, tmp_path / "a.json", distorted_format="mp4")
+    worse = await score(blocky, pristine, Metric.VMAF, tmp_path / "b.json", distorted_format="mp4")
     assert same > 97
     assert worse < same - 10
 
 
 @pytest.mark.trio
 async def test_ssim_fallback_scores_too(pristine: Path, blocky: Path, tmp_path: Path) -> None:
-    same = await score(pristine, pristine, Metric.SSIM, tmp_path / "a.log")
-    worse = await score(blocky, pristine, Metric.SSIM, tmp_path / "b.log")
+    same = await score(pristine, pristine, Metric.SSIM, tmp_path / "a.log", distorted_format="mp4")
+    worse = await score(blocky, pristine, Metric.SSIM, tmp_path / "b.log", distorted_format="mp4")
     assert same > 0.999
     assert worse < 0.98
 
@@ -108,8 +121,9 @@ async def test_sample_windows_pair_with_the_same_frames(
 async def test_logs_can_live_under_any_directory_name(pristine: Path, tmp_path: Path) -> None:
     odd = tmp_path / "a:b,c'd [e];f\\g"
     odd.mkdir()
-    assert await score(pristine, pristine, Metric.VMAF, odd / "log.json", subsample=5) > 97
-    assert await score(pristine, pristine, Metric.SSIM, odd / "log.txt") > 0.999
+    mp4 = {"distorted_format": "mp4"}
+    assert await score(pristine, pristine, Metric.VMAF, odd / "log.json", subsample=5, **mp4) > 97
+    assert await score(pristine, pristine, Metric.SSIM, odd / "log.txt", **mp4) > 0.999
 
 
 def test_filter_path_escapes_both_levels() -> None:
@@ -127,14 +141,24 @@ async def test_a_try_on_the_raw_samples_scores_as_one_on_the_source(
     those must give what encoding and scoring the windows of the source would."""
     ff, video = find_ffmpeg(), ENCODERS["h264"]
     raw = tmp_path / "samples.nut"
-    await run_ffmpeg(samples_raw_argv(ff, pristine, WINDOWS, raw), 1.8)
+    await run_ffmpeg(
+        samples_raw_argv(ff, pristine, WINDOWS, raw), 1.8, box=box((pristine,), (raw,))
+    )
     from_source, from_raw = tmp_path / "source.mkv", tmp_path / "raw.mkv"
-    await run_ffmpeg(sample_encode_argv(ff, pristine, WINDOWS, video, 30, from_source), 1.8)
-    await run_ffmpeg(sample_encode_argv(ff, raw, (), video, 30, from_raw), 1.8)
+    await run_ffmpeg(
+        sample_encode_argv(ff, pristine, WINDOWS, video, 30, from_source),
+        1.8,
+        box=box((pristine,), (from_source,)),
+    )
+    await run_ffmpeg(
+        sample_encode_argv(ff, raw, (), video, 30, from_raw, own_format=RAW_SAMPLES_MUXER),
+        1.8,
+        box=box((raw,), (from_raw,)),
+    )
     on_source = await score(
         from_source, pristine, Metric.VMAF, tmp_path / "a.json", windows=WINDOWS
     )
-    on_raw = await score(from_raw, raw, Metric.VMAF, tmp_path / "b.json")
+    on_raw = await score(from_raw, raw, Metric.VMAF, tmp_path / "b.json", src_format="nut")
     assert on_raw == pytest.approx(on_source, abs=0.01)
     assert 60 < on_raw < 99  # a real encode, not a copy
     assert from_raw.stat().st_size == pytest.approx(from_source.stat().st_size, rel=0.01)
@@ -154,10 +178,12 @@ async def test_scoring_while_encoding_gives_the_score_of_the_file(
     out = tmp_path / "out.mp4"
     log = tmp_path / "d.log"
     during = await encode_final(
-        ff, pristine, info, plan, 30, out, 1 << 30, lambda p: None, ScoreAlong(log, 5)
+        ff, pristine, info, plan, 30, out, 1 << 30, lambda p: None, LIMITS, ScoreAlong(log, 5)
     )
     assert during is not None
-    after = await score(out, pristine, metric, tmp_path / "a.log", subsample=5)
+    after = await score(
+        out, pristine, metric, tmp_path / "a.log", subsample=5, distorted_format="mp4"
+    )
     assert during.value == pytest.approx(after, abs=1e-4)
     assert during.frames > 0 and not (tmp_path / "d.log").exists()
 

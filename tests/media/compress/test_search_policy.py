@@ -53,7 +53,7 @@ def trial(crf: float, score: float, size: int = 1000) -> Trial:
 
 
 def run_search(space: SearchSpace, curve: Callable[[float], float]) -> tuple[float, list[Trial]]:
-    """The search against a known quality curve, as quality_search runs it."""
+    """The search against a known quality curve, as search.py runs it."""
     trials: list[Trial] = []
     crf = next_crf(space, trials)
     while crf is not None:
