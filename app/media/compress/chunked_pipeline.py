@@ -1,0 +1,381 @@
+"""A compress job in chunks (docs/compression.md, "Chunks"): scene pass, chunk plan,
+trials per chunk, CRFs allocated for the whole file's quality, chunks encoded side by
+side, joined losslessly with the other streams, scored whole, corrected where short.
+
+Every chunk encode is a ChunkTask (chunk_encode.py): self-contained and serialisable,
+so the same job can later hand its tasks to a work queue. Finished chunks and trials
+stay in the job's work directory with its manifest (chunk_manifest.py): running the job
+again on that directory (`resume_chunked`) redoes only what is missing.
+
+The input is returned as it is (outcome `already_compressed`) as soon as the chunks
+encoded so far, with the audio, pass 95 % of its size: the encodes still running are
+stopped and the rest never start.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import trio
+
+from app.media.capabilities import features_of
+from app.media.compress.allocation import (
+    DEFAULT_FLOOR_GAP,
+    ChunkCurve,
+    RatePoint,
+    allocate,
+    densify,
+)
+from app.media.compress.chunk_encode import ChunkTask, EncodedChunk, encode_chunk
+from app.media.compress.chunk_frames import FrameRun, chunk_frames, video_end_s
+from app.media.compress.chunk_manifest import ChunkManifest
+from app.media.compress.chunk_report import chunked_fields, chunks_fields
+from app.media.compress.chunk_trials import (
+    TrialJob,
+    curves_by_chunk,
+    run_trial,
+    trial_crfs,
+    trial_frames,
+    vmaf_scale,
+)
+from app.media.compress.chunk_workers import (
+    StopAll,
+    run_side_by_side,
+    threads_per_worker,
+    worker_count,
+)
+from app.media.compress.chunks import MAX_CHUNK_S, MIN_CHUNK_S, Chunk, plan_chunks
+from app.media.compress.join import join_chunks
+from app.media.compress.metric import linear_score, read_frame_scores
+from app.media.compress.pipeline import (
+    KEEP_RATIO,
+    SKIP_PREDICTED_RATIO,
+    CompressOutcome,
+    CompressRequest,
+    already_compressed,
+)
+from app.media.compress.plan import CompressPlan, plan_compress
+from app.media.compress.progress import PhaseReport
+from app.media.compress.report import whole_file_fields
+from app.media.compress.scenes import scan_scenes
+from app.media.compress.scoring import measure_quality
+from app.media.compress.search import FINAL_SCORED_FRAMES, MOST_SUBSAMPLE_FINAL
+from app.media.compress.search_policy import subsample_for
+from app.media.limits import RunLimits, check_decoded_frames
+from app.media.runner import Progress
+
+# Inputs at least this long are compressed in chunks (docs/compression.md, "When to
+# chunk": the measurement); shorter ones keep the one-piece search and encode.
+CHUNKED_FROM_S: Final = 30.0
+# Rounds of re-encoding the chunks that fell short when the whole file scores under its
+# target; each re-encodes only those chunks, each lowers their CRF.
+MAX_CORRECTIONS: Final = 2
+# A chunk the correction picks but whose curve offers nothing better moves this much.
+CORRECTION_STEP_CRF: Final = 2.0
+# Frames scored on the whole result per chunk (the per-chunk figures come from them).
+SCORED_FRAMES_PER_CHUNK: Final = 24
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingOptions:
+    min_s: float = MIN_CHUNK_S
+    max_s: float = MAX_CHUNK_S
+    workers: int | None = None  # None: one per core
+    floor_gap: float = DEFAULT_FLOOR_GAP
+    max_corrections: int = MAX_CORRECTIONS
+
+
+@dataclass(slots=True)
+class ChunkedRuns:
+    """What a run did (tests and bench count encodes; a resumed run reuses)."""
+
+    chunk_encodes: int = 0
+    trial_encodes: int = 0
+    chunks_reused: int = 0
+    trials_reused: int = 0
+    rounds: int = 0
+    encode_s: float = 0.0
+    done_chunks: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every step of one chunked job reads."""
+
+    request: CompressRequest
+    plan: CompressPlan
+    limits: RunLimits
+    manifest: ChunkManifest
+    runs: tuple[FrameRun, ...]
+    offset_s: float
+    workers: int
+    counters: ChunkedRuns
+    report: PhaseReport
+
+
+async def resume_chunked(
+    request: CompressRequest,
+    work_dir: Path,
+    on_progress: PhaseReport,
+    options: ChunkingOptions = ChunkingOptions(),
+    counters: ChunkedRuns | None = None,
+) -> CompressOutcome:
+    """Finish a chunked job from its work directory after a restart: the same job run
+    again, reusing every chunk and trial its manifest names (same settings only)."""
+    return await compress_chunked(request, work_dir, on_progress, options, counters)
+
+
+async def compress_chunked(
+    request: CompressRequest,
+    work_dir: Path,
+    on_progress: PhaseReport,
+    options: ChunkingOptions = ChunkingOptions(),
+    counters: ChunkedRuns | None = None,
+) -> CompressOutcome:
+    started = time.monotonic()
+    info = request.info
+    check_decoded_frames(info, info.duration_s, request.limits)
+    caps = await trio.to_thread.run_sync(features_of, request.ffmpeg)
+    plan = plan_compress(info, request.codec, request.target_vmaf, caps)
+    limits = request.limits.for_ffmpeg(info, request.limit_bytes)
+    on_progress(Progress(0.0, None), "finding scenes")
+    scan = await scan_scenes(
+        request.ffmpeg, request.src, plan.picture.index, info.duration_s, limits
+    )
+    end_s = video_end_s(scan)
+    chunks = plan_chunks(
+        scan.frame_times_s, scan.scores, end_s, min_s=options.min_s, max_s=options.max_s
+    )
+    job = _Job(
+        request,
+        plan,
+        limits,
+        ChunkManifest.open(work_dir),
+        tuple(chunk_frames(scan, c, end_s) for c in chunks),
+        scan.offset_s,
+        worker_count(options.workers),
+        counters if counters is not None else ChunkedRuns(),
+        on_progress,
+    )
+    jobs = [
+        TrialJob(
+            c.index,
+            c.frame_count,
+            trial_frames(scan, job.runs[c.index], end_s),
+            crf,
+            request.src,
+            work_dir,
+        )
+        for c in chunks
+        for crf in trial_crfs(plan)
+    ]
+    curves = await _measure_curves(job, jobs, len(chunks))
+    allocation = allocate(curves, plan.target.vmaf, options.floor_gap)
+    audio_bytes = plan.audio_bps * info.duration_s / 8
+    report: dict[str, Any] = {
+        "codec": plan.video.codec,
+        "encoder": plan.video.encoder,
+        "preset": plan.video.preset,
+        "audio": plan.audio.describe(),
+        "predicted_size": round(allocation.bytes + audio_bytes),
+    }
+    if allocation.bytes + audio_bytes >= SKIP_PREDICTED_RATIO * info.size_bytes:
+        report.update(chunked_fields(job.counters, len(chunks), job.workers))
+        return already_compressed(info, plan, report, started, encoded=False)
+    picks = list(allocation.picks)
+    keep_below = KEEP_RATIO * info.size_bytes
+    for round_ in range(1 + options.max_corrections):
+        job.counters.rounds = round_ + 1
+        try:
+            encoded = await _encode_all(job, picks, keep_below - audio_bytes)
+        except StopAll:
+            report.update(chunked_fields(job.counters, len(chunks), job.workers))
+            return already_compressed(info, plan, report, started, encoded=True)
+        on_progress(Progress(0.8, None), "joining")
+        await join_chunks(
+            request.ffmpeg,
+            encoded,
+            request.src,
+            plan,
+            request.output,
+            limit_bytes=request.limit_bytes,
+            offset_s=job.offset_s,
+            duration_s=info.duration_s,
+            limits=limits,
+        )
+        if request.output.stat().st_size >= keep_below:
+            report.update(chunked_fields(job.counters, len(chunks), job.workers))
+            return already_compressed(info, plan, report, started, encoded=True)
+        score, measured = await _score_result(job, chunks)
+        whole = vmaf_scale(plan, score.linear)
+        if whole >= plan.target.vmaf or round_ == options.max_corrections:
+            break
+        better = _corrected(curves, picks, measured, plan, options.floor_gap)
+        if better == picks:
+            break
+        picks = better
+    report.update(whole_file_fields(plan, score))
+    report["crf"] = None  # one CRF per chunk: see "chunks"
+    report.update(chunks_fields(chunks, picks, measured, encoded, plan))
+    report.update(chunked_fields(job.counters, len(chunks), job.workers))
+    report["time_s"] = {
+        "encode": round(job.counters.encode_s, 2),
+        "total": round(time.monotonic() - started, 2),
+    }
+    return CompressOutcome(media_type=plan.media_type, report={"outcome": "compressed", **report})
+
+
+async def _measure_curves(job: _Job, jobs: list[TrialJob], chunk_count: int) -> list[ChunkCurve]:
+    threads = threads_per_worker(job.workers, len(jobs))
+    done = 0
+
+    async def one(trial: TrialJob) -> tuple[int, RatePoint]:
+        nonlocal done
+        before = job.manifest.reused_trials
+        point = await run_trial(
+            job.request.ffmpeg, trial, job.plan, job.limits, job.manifest, threads
+        )
+        if job.manifest.reused_trials == before:
+            job.counters.trial_encodes += 1
+        else:
+            job.counters.trials_reused += 1
+        done += 1
+        job.report(Progress(0.05 + 0.35 * done / len(jobs), None), "searching")
+        return trial.chunk_index, point
+
+    points = await run_side_by_side([functools.partial(one, t) for t in jobs], job.workers)
+    return [
+        ChunkCurve(run.count, tuple(chunk_points))
+        for run, chunk_points in zip(job.runs, curves_by_chunk(points, chunk_count), strict=True)
+    ]
+
+
+def _task(job: _Job, index: int, crf: float, threads: int) -> ChunkTask:
+    run, plan = job.runs[index], job.plan
+    return ChunkTask(
+        src=str(job.request.src),
+        index=index,
+        first_frame=run.first,
+        frame_count=run.count,
+        seek_s=run.seek_s,
+        span_s=run.span_s,
+        duration_s=run.duration_s,
+        video_index=plan.picture.index,
+        prepare=plan.picture.prepare,
+        codec_args=tuple(plan.video.video_args(crf, for_mp4=False, treatment=plan.treatment)),
+        crf=crf,
+        threads=threads,
+    )
+
+
+async def _encode_all(job: _Job, picks: list[RatePoint], budget_bytes: float) -> list[EncodedChunk]:
+    """Every chunk at its pick (finished ones from the manifest); StopAll as soon as the
+    chunks done so far pass `budget_bytes`."""
+    threads = threads_per_worker(job.workers, len(picks))
+    tasks = [_task(job, i, pick.crf, threads) for i, pick in enumerate(picks)]
+    running = 0
+    done = 0
+    started = time.monotonic()
+
+    def count(chunk: EncodedChunk) -> EncodedChunk:
+        nonlocal running, done
+        running += chunk.size_bytes
+        done += 1
+        job.report(Progress(0.4 + 0.4 * done / len(tasks), None), "encoding")
+        if running > budget_bytes:
+            raise StopAll()
+        return chunk
+
+    async def one(task: ChunkTask) -> EncodedChunk:
+        if (known := job.manifest.chunk(task.key)) is not None:
+            job.counters.chunks_reused += 1
+            return count(known)
+        chunk = await encode_chunk(job.request.ffmpeg, task, job.manifest.directory, job.limits)
+        await job.manifest.record_chunk(chunk)
+        job.counters.chunk_encodes += 1
+        job.counters.done_chunks.append(task.index)
+        return count(chunk)
+
+    try:
+        return await run_side_by_side([functools.partial(one, t) for t in tasks], job.workers)
+    finally:
+        job.counters.encode_s += time.monotonic() - started
+
+
+async def _score_result(job: _Job, chunks: tuple[Chunk, ...]) -> tuple[Any, list[float | None]]:
+    """The whole result's score, and each chunk's (the mean of its frames scored)."""
+    request, plan = job.request, job.plan
+    frames = sum(c.frame_count for c in chunks)
+    wanted = max(FINAL_SCORED_FRAMES, SCORED_FRAMES_PER_CHUNK * len(chunks))
+    per_frame: dict[int, float] = {}
+
+    def read(log: Path) -> None:
+        per_frame.update(read_frame_scores(plan.target.metric, log))
+
+    log = job.manifest.directory / ".score.log.part"
+    job.report(Progress(0.85, None), "measuring")
+    score = await measure_quality(
+        request.ffmpeg,
+        request.output,
+        request.src,
+        (),
+        plan.target.metric,
+        log,
+        subsample=subsample_for(frames, wanted, MOST_SUBSAMPLE_FINAL),
+        duration_s=request.info.duration_s,
+        limits=job.limits,
+        distorted_format=plan.result.muxer,
+        picture=plan.picture,
+        read_log=read,
+    )
+    measured: list[float | None] = []
+    for chunk in chunks:
+        values = [v for f, v in per_frame.items() if chunk.first_frame <= f < chunk.end_frame]
+        if not values:
+            measured.append(None)
+            continue
+        mean = sum(values) / len(values)
+        measured.append(vmaf_scale(plan, linear_score(plan.target.metric, mean)))
+    return score, measured
+
+
+def _corrected(
+    curves: list[ChunkCurve],
+    picks: list[RatePoint],
+    measured: list[float | None],
+    plan: CompressPlan,
+    floor_gap: float,
+) -> list[RatePoint]:
+    """New picks after a result that scored under the target: each chunk's curve moved
+    by what it missed its prediction by, allocated again; only chunks whose quality
+    goes up change (the others keep their encodes). If none would, the worst chunk
+    steps down the CRF."""
+    shifted = []
+    for curve, pick, got in zip(curves, picks, measured, strict=True):
+        miss = 0.0 if got is None else got - pick.vmaf
+        shifted.append(
+            ChunkCurve(
+                curve.frames, tuple(RatePoint(p.crf, p.bytes, p.vmaf + miss) for p in curve.points)
+            )
+        )
+    again = allocate(shifted, plan.target.vmaf, floor_gap)
+    unshifted = [{p.crf: p for p in densify(c.points)} for c in curves]
+    better = [
+        unshifted[i].get(new.crf, new) if new.crf < old.crf else old
+        for i, (new, old) in enumerate(zip(again.picks, picks, strict=True))
+    ]
+    if better != picks:
+        return better
+    scored = [(m, i) for i, m in enumerate(measured) if m is not None]
+    if not scored:
+        return picks
+    _, worst = min(scored)
+    step_crf = max(plan.video.crf_min, picks[worst].crf - CORRECTION_STEP_CRF)
+    if step_crf >= picks[worst].crf:
+        return picks
+    better[worst] = RatePoint(step_crf, picks[worst].bytes, picks[worst].vmaf)
+    return better
