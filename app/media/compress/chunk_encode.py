@@ -10,8 +10,9 @@ The chunk is written as NUT, which keeps the encoder's time base (the source's) 
 Matroska would round every timestamp to a millisecond. It starts at its first frame
 (`-ss` between that frame and the one before it, so rounding cannot move the cut: only
 inputs with an index, where FFmpeg's seek is exact, are chunked) and holds exactly
-`frame_count` frames (`-frames:v`), checked with their spacing after the encode; the join (join.py) puts each chunk at
-its start time with the concat demuxer's `duration` directives.
+`frame_count` frames (`-frames:v`), checked with their spacing after the encode; the
+join (join.py) puts each chunk at its start time with the concat demuxer's `duration`
+directives.
 """
 
 from __future__ import annotations

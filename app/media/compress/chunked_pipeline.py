@@ -58,7 +58,7 @@ from app.media.compress.pipeline import (
     CompressRequest,
     already_compressed,
 )
-from app.media.compress.plan import CompressPlan, plan_compress
+from app.media.compress.plan import CompressPlan, format_crf, plan_compress
 from app.media.compress.progress import PhaseReport
 from app.media.compress.report import whole_file_fields
 from app.media.compress.scenes import scan_scenes
@@ -87,6 +87,8 @@ class ChunkingOptions:
     workers: int | None = None  # None: one per core
     floor_gap: float = DEFAULT_FLOOR_GAP
     max_corrections: int = MAX_CORRECTIONS
+    # Return the input without encoding when the trials predict this much of its size.
+    skip_predicted_ratio: float = SKIP_PREDICTED_RATIO
 
 
 @dataclass(slots=True)
@@ -180,10 +182,12 @@ async def compress_chunked(
         "codec": plan.video.codec,
         "encoder": plan.video.encoder,
         "preset": plan.video.preset,
+        "crf": None,  # one per chunk: see "chunks"
+        "chunk_crfs": [float(format_crf(p.crf)) for p in allocation.picks],
         "audio": plan.audio.describe(),
         "predicted_size": round(allocation.bytes + audio_bytes),
     }
-    if allocation.bytes + audio_bytes >= SKIP_PREDICTED_RATIO * info.size_bytes:
+    if allocation.bytes + audio_bytes >= options.skip_predicted_ratio * info.size_bytes:
         report.update(chunked_fields(job.counters, len(chunks), job.workers))
         return already_compressed(info, plan, report, started, encoded=False)
     picks = list(allocation.picks)
@@ -219,7 +223,6 @@ async def compress_chunked(
             break
         picks = better
     report.update(whole_file_fields(plan, score))
-    report["crf"] = None  # one CRF per chunk: see "chunks"
     report.update(chunks_fields(chunks, picks, measured, encoded, plan))
     report.update(chunked_fields(job.counters, len(chunks), job.workers))
     report["time_s"] = {

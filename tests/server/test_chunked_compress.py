@@ -1,0 +1,50 @@
+"""`compress` in chunks through a real vcs-serve (VCS_COMPRESS_CHUNKS=always): the
+result keeps every stream, the report gives each chunk, no work directory is left."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from app.server.ops.compress import CHUNKS_ENV
+from tests.fidelity_media import multi_scene_clip
+from tests.media_files import probe
+from tests.server.test_compress import download, follow
+from tests.server_process import ServerProcess
+from tests.spec_client import SpecClient
+
+
+def test_a_chunked_compress_through_the_server(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHUNKS_ENV, "always")
+    server = start_server()
+    clip = multi_scene_clip(tmp_path / "shots.mkv")
+    client = SpecClient(server.host, server.port)
+    try:
+        answer = client.request(
+            {"op": "compress", "target_vmaf": 92}, media_type="mkv", payload=clip.read_bytes()
+        )
+    finally:
+        client.close()
+    assert answer.doc.get("status") == "accepted", answer.doc
+    job_id = str(answer.doc["job_id"])
+    seen = follow(server, job_id, timeout_s=300)
+    final = seen[-1]
+    assert final["state"] == "done", final
+    result = final["result"]
+    assert result["outcome"] == "compressed"
+    assert len(result["chunks"]) == 4 and result["chunked"]["chunk_encodes"] >= 4
+    assert {"crf_min", "crf_max", "vmaf_min", "vmaf_max"} <= set(result["chunk_spread"])
+    assert result["output_size"] < result["input_size"]
+    assert any(s.get("phase") == "encoding" for s in seen if s["state"] == "running")
+
+    out = tmp_path / "out.mkv"
+    download(server, job_id, out)
+    got = probe(out)
+    assert got["video_codec"] == "h264" and got["audio_codec"] == "aac"
+    # The work directory went with the job; only the result file is left.
+    leftovers = [p for p in (server.storage_dir / "results").iterdir() if p.is_dir()]
+    assert leftovers == []
