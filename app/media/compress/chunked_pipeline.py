@@ -119,18 +119,6 @@ class _Job:
     report: PhaseReport
 
 
-async def resume_chunked(
-    request: CompressRequest,
-    work_dir: Path,
-    on_progress: PhaseReport,
-    options: ChunkingOptions = ChunkingOptions(),
-    counters: ChunkedRuns | None = None,
-) -> CompressOutcome:
-    """Finish a chunked job from its work directory after a restart: the same job run
-    again, reusing every chunk and trial its manifest names (same settings only)."""
-    return await compress_chunked(request, work_dir, on_progress, options, counters)
-
-
 async def compress_chunked(
     request: CompressRequest,
     work_dir: Path,
@@ -382,3 +370,9 @@ def _corrected(
         return picks
     better[worst] = RatePoint(step_crf, picks[worst].bytes, picks[worst].vmaf)
     return better
+
+
+# Finishing a chunked job from its work directory after a restart is the same job run
+# again on it: every chunk and trial its manifest names (with the same settings) is
+# reused, only what is missing runs (docs/compression.md, "Resume").
+resume_chunked = compress_chunked
