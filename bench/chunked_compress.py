@@ -37,7 +37,7 @@ from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.runner import Progress
 from app.media.upload_probe import probe_upload
 from bench.report import stamp, table, write_section
-from tests.fidelity_media import SCENE_SOURCES, multi_scene_clip
+from tests.fidelity_media import multi_scene_clip
 from tests.server.test_compress import vmaf_every_frame
 
 TARGET_VMAF = 93.0
@@ -83,7 +83,7 @@ def plain_encode_cpu_s(ffmpeg: str, src: Path, crf: float, out: Path) -> float:
 async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ffmpeg = find_ffmpeg()
     src = work / "shots.mkv"
-    multi_scene_clip_long(src, args.scenes, args.size)
+    multi_scene_clip(src, shots=args.scenes, size=args.size)
     info = await probe_upload(src)
     rows: dict[str, Any] = {"duration_s": info.duration_s, "input": info.size_bytes}
     for name in ("one piece", "chunked"):
@@ -118,23 +118,6 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             figures["crf"] = outcome.report.get("crf")
         rows[name] = figures
     return rows
-
-
-def multi_scene_clip_long(path: Path, scenes: int, size: str) -> None:
-    """`scenes` shots: the test clip's four kinds of shot, repeated (joined losslessly)."""
-    part = path.with_name("part.mkv")
-    multi_scene_clip(part, size=size)
-    copies = -(-scenes // len(SCENE_SOURCES))
-    listing = path.with_name("parts.txt")
-    listing.write_text("".join(f"file '{part.name}'\n" for _ in range(copies)))
-    subprocess.run(
-        [
-            *(find_ffmpeg(), "-nostdin", "-loglevel", "error", "-y"),
-            *("-f", "concat", "-i", str(listing), "-map", "0", "-c", "copy", str(path)),
-        ],
-        check=True,
-        timeout=600,
-    )
 
 
 def render(rows: dict[str, Any], command: str) -> str:

@@ -165,13 +165,18 @@ def chunk_mismatch(task: ChunkTask, times: PacketTimes) -> str | None:
     return None
 
 
-def chunk_failed(task: ChunkTask, why: str) -> VcsError:
-    return VcsError(
-        ErrorCode.FFMPEG_FAILED,
-        f"Chunk {task.index} of the video came out wrong: {why}.",
-        "Report the job id to the operator; the input's timestamps may be broken "
-        "(remuxing it locally, e.g. `ffmpeg -i in -c copy out.mkv`, often repairs them).",
-    )
+class ChunkMismatch(VcsError):
+    """An encoded chunk's frames are not the source's (a timeline the encode does not
+    keep: the job falls back to the one-piece path)."""
+
+    def __init__(self, task: ChunkTask, why: str) -> None:
+        super().__init__(
+            ErrorCode.FFMPEG_FAILED,
+            f"Chunk {task.index} of the video came out wrong: {why}.",
+            "Report the job id to the operator; the input's timestamps may be broken "
+            "(remuxing it locally, e.g. `ffmpeg -i in -c copy out.mkv`, often repairs them).",
+        )
+        self.reason = f"chunk {task.index}: {why}"
 
 
 async def encode_chunk(
@@ -197,7 +202,7 @@ async def encode_chunk(
             on_output_line=packets.feed_line,
         )
         if (why := chunk_mismatch(task, packets.result())) is not None:
-            raise chunk_failed(task, why)
+            raise ChunkMismatch(task, why)
         size = partial.stat().st_size
         os.replace(partial, final)
     finally:

@@ -30,7 +30,7 @@ from app.media.compress.allocation import (
     allocate,
     densify,
 )
-from app.media.compress.chunk_encode import ChunkTask, EncodedChunk, encode_chunk
+from app.media.compress.chunk_encode import ChunkMismatch, ChunkTask, EncodedChunk, encode_chunk
 from app.media.compress.chunk_frames import FrameRun, chunk_frames, video_end_s
 from app.media.compress.chunk_manifest import ChunkManifest
 from app.media.compress.chunk_report import chunked_fields, chunks_fields
@@ -57,6 +57,7 @@ from app.media.compress.pipeline import (
     CompressOutcome,
     CompressRequest,
     already_compressed,
+    compress_file,
 )
 from app.media.compress.plan import CompressPlan, format_crf, plan_compress
 from app.media.compress.progress import PhaseReport
@@ -125,6 +126,24 @@ async def compress_chunked(
     on_progress: PhaseReport,
     options: ChunkingOptions = ChunkingOptions(),
     counters: ChunkedRuns | None = None,
+) -> CompressOutcome:
+    """The job in chunks; an input whose frames a chunk encode does not reproduce (a
+    timeline FFmpeg's encode retimes) is compressed in one piece instead, and the
+    report says why (`chunked_fallback`)."""
+    try:
+        return await _compress_in_chunks(request, work_dir, on_progress, options, counters)
+    except ChunkMismatch as exc:
+        outcome = await compress_file(request, on_progress)
+        outcome.report["chunked_fallback"] = exc.reason
+        return outcome
+
+
+async def _compress_in_chunks(
+    request: CompressRequest,
+    work_dir: Path,
+    on_progress: PhaseReport,
+    options: ChunkingOptions,
+    counters: ChunkedRuns | None,
 ) -> CompressOutcome:
     started = time.monotonic()
     info = request.info

@@ -20,7 +20,7 @@ from app.media.compress.pipeline import CompressOutcome, CompressRequest
 from app.media.ffmpeg_exe import find_ffmpeg
 from app.media.runner import Progress
 from app.media.upload_probe import probe_upload
-from tests.fidelity_media import SCENE_S, multi_scene_clip
+from tests.fidelity_media import SCENE_S, ffmpeg, multi_scene_clip
 
 TARGET_VMAF = 93.0
 
@@ -181,3 +181,23 @@ def test_a_tight_input_comes_back_before_its_encode_finishes(tmp_path: Path) -> 
     outcome = trio.run(lambda: run_job(src, tmp_path / "out2.part", tmp_path / "work", predicted))
     assert outcome is not None and outcome.report["outcome"] == "already_compressed"
     assert predicted.chunk_encodes == 0 and predicted.trial_encodes == 0
+
+
+def test_a_timeline_the_encode_retimes_is_compressed_in_one_piece(tmp_path: Path) -> None:
+    # Two copies of a clip joined by the concat demuxer (the second placed after the
+    # first's audio, which starts 21 ms early): FFmpeg's encode moves the frames on one
+    # side of the joint by ~20 ms, so a chunk across it has not the source's frame times.
+    part = multi_scene_clip(tmp_path / "part.mkv", shots=3)
+    listing = tmp_path / "parts.txt"
+    listing.write_text(f"file '{part.name}'\nfile '{part.name}'\n")
+    src = tmp_path / "joined.mkv"
+    ffmpeg("-f", "concat", "-i", str(listing), "-map", "0", "-c", "copy", str(src))
+    counters = ChunkedRuns()
+    options = ChunkingOptions(min_s=13.0, max_s=30.0)  # one chunk: the joint inside it
+    outcome = trio.run(
+        lambda: run_job(src, tmp_path / "out.part", tmp_path / "work", counters, options=options)
+    )
+    assert outcome is not None and outcome.report["outcome"] == "compressed"
+    assert outcome.report["chunked_fallback"].startswith("chunk 0:")
+    assert "chunks" not in outcome.report and outcome.report["search"]["trials"]
+    assert len(video_times(tmp_path / "out.part")) == len(video_times(src))
