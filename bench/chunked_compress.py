@@ -10,7 +10,8 @@ in this process exactly as the server runs them, at the default target (VMAF 93)
 - chunked: compress_chunked (scene pass, trials, allocation, side-by-side encodes).
 
 For each: size, whole-file VMAF recomputed on every frame by FFmpeg (no code of ours),
-wall and CPU time of its FFmpeg processes; for the chunked run also the cores busy
+wall and CPU time of its FFmpeg processes (run with rlimits only, so that their CPU
+time reaches this process's RUSAGE_CHILDREN); for the chunked run also the cores busy
 during its encode phase (its FFmpeg CPU time over wall × cores) and its CPU time over
 one plain x264 encode of the whole clip at the chunks' frame-weighted mean CRF.
 """
@@ -166,6 +167,9 @@ def render(rows: dict[str, Any], command: str) -> str:
 
 
 def main() -> int:
+    # FFmpeg as a direct child (rlimits, no bubblewrap): its CPU time is then counted in
+    # RUSAGE_CHILDREN (through bubblewrap's pid namespace it is not).
+    os.environ["VCS_MEDIA_SANDBOX"] = "rlimits"
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

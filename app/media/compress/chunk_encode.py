@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,6 +39,7 @@ CHUNK_MUXER: Final = "nut"
 TIME_SLACK_S: Final = 0.002
 _PACKET_RE: Final = re.compile(r"^\s*0,\s*(-?\d+),\s*(-?\d+),\s*(\d+),\s*(\d+)")
 _TIME_BASE_RE: Final = re.compile(r"^#tb 0:\s*(\d+)/(\d+)")
+_HEADERS_RE: Final = re.compile(r"^#extradata 0:\s*(\d+),\s*(0x[0-9a-f]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,9 @@ class EncodedChunk:
     frames: int
     duration_s: float
     size_bytes: int
+    # The stream's parameter sets (size and CRC, from framecrc): the join needs every
+    # chunk's to be the same, since the result's container holds one set.
+    headers: str
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "path": self.path.name}
@@ -133,6 +137,7 @@ class PacketTimes:
     frames: int
     first_s: float  # the earliest presentation time
     span_s: float  # earliest to latest presentation time
+    headers: str = ""
 
 
 class PacketLog:
@@ -141,19 +146,23 @@ class PacketLog:
     def __init__(self) -> None:
         self._time_base = (1, 1)
         self._pts: list[int] = []
+        self._headers = ""
 
     def feed_line(self, line: str) -> None:
-        if tb := _TIME_BASE_RE.match(line):
+        if headers := _HEADERS_RE.match(line):
+            self._headers = f"{headers.group(1)}:{headers.group(2)}"
+        elif tb := _TIME_BASE_RE.match(line):
             self._time_base = (int(tb.group(1)), int(tb.group(2)))
         elif packet := _PACKET_RE.match(line):
             self._pts.append(int(packet.group(2)))
 
     def result(self) -> PacketTimes:
         if not self._pts:
-            return PacketTimes(0, 0.0, 0.0)
+            return PacketTimes(0, 0.0, 0.0, self._headers)
         num, den = self._time_base
         first, last = min(self._pts), max(self._pts)
-        return PacketTimes(len(self._pts), first * num / den, (last - first) * num / den)
+        span = (last - first) * num / den
+        return PacketTimes(len(self._pts), first * num / den, span, self._headers)
 
 
 def chunk_mismatch(task: ChunkTask, times: PacketTimes) -> str | None:
@@ -166,17 +175,18 @@ def chunk_mismatch(task: ChunkTask, times: PacketTimes) -> str | None:
 
 
 class ChunkMismatch(VcsError):
-    """An encoded chunk's frames are not the source's (a timeline the encode does not
-    keep: the job falls back to the one-piece path)."""
+    """Encoded chunks that cannot make the result: a chunk's frames are not the
+    source's (a timeline the encode does not keep), or the chunks' parameter sets
+    differ. The job falls back to the one-piece path."""
 
-    def __init__(self, task: ChunkTask, why: str) -> None:
+    def __init__(self, index: int, why: str) -> None:
         super().__init__(
             ErrorCode.FFMPEG_FAILED,
-            f"Chunk {task.index} of the video came out wrong: {why}.",
+            f"Chunk {index} of the video came out wrong: {why}.",
             "Report the job id to the operator; the input's timestamps may be broken "
             "(remuxing it locally, e.g. `ffmpeg -i in -c copy out.mkv`, often repairs them).",
         )
-        self.reason = f"chunk {task.index}: {why}"
+        self.reason = f"chunk {index}: {why}"
 
 
 async def encode_chunk(
@@ -201,12 +211,27 @@ async def encode_chunk(
             box=Box((partial,), (), limits),
             on_output_line=packets.feed_line,
         )
-        if (why := chunk_mismatch(task, packets.result())) is not None:
-            raise ChunkMismatch(task, why)
+        times = packets.result()
+        if (why := chunk_mismatch(task, times)) is not None:
+            raise ChunkMismatch(task.index, why)
         size = partial.stat().st_size
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
     return EncodedChunk(
-        task.index, task.key, task.crf, final, task.frame_count, task.duration_s, size
+        task.index,
+        task.key,
+        task.crf,
+        final,
+        task.frame_count,
+        task.duration_s,
+        size,
+        times.headers,
     )
+
+
+def check_same_headers(chunks: Sequence[EncodedChunk]) -> None:
+    """Raise ChunkMismatch unless every chunk has the first one's parameter sets."""
+    for chunk in chunks[1:]:
+        if chunk.headers != chunks[0].headers:
+            raise ChunkMismatch(chunk.index, "its parameter sets differ from chunk 0's")

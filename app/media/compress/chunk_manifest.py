@@ -21,7 +21,7 @@ from app.media.compress.chunk_encode import EncodedChunk
 from app.media.durable_files import replace_durably, sync_file
 
 MANIFEST_NAME: Final = "manifest.json"
-MANIFEST_VERSION: Final = 1
+MANIFEST_VERSION: Final = 2
 
 
 class ChunkManifest:

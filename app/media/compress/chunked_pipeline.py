@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,7 +30,13 @@ from app.media.compress.allocation import (
     allocate,
     densify,
 )
-from app.media.compress.chunk_encode import ChunkMismatch, ChunkTask, EncodedChunk, encode_chunk
+from app.media.compress.chunk_encode import (
+    ChunkMismatch,
+    ChunkTask,
+    EncodedChunk,
+    check_same_headers,
+    encode_chunk,
+)
 from app.media.compress.chunk_frames import FrameRun, chunk_frames, video_end_s
 from app.media.compress.chunk_manifest import ChunkManifest
 from app.media.compress.chunk_report import chunked_fields, chunks_fields
@@ -150,6 +156,7 @@ async def _compress_in_chunks(
     check_decoded_frames(info, info.duration_s, request.limits)
     caps = await trio.to_thread.run_sync(features_of, request.ffmpeg)
     plan = plan_compress(info, request.codec, request.target_vmaf, caps)
+    plan = replace(plan, video=replace(plan.video, stitchable=True))
     limits = request.limits.for_ffmpeg(info, request.limit_bytes)
     on_progress(Progress(0.0, None), "finding scenes")
     scan = await scan_scenes(
@@ -206,6 +213,7 @@ async def _compress_in_chunks(
         except StopAll:
             report.update(chunked_fields(job.counters, len(chunks), job.workers))
             return already_compressed(info, plan, report, started, encoded=True)
+        check_same_headers(encoded)
         on_progress(Progress(0.8, None), "joining")
         await join_chunks(
             request.ffmpeg,
