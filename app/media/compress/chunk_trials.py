@@ -32,6 +32,10 @@ from app.media.runner import Box, run_ffmpeg
 # (scaled for the encoder): wide enough to bracket a still scene and a noisy one.
 TRIAL_CRF_SPREAD: Final = (-6.0, 0.0, 6.0)
 _SPREAD_VMAF_PER_CRF: Final = 0.9
+# A chunk still this far over the target at its highest CRF tried gets one more try,
+# BRACKET_STEP (x264-equivalent) CRFs further (and one below when under the floor).
+BRACKET_MARGIN_VMAF: Final = 1.0
+BRACKET_STEP: Final = 8.0
 # A chunk up to this long is tried whole; a longer one on its middle, this share of it
 # (at least TRIAL_MIN_S): a scene is one kind of picture, its middle stands for it.
 TRIAL_WHOLE_UP_TO_S: Final = 4.0
@@ -47,6 +51,26 @@ def trial_crfs(plan: CompressPlan) -> tuple[float, ...]:
         crf = plan.first_crf + round(offset * scale / video.crf_step) * video.crf_step
         crfs.append(round(min(video.crf_max, max(video.crf_min, crf)), 1))
     return tuple(sorted(set(crfs)))
+
+
+def bracketing_crfs(
+    points: Sequence[RatePoint], plan: CompressPlan, floor_gap: float
+) -> tuple[float, ...]:
+    """One more CRF for a chunk whose tries do not reach the target from both sides:
+    still well above it at the highest CRF tried (a still scene: allocation cannot make
+    it cheaper without a point there), or under the floor at the lowest."""
+    if not points:
+        return ()
+    video, target = plan.video, plan.target.vmaf
+    low, high = min(points, key=lambda p: p.crf), max(points, key=lambda p: p.crf)
+    steps = round(BRACKET_STEP * _SPREAD_VMAF_PER_CRF / video.vmaf_per_crf / video.crf_step)
+    step = steps * video.crf_step
+    extra = []
+    if high.vmaf > target + BRACKET_MARGIN_VMAF and high.crf < video.crf_max:
+        extra.append(round(min(video.crf_max, high.crf + step), 1))
+    if low.vmaf < target - floor_gap and low.crf > video.crf_min:
+        extra.append(round(max(video.crf_min, low.crf - step), 1))
+    return tuple(extra)
 
 
 def trial_frames(scan: SceneScan, run: FrameRun, end_s: float) -> FrameRun:

@@ -28,8 +28,8 @@ from app.media.compress.allocation import (
     ChunkCurve,
     RatePoint,
     allocate,
-    densify,
 )
+from app.media.compress.chunk_correction import TARGET_BAND_VMAF, corrected_picks
 from app.media.compress.chunk_encode import (
     ChunkMismatch,
     ChunkTask,
@@ -42,6 +42,7 @@ from app.media.compress.chunk_manifest import ChunkManifest
 from app.media.compress.chunk_report import chunked_fields, chunks_fields
 from app.media.compress.chunk_trials import (
     TrialJob,
+    bracketing_crfs,
     curves_by_chunk,
     run_trial,
     trial_crfs,
@@ -56,7 +57,7 @@ from app.media.compress.chunk_workers import (
 )
 from app.media.compress.chunks import MAX_CHUNK_S, MIN_CHUNK_S, Chunk, plan_chunks
 from app.media.compress.join import join_chunks
-from app.media.compress.metric import linear_score, read_frame_scores
+from app.media.compress.metric import QualityScore, linear_score, read_frame_scores
 from app.media.compress.pipeline import (
     KEEP_RATIO,
     SKIP_PREDICTED_RATIO,
@@ -78,11 +79,9 @@ from app.media.runner import Progress
 # Inputs at least this long are compressed in chunks (docs/compression.md, "When to
 # chunk": the measurement); shorter ones keep the one-piece search and encode.
 CHUNKED_FROM_S: Final = 30.0
-# Rounds of re-encoding the chunks that fell short when the whole file scores under its
-# target; each re-encodes only those chunks, each lowers their CRF.
+# Rounds of re-encoding chunks when the whole file scores under its target (only the
+# chunks that fell short) or more than TARGET_BAND_VMAF over it (chunk_correction.py).
 MAX_CORRECTIONS: Final = 2
-# A chunk the correction picks but whose curve offers nothing better moves this much.
-CORRECTION_STEP_CRF: Final = 2.0
 # Frames scored on the whole result per chunk (the per-chunk figures come from them).
 SCORED_FRAMES_PER_CHUNK: Final = 24
 
@@ -189,7 +188,7 @@ async def _compress_in_chunks(
         for c in chunks
         for crf in trial_crfs(plan)
     ]
-    curves = await _measure_curves(job, jobs, len(chunks))
+    curves = await _measure_curves(job, jobs, len(chunks), options.floor_gap)
     allocation = allocate(curves, plan.target.vmaf, options.floor_gap)
     audio_bytes = plan.audio_bps * info.duration_s / 8
     report: dict[str, Any] = {
@@ -206,39 +205,38 @@ async def _compress_in_chunks(
         return already_compressed(info, plan, report, started, encoded=False)
     picks = list(allocation.picks)
     keep_below = KEEP_RATIO * info.size_bytes
+    accepted: _Attempt | None = None
+    attempt: _Attempt | None = None
+    target = plan.target.vmaf
     for round_ in range(1 + options.max_corrections):
         job.counters.rounds = round_ + 1
-        try:
-            encoded = await _encode_all(job, picks, keep_below - audio_bytes)
-        except StopAll:
+        attempt = await _attempt(job, chunks, picks, keep_below, audio_bytes)
+        if attempt is None:  # not clearly smaller than the input
             report.update(chunked_fields(job.counters, len(chunks), job.workers))
             return already_compressed(info, plan, report, started, encoded=True)
-        check_same_headers(encoded)
-        on_progress(Progress(0.8, None), "joining")
-        await join_chunks(
-            request.ffmpeg,
-            encoded,
-            request.src,
-            plan,
-            request.output,
-            limit_bytes=request.limit_bytes,
-            offset_s=job.offset_s,
-            duration_s=info.duration_s,
-            limits=limits,
-        )
-        if request.output.stat().st_size >= keep_below:
-            report.update(chunked_fields(job.counters, len(chunks), job.workers))
-            return already_compressed(info, plan, report, started, encoded=True)
-        score, measured = await _score_result(job, chunks)
-        whole = vmaf_scale(plan, score.linear)
-        if whole >= plan.target.vmaf or round_ == options.max_corrections:
+        if attempt.whole >= target and (accepted is None or attempt.size < accepted.size):
+            accepted = attempt
+        over = attempt.whole - target
+        if 0 <= over <= TARGET_BAND_VMAF or round_ == options.max_corrections:
             break
-        better = _corrected(curves, picks, measured, plan, options.floor_gap)
+        better = corrected_picks(
+            curves,
+            picks,
+            attempt.measured,
+            target,
+            options.floor_gap,
+            plan.video.crf_min,
+            raise_only=over < 0,
+        )
         if better == picks:
             break
         picks = better
-    report.update(whole_file_fields(plan, score))
-    report.update(chunks_fields(chunks, picks, measured, encoded, plan))
+    assert attempt is not None
+    final = accepted or attempt  # the cheapest that met the target, else the last
+    if final is not attempt:
+        await _join(job, final.encoded)
+    report.update(whole_file_fields(plan, final.score))
+    report.update(chunks_fields(chunks, final.picks, final.measured, final.encoded, plan))
     report.update(chunked_fields(job.counters, len(chunks), job.workers))
     report["time_s"] = {
         "encode": round(job.counters.encode_s, 2),
@@ -247,7 +245,81 @@ async def _compress_in_chunks(
     return CompressOutcome(media_type=plan.media_type, report={"outcome": "compressed", **report})
 
 
-async def _measure_curves(job: _Job, jobs: list[TrialJob], chunk_count: int) -> list[ChunkCurve]:
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One round: the picks, their chunks joined, the whole result's score."""
+
+    picks: list[RatePoint]
+    encoded: list[EncodedChunk]
+    score: QualityScore
+    measured: list[float | None]
+    whole: float  # on allocation's (VMAF) scale
+    size: int
+
+
+async def _attempt(
+    job: _Job,
+    chunks: tuple[Chunk, ...],
+    picks: list[RatePoint],
+    keep_below: float,
+    audio_bytes: float,
+) -> _Attempt | None:
+    """Encode (what is missing), join and score; None when not clearly smaller."""
+    try:
+        encoded = await _encode_all(job, picks, keep_below - audio_bytes)
+    except StopAll:
+        return None
+    check_same_headers(encoded)
+    await _join(job, encoded)
+    size = job.request.output.stat().st_size
+    if size >= keep_below:
+        return None
+    score, measured = await _score_result(job, chunks)
+    whole = vmaf_scale(job.plan, score.linear)
+    return _Attempt(picks, encoded, score, measured, whole, size)
+
+
+async def _join(job: _Job, encoded: list[EncodedChunk]) -> None:
+    request = job.request
+    job.report(Progress(0.8, None), "joining")
+    await join_chunks(
+        request.ffmpeg,
+        encoded,
+        request.src,
+        job.plan,
+        request.output,
+        limit_bytes=request.limit_bytes,
+        offset_s=job.offset_s,
+        duration_s=request.info.duration_s,
+        limits=job.limits,
+    )
+
+
+async def _measure_curves(
+    job: _Job, jobs: list[TrialJob], chunk_count: int, floor_gap: float
+) -> list[ChunkCurve]:
+    """Each chunk's points: its tries, then one more where they do not bracket."""
+    points = await _run_trials(job, jobs, 0.05, 0.3)
+    by_chunk = curves_by_chunk(points, chunk_count)
+    first_job = {trial.chunk_index: trial for trial in jobs}
+    more = [
+        replace(first_job[i], crf=crf)
+        for i, chunk_points in enumerate(by_chunk)
+        for crf in bracketing_crfs(chunk_points, job.plan, floor_gap)
+    ]
+    if more:
+        by_chunk = curves_by_chunk(
+            [*points, *await _run_trials(job, more, 0.35, 0.05)], chunk_count
+        )
+    return [
+        ChunkCurve(run.count, tuple(chunk_points))
+        for run, chunk_points in zip(job.runs, by_chunk, strict=True)
+    ]
+
+
+async def _run_trials(
+    job: _Job, jobs: list[TrialJob], progress_from: float, progress_share: float
+) -> list[tuple[int, RatePoint]]:
     threads = threads_per_worker(job.workers, len(jobs))
     done = 0
 
@@ -262,14 +334,11 @@ async def _measure_curves(job: _Job, jobs: list[TrialJob], chunk_count: int) -> 
         else:
             job.counters.trials_reused += 1
         done += 1
-        job.report(Progress(0.05 + 0.35 * done / len(jobs), None), "searching")
+        fraction = progress_from + progress_share * done / len(jobs)
+        job.report(Progress(fraction, None), "searching")
         return trial.chunk_index, point
 
-    points = await run_side_by_side([functools.partial(one, t) for t in jobs], job.workers)
-    return [
-        ChunkCurve(run.count, tuple(chunk_points))
-        for run, chunk_points in zip(job.runs, curves_by_chunk(points, chunk_count), strict=True)
-    ]
+    return await run_side_by_side([functools.partial(one, t) for t in jobs], job.workers)
 
 
 def _task(job: _Job, index: int, crf: float, threads: int) -> ChunkTask:
@@ -324,7 +393,9 @@ async def _encode_all(job: _Job, picks: list[RatePoint], budget_bytes: float) ->
         job.counters.encode_s += time.monotonic() - started
 
 
-async def _score_result(job: _Job, chunks: tuple[Chunk, ...]) -> tuple[Any, list[float | None]]:
+async def _score_result(
+    job: _Job, chunks: tuple[Chunk, ...]
+) -> tuple[QualityScore, list[float | None]]:
     """The whole result's score, and each chunk's (the mean of its frames scored)."""
     request, plan = job.request, job.plan
     frames = sum(c.frame_count for c in chunks)
@@ -359,44 +430,6 @@ async def _score_result(job: _Job, chunks: tuple[Chunk, ...]) -> tuple[Any, list
         mean = sum(values) / len(values)
         measured.append(vmaf_scale(plan, linear_score(plan.target.metric, mean)))
     return score, measured
-
-
-def _corrected(
-    curves: list[ChunkCurve],
-    picks: list[RatePoint],
-    measured: list[float | None],
-    plan: CompressPlan,
-    floor_gap: float,
-) -> list[RatePoint]:
-    """New picks after a result that scored under the target: each chunk's curve moved
-    by what it missed its prediction by, allocated again; only chunks whose quality
-    goes up change (the others keep their encodes). If none would, the worst chunk
-    steps down the CRF."""
-    shifted = []
-    for curve, pick, got in zip(curves, picks, measured, strict=True):
-        miss = 0.0 if got is None else got - pick.vmaf
-        shifted.append(
-            ChunkCurve(
-                curve.frames, tuple(RatePoint(p.crf, p.bytes, p.vmaf + miss) for p in curve.points)
-            )
-        )
-    again = allocate(shifted, plan.target.vmaf, floor_gap)
-    unshifted = [{p.crf: p for p in densify(c.points)} for c in curves]
-    better = [
-        unshifted[i].get(new.crf, new) if new.crf < old.crf else old
-        for i, (new, old) in enumerate(zip(again.picks, picks, strict=True))
-    ]
-    if better != picks:
-        return better
-    scored = [(m, i) for i, m in enumerate(measured) if m is not None]
-    if not scored:
-        return picks
-    _, worst = min(scored)
-    step_crf = max(plan.video.crf_min, picks[worst].crf - CORRECTION_STEP_CRF)
-    if step_crf >= picks[worst].crf:
-        return picks
-    better[worst] = RatePoint(step_crf, picks[worst].bytes, picks[worst].vmaf)
-    return better
 
 
 # Finishing a chunked job from its work directory after a restart is the same job run
