@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.client.report_lines import chunk_spread_line
+from app.media.compress.allocation import ChunkCurve, RatePoint
+from app.media.compress.chunk_correction import corrected_picks
 from app.media.compress.chunk_encode import (
     ChunkMismatch,
     ChunkTask,
@@ -20,8 +22,10 @@ from app.media.compress.chunk_encode import (
     chunk_mismatch,
 )
 from app.media.compress.chunk_frames import frame_run, video_end_s
+from app.media.compress.chunk_trials import bracketing_crfs
 from app.media.compress.join import concat_list
-from app.media.compress.plan import ENCODERS
+from app.media.compress.metric import Metric, QualityTarget
+from app.media.compress.plan import ENCODERS, AudioAction, AudioPlan, CompressPlan
 from app.media.compress.scenes import SceneScan
 
 TASK = ChunkTask(
@@ -116,3 +120,42 @@ def test_the_spread_line() -> None:
     }
     assert chunk_spread_line(report) == "3 chunks: CRF 21.0–27.5, VMAF 92.1–95.3"
     assert chunk_spread_line({"crf": 23}) is None
+
+
+def curve(frames: int, *points: tuple[float, float, float]) -> ChunkCurve:
+    return ChunkCurve(frames, tuple(RatePoint(*p) for p in points))
+
+
+def test_a_chunk_that_missed_its_prediction_gets_a_lower_crf_and_only_it() -> None:
+    curves = [
+        curve(100, (20, 300, 97), (26, 150, 93), (32, 80, 88)),
+        curve(100, (20, 200, 98), (26, 120, 95), (32, 60, 91)),
+    ]
+    picks = [curves[0].points[1], curves[1].points[0]]  # 93 and 98 predicted
+    # Chunk 0 came out 6 under its prediction; chunk 1, at its lowest CRF tried, as
+    # predicted: only chunk 0 can make up for it.
+    again = corrected_picks(curves, picks, [87.0, 98.0], 93.0, 3.0, 10, raise_only=True)
+    assert again[0].crf < 26 and again[1] == picks[1]
+
+
+def test_a_result_well_over_the_target_tries_cheaper_chunks() -> None:
+    curves = [curve(100, (20, 300, 97), (26, 150, 93), (32, 80, 88))]
+    picks = [curves[0].points[1]]
+    again = corrected_picks(curves, picks, [97.0], 93.0, 3.0, 10, raise_only=False)
+    assert again[0].crf > 26
+
+
+def test_tries_that_do_not_reach_the_target_get_one_more() -> None:
+    plan = replace(plan_compress_for_tests(), video=ENCODERS["h264"])
+    still = [RatePoint(18, 100, 99.8), RatePoint(24, 90, 99.5), RatePoint(30, 80, 99.0)]
+    assert bracketing_crfs(still, plan, 3.0) == (38.0,)
+    grain = [RatePoint(18, 900, 85), RatePoint(24, 500, 80), RatePoint(30, 200, 70)]
+    assert bracketing_crfs(grain, plan, 3.0) == (10.0,)
+    fine = [RatePoint(18, 900, 97), RatePoint(24, 500, 93.5), RatePoint(30, 200, 88)]
+    assert bracketing_crfs(fine, plan, 3.0) == ()
+
+
+def plan_compress_for_tests() -> CompressPlan:
+    return CompressPlan(
+        ENCODERS["h264"], AudioPlan(AudioAction.NONE), QualityTarget.for_vmaf(93, Metric.VMAF)
+    )
