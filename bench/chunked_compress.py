@@ -1,8 +1,8 @@
 """Chunked compress against the one-piece compress on a multi-scene clip (issue 19).
 
-    .venv/bin/python -m bench.chunked_compress [--scenes 8] [--size 640x360] [--write]
+    .venv/bin/python -m bench.chunked_compress [--shots 4 8] [--size 640x360] [--write]
 
-The clip: `--scenes` shots of 4.2 s (testsrc2, grainy bars, mandelbrot, cellauto, in
+Each clip: `--shots` shots of 4.2 s (testsrc2, grainy bars, mandelbrot, cellauto, in
 turn), variable frame rate, AAC and subtitles (tests/fidelity_media.py). Both paths run
 in this process exactly as the server runs them, at the default target (VMAF 93):
 
@@ -81,10 +81,45 @@ def plain_encode_cpu_s(ffmpeg: str, src: Path, crf: float, out: Path) -> float:
     return children_cpu_s() - before
 
 
-async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def video_vmaf_at(ffmpeg: str, src: Path, crf: float, work: Path) -> tuple[int, float]:
+    """One x264 encode of the whole video at `crf` (the op's preset, every frame kept):
+    its size and its VMAF on every frame."""
+    out = work / "single.mkv"
+    subprocess.run(
+        [
+            *(ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-map", "0:v:0"),
+            *("-fps_mode", "passthrough", "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2"),
+            *("-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "medium"),
+            *("-crf", f"{crf:.2f}", "-an", str(out)),
+        ],
+        check=True,
+        timeout=3600,
+    )
+    return out.stat().st_size, vmaf_every_frame(out, src, work / "single-vmaf.json")
+
+
+def single_crf_at_vmaf(ffmpeg: str, src: Path, goal: float, work: Path) -> dict[str, float]:
+    """The largest CRF (0.25 steps, by bisection over 14..40) of one encode of the whole
+    video whose VMAF is at least `goal`: today's one-CRF answer at equal quality."""
+    low, high = 14.0, 40.0  # VMAF(low) >= goal is assumed; high is tried
+    best: tuple[float, int, float] | None = None
+    while high - low > 0.25:
+        crf = round((low + high) / 2 * 4) / 4
+        size, vmaf = video_vmaf_at(ffmpeg, src, crf, work)
+        if vmaf >= goal:
+            best, low = (crf, size, vmaf), crf
+        else:
+            high = crf
+    if best is None:
+        size, vmaf = video_vmaf_at(ffmpeg, src, low, work)
+        best = (low, size, vmaf)
+    return {"crf": best[0], "size": best[1], "vmaf": best[2]}
+
+
+async def bench(args: argparse.Namespace, work: Path, shots: int) -> dict[str, Any]:
     ffmpeg = find_ffmpeg()
     src = work / "shots.mkv"
-    multi_scene_clip(src, shots=args.scenes, size=args.size)
+    multi_scene_clip(src, shots=shots, size=args.size)
     info = await probe_upload(src)
     rows: dict[str, Any] = {"duration_s": info.duration_s, "input": info.size_bytes}
     for name in ("one piece", "chunked"):
@@ -115,13 +150,52 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             figures["plain_cpu_s"] = plain_encode_cpu_s(ffmpeg, src, mean_crf, work / "plain.mp4")
             figures["chunks"] = len(chunks)
             figures["spread"] = outcome.report["chunk_spread"]
+            figures["video_bytes"] = sum(c["bytes"] for c in chunks)
+            figures["single"] = single_crf_at_vmaf(ffmpeg, src, figures["vmaf"], work)
         else:
             figures["crf"] = outcome.report.get("crf")
         rows[name] = figures
     return rows
 
 
-def render(rows: dict[str, Any], command: str) -> str:
+def render(runs: list[dict[str, Any]], command: str) -> str:
+    lines = [stamp(command), ""]
+    summary = []
+    for rows in runs:
+        lines += render_clip(rows)
+        chunked = rows["chunked"]
+        single = chunked["single"]
+        summary.append(
+            [
+                f"{rows['duration_s']:.1f} s",
+                str(chunked["chunks"]),
+                f"{chunked['video_bytes'] / single['size']:.3f}",
+                f"{chunked['vmaf']:.2f} / {single['vmaf']:.2f}",
+                f"{chunked['size'] / rows['one piece']['size']:.3f}",
+                f"{chunked['cpu_s'] / max(1e-9, rows['one piece']['cpu_s']):.2f}x",
+                f"{chunked['cpu_s'] / chunked['plain_cpu_s']:.2f}x",
+            ]
+        )
+    lines += [
+        "Summary (where chunking starts to pay: `CHUNKED_FROM_S`):",
+        "",
+        table(
+            [
+                "clip",
+                "chunks",
+                "chunk video / one CRF at equal VMAF",
+                "VMAF chunked / one CRF",
+                "chunked / one-piece op (size)",
+                "CPU chunked / one-piece op",
+                "CPU chunked / one plain encode",
+            ],
+            summary,
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_clip(rows: dict[str, Any]) -> list[str]:
     one, chunked = rows["one piece"], rows["chunked"]
     cells = []
     for name, f in (("one piece", one), ("chunked", chunked)):
@@ -137,9 +211,8 @@ def render(rows: dict[str, Any], command: str) -> str:
             ]
         )
     spread = chunked["spread"]
-    lines = [
-        stamp(command),
-        "",
+    single = chunked["single"]
+    return [
         f"Clip: {rows['duration_s']:.1f} s, {chunked['chunks']} chunks, input "
         f"{rows['input'] / 1e6:.2f} MB; target VMAF {TARGET_VMAF:g}.",
         "",
@@ -162,8 +235,12 @@ def render(rows: dict[str, Any], command: str) -> str:
         f"{chunked['cpu_s'] / chunked['plain_cpu_s']:.2f}x ({chunked['plain_cpu_s']:.0f} s)",
         f"- chunk spread: CRF {spread['crf_min']}–{spread['crf_max']}, "
         f"VMAF {spread.get('vmaf_min')}–{spread.get('vmaf_max')}",
+        f"- one CRF for the whole video at the chunked result's VMAF: CRF {single['crf']:g}, "
+        f"video {single['size'] / 1e6:.2f} MB (VMAF {single['vmaf']:.2f}) against the "
+        f"chunks' {chunked['video_bytes'] / 1e6:.2f} MB: "
+        f"{(chunked['video_bytes'] / single['size'] - 1) * 100:+.1f} %",
+        "",
     ]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -173,14 +250,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scenes", type=int, default=8, help="shots of 4.2 s (default 8)")
+    parser.add_argument(
+        "--shots", type=int, nargs="+", default=[4, 8], help="clips of N shots of 4.2 s each"
+    )
     parser.add_argument("--size", default="640x360", help="picture size (default 640x360)")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-chunked-") as tmp:
-        rows = trio.run(bench, args, Path(tmp))
+        runs = [trio.run(bench, args, Path(tmp), shots) for shots in args.shots]
     command = "python -m bench.chunked_compress " + " ".join(sys.argv[1:])
-    text = render(rows, command.strip())
+    text = render(runs, command.strip())
     print(text)
     if args.write:
         write_section("chunked_compress", "Chunked compress (issue 19)", text)
