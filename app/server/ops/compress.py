@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import trio
 
-from app.media.compress.chunked_pipeline import CHUNKED_FROM_S, compress_chunked, resume_chunked
+from app.media.compress.chunked_pipeline import CHUNKED_FROM_S, resume_chunked
 from app.media.compress.chunks import chunking_worthwhile
 from app.media.compress.pipeline import CompressOutcome, CompressRequest, compress_file
 from app.media.media_info import MediaInfo
@@ -85,21 +85,27 @@ class CompressOp:
 
 
 async def compress_in_chunks(
-    request: CompressRequest, work_dir: Path, ctx: OpContext, *, resume: bool = False
+    request: CompressRequest, work_dir: Path, ctx: OpContext
 ) -> CompressOutcome:
     """The chunked job; its work directory is removed when the job ends with a result
-    or an error, and kept when it is cancelled (a shutdown: a restart resumes from it
-    with `resume=True`, see docs/compression.md, "Resume")."""
-    run = resume_chunked if resume else compress_chunked
+    or an error, and kept when it is cancelled (a shutdown). Running the op again for
+    the same job (same input path, results directory) finds the directory and resumes
+    from it (resume_chunked: docs/compression.md, "Resume")."""
     try:
-        outcome = await run(request, work_dir, ctx.on_progress)
-    except trio.Cancelled:
-        raise
-    except BaseException:
-        remove_work_dir(work_dir)
+        outcome = await resume_chunked(request, work_dir, ctx.on_progress)
+    except BaseException as exc:
+        if not only_cancelled(exc):
+            remove_work_dir(work_dir)
         raise
     remove_work_dir(work_dir)
     return outcome
+
+
+def only_cancelled(exc: BaseException) -> bool:
+    """A cancellation, alone or grouped (the chunk workers' nursery groups them)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
 
 
 def remove_work_dir(work_dir: Path) -> None:
