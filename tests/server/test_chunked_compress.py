@@ -7,8 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trio
 
-from app.server.ops.compress import CHUNKS_ENV
+from app.media.media_info import MediaInfo
+from app.server.ops.compress import CHUNKS_ENV, chunk_mode, compresses_in_chunks, only_cancelled
 from tests.fidelity_media import multi_scene_clip
 from tests.media_files import probe
 from tests.server.test_compress import download, follow
@@ -48,3 +50,25 @@ def test_a_chunked_compress_through_the_server(
     # The work directory went with the job; only the result file is left.
     leftovers = [p for p in (server.storage_dir / "results").iterdir() if p.is_dir()]
     assert leftovers == []
+
+
+def test_which_inputs_are_chunked(monkeypatch: pytest.MonkeyPatch) -> None:
+    def info(format_name: str, duration_s: float) -> MediaInfo:
+        return MediaInfo(format_name, duration_s, 1000, None, None, None)
+
+    assert compresses_in_chunks(info("matroska,webm", 60.0), "auto")
+    assert not compresses_in_chunks(info("matroska,webm", 10.0), "auto")
+    assert compresses_in_chunks(info("mov,mp4,m4a,3gp,3g2,mj2", 10.0), "always")
+    # MPEG-TS seeks by bytes: never chunked; "never" is never.
+    assert not compresses_in_chunks(info("mpegts", 600.0), "always")
+    assert not compresses_in_chunks(info("matroska,webm", 600.0), "never")
+    monkeypatch.setenv(CHUNKS_ENV, "bogus")
+    assert chunk_mode() == "auto"
+
+
+def test_a_shutdown_keeps_the_work_directory_and_a_failure_does_not() -> None:
+    cancelled = trio.Cancelled._create()  # what trio raises into a cancelled task
+    assert only_cancelled(cancelled)
+    assert only_cancelled(BaseExceptionGroup("workers", [cancelled, trio.Cancelled._create()]))
+    assert not only_cancelled(BaseExceptionGroup("workers", [cancelled, ValueError()]))
+    assert not only_cancelled(ValueError())
