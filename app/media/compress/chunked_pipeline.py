@@ -107,7 +107,8 @@ class ChunkedRuns:
     trials_reused: int = 0
     rounds: int = 0
     encode_s: float = 0.0
-    done_chunks: list[int] = field(default_factory=list)
+    done_chunks: list[int] = field(default_factory=list)  # chunks encoded, in order
+    encoded_in_round: list[tuple[int, int]] = field(default_factory=list)  # (round, chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +386,7 @@ async def _encode_all(job: _Job, picks: list[RatePoint], budget_bytes: float) ->
         await job.manifest.record_chunk(chunk)
         job.counters.chunk_encodes += 1
         job.counters.done_chunks.append(task.index)
+        job.counters.encoded_in_round.append((job.counters.rounds, task.index))
         return count(chunk)
 
     try:
