@@ -22,6 +22,7 @@ chunk_encode.py   one chunk's encode: a serialisable task, its run and its check
 chunk_workers.py  tasks side by side, one per core
 chunk_manifest.py what the job's work directory holds (resume)
 join.py           the chunks joined losslessly, the other streams from the source
+chunk_scores.py   the whole result scored, and each chunk's share
 chunk_correction.py  new CRFs after the whole result is scored (pure)
 chunk_report.py   the report's chunk rows and spread
 chunked_pipeline.py  the whole chunked job

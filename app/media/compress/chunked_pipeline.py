@@ -40,6 +40,7 @@ from app.media.compress.chunk_encode import (
 from app.media.compress.chunk_frames import FrameRun, chunk_frames, video_end_s
 from app.media.compress.chunk_manifest import ChunkManifest
 from app.media.compress.chunk_report import chunked_fields, chunks_fields
+from app.media.compress.chunk_scores import score_by_chunk
 from app.media.compress.chunk_trials import (
     TrialJob,
     bracketing_crfs,
@@ -57,7 +58,7 @@ from app.media.compress.chunk_workers import (
 )
 from app.media.compress.chunks import MAX_CHUNK_S, MIN_CHUNK_S, Chunk, plan_chunks
 from app.media.compress.join import join_chunks
-from app.media.compress.metric import QualityScore, linear_score, read_frame_scores
+from app.media.compress.metric import QualityScore
 from app.media.compress.pipeline import (
     KEEP_RATIO,
     SKIP_PREDICTED_RATIO,
@@ -70,9 +71,6 @@ from app.media.compress.plan import CompressPlan, format_crf, plan_compress
 from app.media.compress.progress import PhaseReport
 from app.media.compress.report import whole_file_fields
 from app.media.compress.scenes import scan_scenes
-from app.media.compress.scoring import measure_quality
-from app.media.compress.search import FINAL_SCORED_FRAMES, MOST_SUBSAMPLE_FINAL
-from app.media.compress.search_policy import subsample_for
 from app.media.limits import RunLimits, check_decoded_frames
 from app.media.runner import Progress
 
@@ -82,8 +80,6 @@ CHUNKED_FROM_S: Final = 30.0
 # Rounds of re-encoding chunks when the whole file scores under its target (only the
 # chunks that fell short) or more than TARGET_BAND_VMAF over it (chunk_correction.py).
 MAX_CORRECTIONS: Final = 2
-# Frames scored on the whole result per chunk (the per-chunk figures come from them).
-SCORED_FRAMES_PER_CHUNK: Final = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +271,18 @@ async def _attempt(
     size = job.request.output.stat().st_size
     if size >= keep_below:
         return None
-    score, measured = await _score_result(job, chunks)
+    job.report(Progress(0.85, None), "measuring")
+    request = job.request
+    score, measured = await score_by_chunk(
+        request.ffmpeg,
+        request.output,
+        request.src,
+        job.plan,
+        chunks,
+        job.manifest.directory / ".score.log.part",
+        duration_s=request.info.duration_s,
+        limits=job.limits,
+    )
     whole = vmaf_scale(job.plan, score.linear)
     return _Attempt(picks, encoded, score, measured, whole, size)
 
@@ -393,45 +400,6 @@ async def _encode_all(job: _Job, picks: list[RatePoint], budget_bytes: float) ->
         return await run_side_by_side([functools.partial(one, t) for t in tasks], job.workers)
     finally:
         job.counters.encode_s += time.monotonic() - started
-
-
-async def _score_result(
-    job: _Job, chunks: tuple[Chunk, ...]
-) -> tuple[QualityScore, list[float | None]]:
-    """The whole result's score, and each chunk's (the mean of its frames scored)."""
-    request, plan = job.request, job.plan
-    frames = sum(c.frame_count for c in chunks)
-    wanted = max(FINAL_SCORED_FRAMES, SCORED_FRAMES_PER_CHUNK * len(chunks))
-    per_frame: dict[int, float] = {}
-
-    def read(log: Path) -> None:
-        per_frame.update(read_frame_scores(plan.target.metric, log))
-
-    log = job.manifest.directory / ".score.log.part"
-    job.report(Progress(0.85, None), "measuring")
-    score = await measure_quality(
-        request.ffmpeg,
-        request.output,
-        request.src,
-        (),
-        plan.target.metric,
-        log,
-        subsample=subsample_for(frames, wanted, MOST_SUBSAMPLE_FINAL),
-        duration_s=request.info.duration_s,
-        limits=job.limits,
-        distorted_format=plan.result.muxer,
-        picture=plan.picture,
-        read_log=read,
-    )
-    measured: list[float | None] = []
-    for chunk in chunks:
-        values = [v for f, v in per_frame.items() if chunk.first_frame <= f < chunk.end_frame]
-        if not values:
-            measured.append(None)
-            continue
-        mean = sum(values) / len(values)
-        measured.append(vmaf_scale(plan, linear_score(plan.target.metric, mean)))
-    return score, measured
 
 
 # Finishing a chunked job from its work directory after a restart is the same job run
