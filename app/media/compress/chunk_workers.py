@@ -32,24 +32,33 @@ class StopAll(Exception):
     """Raised by a task to end the whole run early (the others are cancelled)."""
 
 
-async def run_side_by_side(tasks: Sequence[Callable[[], Awaitable[T]]], workers: int) -> list[T]:
-    """Every task's result, in order; at most `workers` run at once. A task's VcsError
-    or StopAll cancels the others and is raised."""
-    limiter = trio.CapacityLimiter(max(1, workers))
+async def run_side_by_side(
+    tasks: Sequence[Callable[[], Awaitable[T]]],
+    workers: int,
+    costs: Sequence[float] | None = None,
+) -> list[T]:
+    """Every task's result, in order; at most `workers` run at once, the costliest
+    first when `costs` are given (the last to start are then short: the cores finish
+    together). A task's VcsError or StopAll cancels the others and is raised."""
     done: dict[int, T] = {}
     failure: list[VcsError | StopAll] = []
+    order = list(range(len(tasks)))
+    if costs is not None:
+        order.sort(key=lambda i: -costs[i])
+    pending = iter(order)  # shared by the workers: each takes the next task when free
 
-    async def run_one(i: int, nursery: trio.Nursery) -> None:
-        async with limiter:
+    async def worker(nursery: trio.Nursery) -> None:
+        for i in pending:
             try:
                 done[i] = await tasks[i]()
             except (VcsError, StopAll) as exc:
                 failure.append(exc)
                 nursery.cancel_scope.cancel()
+                return
 
     async with trio.open_nursery() as nursery:
-        for i in range(len(tasks)):
-            nursery.start_soon(run_one, i, nursery)
+        for _ in range(min(max(1, workers), len(tasks))):
+            nursery.start_soon(worker, nursery)
     if failure:
         raise failure[0]
     return [done[i] for i in range(len(tasks))]

@@ -346,7 +346,8 @@ async def _run_trials(
         job.report(Progress(fraction, None), "searching")
         return trial.chunk_index, point
 
-    return await run_side_by_side([functools.partial(one, t) for t in jobs], job.workers)
+    costs = [t.frames.count for t in jobs]
+    return await run_side_by_side([functools.partial(one, t) for t in jobs], job.workers, costs)
 
 
 def _task(job: _Job, index: int, crf: float, threads: int) -> ChunkTask:
@@ -397,7 +398,10 @@ async def _encode_all(job: _Job, picks: list[RatePoint], budget_bytes: float) ->
         return count(chunk)
 
     try:
-        return await run_side_by_side([functools.partial(one, t) for t in tasks], job.workers)
+        costs = [t.frame_count for t in tasks]
+        return await run_side_by_side(
+            [functools.partial(one, t) for t in tasks], job.workers, costs
+        )
     finally:
         job.counters.encode_s += time.monotonic() - started
 
