@@ -83,8 +83,8 @@ MAX_CORRECTIONS: Final = 2
 
 # No chunk more than this far under the target (issue 19's bound). Each point of floor
 # costs bytes where a scene is expensive to lift (grain): on the bench clip the floor
-# at 3, 4, 5 and none gave 3.32, 2.97, 2.95 and 2.21 MB of video at VMAF ≈ 93.2–93.5
-# (docs/benchmarks.md, "Chunked compress").
+# at 3, 4, 5 and none gave 3.32, 2.97, 2.95 and 2.21 MB of video at VMAF 93.1–93.5
+# (docs/compression.md, "When to chunk").
 CHUNK_FLOOR_GAP: Final = 4.0
 
 
