@@ -23,6 +23,7 @@ from rich.progress import (
 )
 
 from app.client.byte_sizes import figure, human_bytes
+from app.client.report_lines import chunk_spread_line
 from app.protocol import ErrorInfo
 
 console = Console(stderr=True, highlight=False)
@@ -138,5 +139,7 @@ def print_report(report: dict[str, Any]) -> None:
         target = figure(report.get("target_vmaf"))
         aim = f" (target VMAF {target:g})" if target is not None else ""
         console.print(f"  quality measured on the {shown(report['quality_measured_on'])}{aim}")
+    if spread := chunk_spread_line(report):
+        console.print(f"  {shown(spread)}")
     if report.get("note"):
         console.print(f"  {shown(report['note'])}")

@@ -119,9 +119,11 @@ def stream_args(
     return args
 
 
-def keep_all_args(rule: ContainerRule) -> list[str]:
-    """Global metadata and chapters from the input, and the container's own options."""
-    return ["-map_metadata", "0", "-map_chapters", "0", *rule.extra_args]
+def keep_all_args(rule: ContainerRule, source_input: int = 0) -> list[str]:
+    """Global metadata and chapters from the input (`source_input`, when the command has
+    several), and the container's own options."""
+    source = str(source_input)
+    return ["-map_metadata", source, "-map_chapters", source, *rule.extra_args]
 
 
 def convert_argv(

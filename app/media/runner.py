@@ -121,8 +121,11 @@ async def run_ffmpeg(
     on_progress: ProgressCallback | None = None,
     *,
     box: Box,
+    on_output_line: Callable[[str], None] | None = None,
 ) -> None:
     """Run FFmpeg to completion in `box`; progress is `out_time / duration_s`.
+    `on_output_line` gets every line FFmpeg writes to its stdout (a filter's or a
+    muxer's `-` output; the progress lines among them too).
 
     Cancelling the caller terminates FFmpeg (trio's deliver_cancel: SIGTERM, then
     SIGKILL; in bubblewrap the box dies with it). A non-zero exit raises the error of
@@ -135,6 +138,8 @@ async def run_ffmpeg(
     started = time.monotonic()
 
     def on_stdout(line: str) -> None:
+        if on_output_line is not None:
+            on_output_line(line)
         update = parser.feed_line(line)
         if update is None or on_progress is None or duration_s <= 0:
             return

@@ -26,6 +26,7 @@ import functools
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,23 +184,42 @@ def _outermost(paths: Sequence[Path]) -> list[Path]:
     return [p for p in paths if not any(o != p and o in p.parents for o in paths)]
 
 
+# Files handed to the box user, with how many runs hold them and their real owner: runs
+# side by side (a job's chunks) share the source, and the last one to end gives it back
+# (each restoring the owner it saw would give the source to the box user for good, and
+# the first to end would take it from the others while they still read it).
+_handed: dict[Path, tuple[int, int, int]] = {}
+_handed_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def _handed_to(user: tuple[int, int] | None, paths: Sequence[Path]) -> Iterator[None]:
-    """Give `paths` to the box's user for the run, and back to their owners after."""
+    """Give `paths` to the box's user for the run, and back to their owners after the
+    last run holding them."""
     if user is None:
         yield
         return
-    owners = []
+    held: list[Path] = []
     try:
         for path in dict.fromkeys(p.absolute() for p in paths):  # each once: restored once
-            st = path.stat()
-            owners.append((path, st.st_uid, st.st_gid))
-            os.chown(path, *user)
+            with _handed_lock:
+                count, uid, gid = _handed.get(path, (0, -1, -1))
+                if count == 0:
+                    st = path.stat()
+                    uid, gid = st.st_uid, st.st_gid
+                    os.chown(path, *user)
+                _handed[path] = (count + 1, uid, gid)
+                held.append(path)
         yield
     finally:
-        for path, uid, gid in owners:
-            with contextlib.suppress(OSError):
-                os.chown(path, uid, gid)
+        for path in held:
+            with _handed_lock:
+                count, uid, gid = _handed.pop(path)
+                if count > 1:
+                    _handed[path] = (count - 1, uid, gid)
+                    continue
+                with contextlib.suppress(OSError):
+                    os.chown(path, uid, gid)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from app.client.byte_sizes import figure, human_bytes
+from app.client.report_lines import chunk_spread_line
 from app.tui.jobs import Step, TrackedJob, format_duration
 from app.tui.widgets.folder_input import display_path
 
@@ -31,12 +32,20 @@ _ENCODING_KEYS: Final = frozenset(
     | {"width", "height", "ratio", "mode", "start", "end", "fps", "tried", "predicted_size"}
 )
 _OTHER_KNOWN: Final = frozenset({"reduction", "search", "streams", "time_s", "note"})
+# A chunked compress's chunks (issue 19): the spread in a line, each chunk in the next.
+_CHUNK_KEYS: Final = frozenset(
+    {"chunks", "chunk_spread", "chunked", "chunked_fallback", "quality_scale"}
+)
+# Chunks listed one per line; past this many, how many more.
+MAX_CHUNK_LINES: Final = 12
 # What the result kept of the source (issue 16's reports): container, picture, HDR.
 _FIDELITY_KEYS: Final = frozenset(
     {"container", "container_note", "source_orientation", "source_colour", "hdr", "hdr_note"}
     | {"chapters"}
 )
-_KNOWN: Final = _FILE_KEYS | _QUALITY_KEYS | _ENCODING_KEYS | _OTHER_KNOWN | _FIDELITY_KEYS
+_KNOWN: Final = (
+    _FILE_KEYS | _QUALITY_KEYS | _ENCODING_KEYS | _OTHER_KNOWN | _FIDELITY_KEYS | _CHUNK_KEYS
+)
 
 
 def _seconds(value: object) -> str:
@@ -107,6 +116,30 @@ def _encoding(r: dict[str, Any]) -> Iterable[Row]:
         parts = [str(tried.get("codec", "")), str(tried.get("encoder", ""))]
         crf = f" CRF {tried['crf']:g}" if figure(tried.get("crf")) is not None else ""
         yield "Tried", " ".join(p for p in parts if p) + crf
+
+
+def _chunks(r: dict[str, Any]) -> Iterable[Row]:
+    """The spread of a chunked compress, then each chunk: its span, CRF and VMAF."""
+    if spread := chunk_spread_line(r):
+        yield "Chunks", spread
+    chunks = r.get("chunks")
+    if isinstance(chunks, list):
+        lines = []
+        for chunk in chunks:
+            if not isinstance(chunk, dict):
+                continue
+            start, end = figure(chunk.get("start_s")), figure(chunk.get("end_s"))
+            span = f"{start:.1f}–{end:.1f} s" if start is not None and end is not None else "?"
+            crf, vmaf = figure(chunk.get("crf")), figure(chunk.get("vmaf"))
+            parts = [span] + ([f"CRF {crf:g}"] if crf is not None else [])
+            parts += [f"VMAF {vmaf:.1f}"] if vmaf is not None else []
+            lines.append(" · ".join(parts))
+        if len(lines) > MAX_CHUNK_LINES:
+            lines[MAX_CHUNK_LINES:] = [f"… {len(lines) - MAX_CHUNK_LINES} more"]
+        if lines:
+            yield "Each chunk", "\n".join(lines)
+    if isinstance(r.get("chunked_fallback"), str):
+        yield "Chunking", f"not used: {r['chunked_fallback']}"
 
 
 def _search(r: dict[str, Any]) -> Row | None:
@@ -220,7 +253,7 @@ def report_rows(job: TrackedJob) -> list[Row]:
     if job.job_id:
         rows.append(("Job", f"{job.job_id}" + (f" on {job.server}" if job.server else "")))
     candidates: list[Row | None] = [_sizes(job), _quality(r), *_encoding(r), _search(r)]
-    candidates += [*_fidelity(r), _streams(r), *_phases(job, r)]
+    candidates += [*_chunks(r), *_fidelity(r), _streams(r), *_phases(job, r)]
     rows += [row for row in candidates if row is not None]
     if job.saved_path is not None:
         rows.append(("Saved to", display_path(job.saved_path)))

@@ -16,6 +16,7 @@ import trio
 from app.client.address import ServerAddress
 from app.client.api import VcsClient
 from app.client.errors import ConnectionFailed, ServerError
+from app.client.report_lines import chunk_spread_line
 from app.client.workflow import wait_for_job
 from app.protocol import ErrorCode, ErrorInfo, VcsError
 from app.tui.jobs import Step, TrackedJob, TransferMeter
@@ -176,7 +177,9 @@ class JobRunner:
                 self._failed(job, exc.info, Step.EXPIRED)
                 return
             if status.get("state") == "done":
-                self.events.notice(f"{job.path.name}: {job.op} done — press d to download")
+                spread = chunk_spread_line(job.result)
+                also = f" ({spread})" if spread else ""
+                self.events.notice(f"{job.path.name}: {job.op} done{also} — press d to download")
             elif status.get("state") == "failed" and job.error is not None:
                 self.events.problem(job.error, f"{job.op} of {job.path.name}")
 

@@ -47,7 +47,7 @@ def test_a_spliced_payload_is_stored_whole_and_its_hash_checked(start_server) ->
         {"op": "compress", "sha256": bad}, media_type="mp4", payload=payload
     )
     assert refused.doc["error"]["code"] == "hash_mismatch"
-    assert wait_for(lambda: not any(p.name.endswith(".part") for p in storage_leftovers(server)))
+    assert wait_for(lambda: not any(p.endswith(".part") for p in storage_leftovers(server)))
 
 
 def test_a_connection_cut_mid_payload_is_truncated_and_leaves_nothing(start_server) -> None:

@@ -25,10 +25,13 @@ from tests.support.spec_raw_client import RawClient, fake_mp4, prefix, upload
 TRIALS = 150
 
 
-def storage_leftovers(server: ServerProcess) -> list[Path]:
-    """Every partial file anywhere in storage, plus stored uploads and results."""
+def storage_leftovers(server: ServerProcess) -> list[str]:
+    """Every partial file anywhere in storage, stored uploads and results, and the job
+    store's rows of uploads and raw uploads (a blob goes before its row: both must go)."""
     partials = [p for p in server.storage_dir.rglob(".*.part")]
-    return sorted({*partials, *server.files()})
+    files = sorted(str(p) for p in {*partials, *server.files()})
+    rows = [f"upload {job_id}" for job_id, state in server.job_rows() if state == "uploading"]
+    return files + rows + [f"raw upload {key}" for key in server.raw_upload_rows()]
 
 
 def die(client: SpecClient | RawClient, rng: random.Random) -> None:
@@ -161,7 +164,9 @@ def test_sigkill_mid_upload_and_mid_job_then_restart(
     got = SpecClient(host, server.port).request({"op": "download", "job_id": done_id})
     assert got.doc["status"] == "ok" and len(got.payload) == got.doc["size"] > 0
     kept = sorted((server.storage_dir / "raw").iterdir())
-    assert wait_for(lambda: storage_leftovers(server) == kept)  # A's result went once sent
+    # A's result went once sent; E stays, its file and its row.
+    rest = [str(p) for p in kept] + [f"raw upload raw/{p.name}" for p in kept]
+    assert wait_for(lambda: storage_leftovers(server) == rest), storage_leftovers(server)
 
 
 @pytest.fixture

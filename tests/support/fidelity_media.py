@@ -204,3 +204,60 @@ def vfr_clip(path: Path) -> Path:
         *("-c:a", "libopus", "-b:a", "64k", str(path)),
     )
     return path
+
+
+SCENE_S: Final = 4.2
+SCENE_SOURCES: Final = (
+    "testsrc2=size={size}:rate=25:duration={s}",  # moving pattern and text
+    "smptehdbars=size={size}:rate=25:duration={s}",  # still bars under grain (below)
+    "mandelbrot=size={size}:rate=25,trim=duration={s}",  # slow zoom, fine detail
+    "cellauto=size={size}:rate=25:rule=110,trim=duration={s}",  # every pixel moving
+)
+
+
+def multi_scene_clip(
+    path: Path,
+    *,
+    shots: int = len(SCENE_SOURCES),
+    size: str = "320x180",
+    video_args: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast", "-qp", "12"),
+) -> Path:
+    """Shots of different content and motion (the four kinds in turn), cut hard every
+    4.2 s, each at 25 fps for its first half and 12.5 fps after (variable frame rate),
+    with an English AAC track and SubRip subtitles, in Matroska (each frame's own
+    timestamp)."""
+    sources = [SCENE_SOURCES[i % len(SCENE_SOURCES)] for i in range(shots)]
+    seconds = SCENE_S * shots
+    subtitles = path.with_suffix(".srt")
+    subtitles.write_text(
+        "1\n00:00:01,000 --> 00:00:03,000\nFirst shot\n\n"
+        "2\n00:00:09,000 --> 00:00:11,000\nThird shot\n",
+        encoding="utf-8",
+    )
+    inputs = []
+    for source in sources:
+        inputs += ["-f", "lavfi", "-i", source.format(size=size, s=SCENE_S)]
+    inputs += [*_tone(seconds), "-i", str(subtitles)]
+    prepared = [
+        f"[{i}:v]{'noise=alls=30:allf=t,' if i % 4 == 1 else ''}format=yuv420p,setsar=1[s{i}]"
+        for i in range(shots)
+    ]
+    joined = "".join(f"[s{i}]" for i in range(shots))
+    half = SCENE_S / 2
+    graph = ";".join(
+        [
+            *prepared,
+            f"{joined}concat=n={shots}:v=1:a=0,"
+            rf"select='lt(mod(t\,{SCENE_S})\,{half})+not(mod(n\,2))'[v]",
+        ]
+    )
+    audio, subs = shots, shots + 1
+    ffmpeg(
+        *inputs,
+        *("-filter_complex", graph, "-map", "[v]", "-map", f"{audio}:a", "-map", f"{subs}:s"),
+        *("-fps_mode", "vfr", *video_args),
+        *("-c:a", "aac", "-b:a", "96k", "-metadata:s:a:0", "language=eng", "-c:s", "srt"),
+        str(path),
+    )
+    subtitles.unlink()
+    return path

@@ -147,6 +147,14 @@ class ServerProcess:
             rows = conn.execute("SELECT id, state FROM vcs_jobs ORDER BY created_at")
             return [(str(job_id), str(state)) for job_id, state in rows]
 
+    def raw_upload_rows(self) -> list[str]:
+        """Keys of the raw uploads the job store holds (arriving or stored)."""
+        db = self.storage_dir / "jobs.sqlite3"
+        if not db.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return [str(key) for (key,) in conn.execute("SELECT key FROM vcs_raw_uploads")]
+
     def job_row(self, job_id: str) -> dict[str, object] | None:
         """The job's state and progress as its row says, whoever owns the job (a job made
         over an encrypted session is not shown to another client's `status`)."""

@@ -158,3 +158,29 @@ KEYS = st.sampled_from(
 def test_any_report_gives_rows_of_text(result: dict[str, Any]) -> None:
     rows = report_rows(TrackedJob(Path("/v/a.mp4"), "compress", {}, step=Step.DONE, result=result))
     assert all(isinstance(name, str) and isinstance(text, str) for name, text in rows)
+
+
+def test_a_chunked_compress_shows_its_spread_and_each_chunk() -> None:
+    chunks = [
+        {"index": i, "start_s": 4.2 * i, "end_s": 4.2 * (i + 1), "crf": 24.0 + 2 * i}
+        | {"vmaf": 92.0 + i, "predicted_vmaf": 93.0, "frames": 100, "bytes": 1000}
+        for i in range(14)
+    ]
+    rows = rows_of(
+        {
+            "chunks": chunks,
+            "chunk_spread": {"crf_min": 24.0, "crf_max": 50.0, "vmaf_min": 92.0, "vmaf_max": 105},
+            "chunked": {"chunk_encodes": 14, "chunks_reused": 0, "rounds": 1},
+            "quality_scale": "vmaf",
+        }
+    )
+    assert rows["Chunks"] == "14 chunks: CRF 24.0–50.0, VMAF 92.0–105.0"
+    lines = rows["Each chunk"].splitlines()
+    assert lines[0] == "0.0–4.2 s · CRF 24 · VMAF 92.0"
+    assert len(lines) == 13 and lines[-1] == "… 2 more"
+    assert "More" not in rows  # every chunk key is known
+
+
+def test_a_compress_that_could_not_chunk_says_why() -> None:
+    rows = rows_of({"chunked_fallback": "a chunk's frames are not the source's"})
+    assert rows["Chunking"] == "not used: a chunk's frames are not the source's"

@@ -141,3 +141,15 @@ def read_score(metric: Metric, log_path: Path, subsample: int) -> QualityScore:
     if not values:
         raise ValueError("the SSIM log has no frames")
     return QualityScore(metric, sum(values) / len(values), len(values), 1)
+
+
+def read_frame_scores(metric: Metric, log_path: Path) -> dict[int, float]:
+    """Each scored frame's score (frame index → score) from the metric filter's log."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    if metric is Metric.VMAF:
+        frames = json.loads(text).get("frames") or ()
+        return {int(f["frameNum"]): float(f["metrics"]["vmaf"]) for f in frames}
+    # The ssim filter numbers its frames from 1.
+    return {
+        int(n) - 1: float(value) for n, value in re.findall(r"\bn:(\d+)\b.*?\bAll:([0-9.]+)", text)
+    }

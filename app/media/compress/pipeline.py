@@ -99,7 +99,7 @@ async def compress_file(request: CompressRequest, on_progress: PhaseReport) -> C
             predicted = predicted_total_bytes(plan, info, search.predicted_video_bytes)
             report["predicted_size"] = round(predicted)
         if predicted is not None and predicted >= SKIP_PREDICTED_RATIO * info.size_bytes:
-            return _already_compressed(info, plan, report, started, encoded=False)
+            return already_compressed(info, plan, report, started, encoded=False)
         encode_started = time.monotonic()
         score = await encode_final(
             request.ffmpeg,
@@ -115,7 +115,7 @@ async def compress_file(request: CompressRequest, on_progress: PhaseReport) -> C
         )
         encode_s = time.monotonic() - encode_started
         if request.output.stat().st_size >= KEEP_RATIO * info.size_bytes:
-            return _already_compressed(info, plan, report, started, encoded=True)
+            return already_compressed(info, plan, report, started, encoded=True)
         if not fused:
             budget_s = budget_factor(info.duration_s) * encode_s + MEASURE_SLACK_S
             if time.monotonic() - started + search.final_measure_s <= budget_s:
@@ -162,7 +162,7 @@ async def _measure_after(
     )
 
 
-def _already_compressed(
+def already_compressed(
     info: MediaInfo,
     plan: CompressPlan,
     report: dict[str, Any],

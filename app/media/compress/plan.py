@@ -58,6 +58,10 @@ class VideoEncoder:
     crf_at_93: float
     vmaf_per_crf: float
     fast_preset: str
+    # Headers that do not depend on the content or the CRF, so that separately encoded
+    # chunks join under one set of parameter sets (x264's `stitchable`; x265 without its
+    # settings SEI, which names the CRF). SVT-AV1's sequence header does not vary.
+    stitchable: bool = False
 
     def video_args(
         self, crf: float, *, for_mp4: bool, treatment: VideoTreatment | None = None
@@ -68,7 +72,11 @@ class VideoEncoder:
         if treatment is not None:
             for option, value in treatment.encoder.options:
                 args += [f"-{option}:v", value]
-        own = ("log-level=error",) if self.encoder == "libx265" else ()
+        own: tuple[str, ...] = ()
+        if self.encoder == "libx265":
+            own = ("log-level=error", "info=0") if self.stitchable else ("log-level=error",)
+        elif self.encoder == "libx264" and self.stitchable:
+            args += ["-x264-params", "stitchable=1"]
         if treatment is not None:
             args += params_args(treatment, "v", own)
         elif own:

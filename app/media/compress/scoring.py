@@ -6,6 +6,7 @@ FFmpeg on them and reads the score from the filter's log.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,12 +41,14 @@ async def measure_quality(
     on_progress: Callable[[float], None] | None = None,
     expected_s: float | None = None,
     picture: SourcePicture = PLAIN_PICTURE,
+    read_log: Callable[[Path], None] | None = None,
 ) -> QualityScore:
     """Score `distorted` (a file we wrote as `distorted_format`) against `src` (its
     samples when `windows` are given; `src_format` when we wrote it, None for the upload).
 
     libvmaf holds frames back, so FFmpeg's own progress may sit still until the end;
     with `expected_s` the progress also moves with the clock (never past 95 %).
+    `read_log` reads the metric's log (per-frame scores) before it is removed.
     """
     argv = quality_argv(
         ffmpeg,
@@ -82,6 +85,10 @@ async def measure_quality(
         nursery.cancel_scope.cancel()
     if failure is not None:
         raise failure
+    if read_log is not None:
+        # An unreadable log: score_from_log names what is wrong with it.
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            read_log(log_path)
     return score_from_log(metric, log_path, subsample)
 
 
