@@ -31,11 +31,11 @@ from app.client.connections import Connector, SharedConnection, one_off, worth_r
 from app.client.errors import ConnectionFailed, ServerError, TransferCorrupted
 from app.client.keyring import Keyring
 from app.client.result_files import place_result
+from app.files.atomic_write import AtomicFile
 from app.protocol import ErrorInfo, MessageHead
 from app.protocol.media_type import is_valid_media_type
 from app.protocol.ops import safe_base_name
 from app.protocol.secure import Cipher
-from app.wire.atomic_write import AtomicFile
 from app.wire.exception_groups import sole_exception
 from app.wire.payload_receive import receive_payload
 from app.wire.stream import MessageStream

@@ -3,7 +3,7 @@
 One line per server, `HOST:PORT SHA256:...`; `#` starts a comment. A first connection
 adds a line; a later one must present the same key or it is refused
 (ServerKeyChanged). `vcs keys` lists, forgets and accepts entries. Every change is a
-locked read-modify-write, written back atomically (app/wire/atomic_write.py): two
+locked read-modify-write, written back atomically (app/files/atomic_write.py): two
 clients pinning at once both keep their line, and a crash never tears the file.
 """
 
@@ -17,9 +17,9 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.client.errors import ServerKeyChanged
+from app.files.atomic_write import atomic_write, locked
 from app.protocol.secure import fingerprint
 from app.protocol.secure.keys import FINGERPRINT_RE
-from app.wire.atomic_write import atomic_write, locked
 
 _HEADER: Final = "# vcs known servers: HOST:PORT FINGERPRINT, pinned on first use (`vcs keys`)\n"
 

@@ -3,7 +3,7 @@
 The server suggests a name; it is reduced to a safe base name first (no path parts, no
 hidden names, no control characters: `safe_base_name`), and a name already taken — by
 a file, a folder or a link — becomes `name (1).ext`, `name (2).ext`, ... The finished
-file is linked into place (app/wire/atomic_write.py), so another program creating the
+file is linked into place (app/files/atomic_write.py), so another program creating the
 same name at the same moment cannot be overwritten either.
 """
 
@@ -13,7 +13,7 @@ import errno
 from pathlib import Path
 from typing import Final
 
-from app.wire.atomic_write import AtomicFile
+from app.files.atomic_write import AtomicFile
 
 MAX_NUMBERED: Final = 999
 
@@ -28,7 +28,7 @@ def numbered(target: Path, n: int) -> Path:
 
 
 def place_result(partial: AtomicFile, target: Path, *, overwrite: bool) -> Path:
-    """Commit the finished `partial` (app/wire/atomic_write.py) at `target`, or (not
+    """Commit the finished `partial` (app/files/atomic_write.py) at `target`, or (not
     `overwrite`) at the first free numbered name beside it. Returns where it went.
     Blocking (fsync): run it in a worker thread."""
     if overwrite:

@@ -12,7 +12,7 @@ results), `jobs` the jobs it has uploading, queued or running at once. `#` start
 comment. The server reads the file at start (a malformed file stops it) and again
 whenever it changes, so `vcs-serve keys add` takes effect at the next connection; a
 file broken while running is logged and the last good version stays in force. Edits
-(`vcs-serve keys add|remove`) are locked and atomic (app/wire/atomic_write.py).
+(`vcs-serve keys add|remove`) are locked and atomic (app/files/atomic_write.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from app.files.atomic_write import atomic_write, locked
 from app.protocol.secure.keys import FINGERPRINT_RE, fingerprint, public_key_from_text
 from app.server.units import format_bytes, parse_size
-from app.wire.atomic_write import atomic_write, locked
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Files on disk: the storage layout (docs/operations.md); app/wire/atomic_write.py writes them.
+"""Files on disk: the storage layout (docs/operations.md); app/files/atomic_write.py writes them.
 
 storage_dir/
   jobs.sqlite3  the job store of one node (app/server/stores/sqlite_jobs.py)
@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from app.files.atomic_write import AtomicFile
 from app.protocol.errors import ErrorCode, VcsError
-from app.wire.atomic_write import AtomicFile
 
 # The file system itself is full (as opposed to our quota): refused as disk_full.
 DISK_FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from app.wire.atomic_write import atomic_write
+from app.files.atomic_write import atomic_write
 
 MAX_REMEMBERED_JOBS: Final = 50
 
@@ -67,7 +67,7 @@ class TuiSettings:
         )
 
     def save(self, path: Path | None = None) -> None:
-        """Write atomically (app/wire/atomic_write.py); a failure to save is not an error."""
+        """Write atomically (app/files/atomic_write.py); a failure to save is not an error."""
         path = path or settings_path()
         doc = {
             "server": self.server,

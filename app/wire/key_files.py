@@ -13,9 +13,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from app.files.atomic_write import atomic_write
 from app.protocol.errors import ErrorCode, VcsError
 from app.protocol.secure.keys import generate_private_key, private_key_from_pem, private_key_to_pem
-from app.wire.atomic_write import atomic_write
 
 
 class KeyFileError(VcsError):

@@ -43,7 +43,7 @@ ProgressCallback = Callable[[int], None]
 
 
 class PayloadSink(Protocol):
-    """Where a payload lands: an AtomicFile (app/wire/atomic_write.py) or a blob store's
+    """Where a payload lands: an AtomicFile (app/files/atomic_write.py) or a blob store's
     upload. `fd` is a local file worker threads may append to (splice, sealed pump);
     None sends every byte through `write`/`write_batch` (an object store's parts)."""
 

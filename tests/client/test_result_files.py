@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.client.result_files import place_result
-from app.wire.atomic_write import AtomicFile
+from app.files.atomic_write import AtomicFile
 
 
 def finished(folder: Path, data: bytes) -> AtomicFile:

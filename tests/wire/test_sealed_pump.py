@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import trio
 
+from app.files.atomic_write import AtomicFile
 from app.protocol import ErrorCode, MessageHead, RemoteProtocolError, limits
 from app.protocol.encoder import encode_message_head
 from app.protocol.secure.records import HEADER_SIZE, MAX_RECORD_SIZE
 from app.wire import sealed_pump
-from app.wire.atomic_write import AtomicFile
 from app.wire.payload_receive import receive_payload
 from app.wire.secure_stream import SecureStream
 from app.wire.sockets import connect, open_listener

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import trio
 
+from app.files.atomic_write import AtomicFile
 from app.protocol import MessageHead, encode_message_head
 from app.protocol.errors import RemoteProtocolError
 from app.wire import payload_receive
-from app.wire.atomic_write import AtomicFile
 from app.wire.hash_follower import HashFollower
 from app.wire.payload_receive import receive_payload
 from app.wire.splice_receive import splice_available, splice_into_file

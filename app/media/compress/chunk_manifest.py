@@ -3,7 +3,7 @@
 `manifest.json` lists the verified chunk files (by the key of the task that made them:
 chunk_encode.py) and the trial points measured (by the key of the trial), so a rerun of
 the job on the same work directory encodes and measures only what is missing. It is
-rewritten whole at each change (durable_files.py), after the chunk file itself is on
+rewritten whole at each change (app/files/atomic_write.py), after the chunk file itself is on
 disk; a chunk file the manifest does not name (a crash between the two) is encoded again.
 """
 
@@ -16,9 +16,9 @@ from typing import Any, Final
 
 import trio
 
+from app.files.atomic_write import atomic_write, fsync_file
 from app.media.compress.allocation import RatePoint
 from app.media.compress.chunk_encode import EncodedChunk
-from app.media.durable_files import replace_durably, sync_file
 
 MANIFEST_NAME: Final = "manifest.json"
 MANIFEST_VERSION: Final = 2
@@ -73,7 +73,7 @@ class ChunkManifest:
         await self._save()
 
     async def record_chunk(self, chunk: EncodedChunk) -> None:
-        await trio.to_thread.run_sync(sync_file, chunk.path)
+        await trio.to_thread.run_sync(fsync_file, chunk.path)
         self._chunks[chunk.key] = chunk.to_json()
         await self._save()
 
@@ -84,4 +84,4 @@ class ChunkManifest:
         async with self._lock:  # one writer at a time: the last save holds every record
             doc = {"version": MANIFEST_VERSION, "trials": self._trials, "chunks": self._chunks}
             data = json.dumps(doc, indent=1, sort_keys=True).encode()
-            await trio.to_thread.run_sync(replace_durably, self.directory / MANIFEST_NAME, data)
+            await trio.to_thread.run_sync(atomic_write, self.directory / MANIFEST_NAME, data)

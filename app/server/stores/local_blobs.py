@@ -17,8 +17,8 @@ from typing import BinaryIO
 
 import trio
 
+from app.files.atomic_write import PARTIAL_PREFIX, PARTIAL_SUFFIX, AtomicFile, fsync_dir
 from app.server.stores.blob_store import AREAS, BlobSource, BlobUpload, check_key
-from app.wire.atomic_write import PARTIAL_PREFIX, PARTIAL_SUFFIX, AtomicFile, fsync_dir
 
 
 class LocalBlobUpload(AtomicFile):

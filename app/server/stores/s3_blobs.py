@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
+from app.files.atomic_write import PARTIAL_SUFFIX
 from app.server.stores.blob_store import BlobSource
 from app.server.stores.job_store import StoreUnavailable
 from app.server.stores.s3_client import (
@@ -46,7 +47,6 @@ from app.server.stores.s3_client import (
     missing_is_file_not_found,
     part_size_for,
 )
-from app.wire.atomic_write import PARTIAL_SUFFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

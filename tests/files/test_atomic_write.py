@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.client.known_servers import KnownServers
-from app.wire.atomic_write import AtomicFile, atomic_write, locked, sweep_partials
+from app.files.atomic_write import AtomicFile, atomic_write, locked, sweep_partials
 
 
 def test_a_file_appears_only_on_commit_and_nothing_stays_otherwise(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Files that appear whole or not at all: the one way the client and the server write files.
 
 The rule, for every file we write (uploads, results, raw uploads, downloads, key files,
-known_servers, authorized_keys, job records):
+known_servers, authorized_keys, a chunked compress's manifest):
 
 1. write to a hidden temporary name in the target's own directory (`.XXXX.part`, made
    by mkstemp, so a rename never crosses file systems and a crash leaves only names a
@@ -17,11 +17,9 @@ leaves the old one (or nothing) and a `.part` file that `sweep_partials` removes
 
 Steps 2 and 4 cost milliseconds on a real disk. Payloads commit in a worker thread
 (`commit`); small files written once in a while (keys, pins, settings) do it inline.
-One caller opts out of them (`durable=False`, steps 1 and 3 only): the server's job
-records (app/server/jobs.py), rewritten at every state change from inside the event
-loop, where an fsync would stall every connection; a process crash loses nothing (the
-kernel has the data), a power cut may lose a job's last state, and the restart sweep
-then treats it as unfinished (docs/operations.md). They move to SQLite next.
+`durable=False` (steps 1 and 3 only) is for a file that may lose its last version in a
+power cut but must never be torn; no caller needs it since job records moved into the
+job store (app/server/stores/).
 """
 
 from __future__ import annotations
@@ -48,6 +46,15 @@ _NO_LINKS: Final = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errn
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file another program wrote (FFmpeg) before anything records that it exists."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
