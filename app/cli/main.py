@@ -299,7 +299,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.json:
             emit({**download.answer, "path": str(download.path)})
         else:
-            console.print(f"saved [bold]{shown(download.path)}[/]")
+            console.print(f"saved [bold]{shown(download.path)}[/]", soft_wrap=True)
             print_report(download.answer.get("report") or {})
         return EXIT_OK
 

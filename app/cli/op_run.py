@@ -118,7 +118,7 @@ async def _run_steps(
     run.download = await download_with_bar(client, job_id, opts.output, opts.bars, opts.overwrite)
     run.phase = Phase.FINISHED
     if opts.announce:
-        console.print(f"saved [bold]{shown(str(run.download.path))}[/]")
+        console.print(f"saved [bold]{shown(str(run.download.path))}[/]", soft_wrap=True)
         print_report(run.download.answer.get("report") or {})
 
 
