@@ -361,9 +361,10 @@ class JobRegistry:
             await self._delete(key)
         await self.blobs.abort_uploads_except(self.store.uploading_keys)
 
-    async def restart_sweep(self) -> None:
-        """After a restart: this node's interrupted uploads go; its unfinished jobs fail
-        (one node) or go back to the queue (cluster); blobs no row owns are deleted."""
+    async def restart_sweep(self) -> list[str]:
+        """After a restart: this node's interrupted uploads go; the jobs it was running
+        go back to the queue (failing, bounded, if they stopped it too often); blobs no
+        row owns are deleted. The ids of the jobs waiting now."""
         sweep = await self.store.restart_sweep(requeue=self.shared)
         for record in [*sweep.discarded, *sweep.failed]:
             await self._delete(record.input_key)
@@ -371,6 +372,9 @@ class JobRegistry:
             await self._delete(key)
         if swept := await self.sweep_orphans():
             log.info("deleted %d stored file(s) no job owns", swept)
+        for record in sweep.failed:
+            self.metrics.count_job_finished(record.op, str(JobState.FAILED))
+        return sweep.waiting
 
     async def sweep_orphans(self) -> int:
         """Delete blobs no row owns (left by a crash between storing and recording).

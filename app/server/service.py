@@ -124,9 +124,7 @@ async def open_state(
     """Open the stores, sweep what a crash left, size the quota."""
     work = WorkArea(config.storage_dir)
     blobs = open_blob_store(config)
-    swept = work.prepare() + await blobs.prepare()
-    if swept:
-        log.info("swept %d partial file(s) left by an earlier run", swept)
+    swept = await blobs.prepare()
     first_start = config.job_store == SQLITE and is_new_store(config.storage_dir)
     store = await trio.to_thread.run_sync(open_job_store, config)
     await store.set_quota_limit(config.quota_bytes, config.bytes_per_address)
@@ -141,7 +139,12 @@ async def open_state(
     )
     if first_start and isinstance(blobs, LocalBlobStore):
         await import_legacy_storage(store, config.storage_dir)
-    await jobs.restart_sweep()
+    waiting = await jobs.restart_sweep()
+    # Alone, this node runs the waiting jobs itself: what they finished stays for them
+    # (a cluster's shared work is in the stores; anything local is a copy).
+    swept += work.prepare(keep_jobs=() if jobs.shared else waiting)
+    if swept:
+        log.info("swept %d partial file(s) left by an earlier run", swept)
     log.info("jobs in %s; files in %s", store.db.description, blobs.description)
     authorized = None
     if config.authorized_keys_file is not None:

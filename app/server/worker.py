@@ -35,7 +35,7 @@ from app.server.ops.base import OpContext
 from app.server.registry import JobRegistry, Run, RunLost
 from app.server.state import ServerState
 from app.server.stores.blob_store import BlobStore, result_key
-from app.server.stores.job_store import JobState, StoreUnavailable
+from app.server.stores.job_store import StoreUnavailable
 from app.wire.exception_groups import sole_exception
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ async def run_job(run: Run, state: ServerState) -> None:
     registry = state.jobs
     progress = RunProgress()
     job_id = run.task.job_id
+    resumes_here = False
     with trio.CancelScope() as stopped_elsewhere:
         registry.board.running_here(job_id, stopped_elsewhere)
         try:
@@ -153,26 +154,21 @@ async def run_job(run: Run, state: ServerState) -> None:
             if not run.ended and not stopped_elsewhere.cancel_called:
                 # The server stops (the run did not end, nobody else ended it).
                 with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_S):
-                    await _stop(run, state)
+                    resumes_here = await _stop(run, state)
+            if not resumes_here:
+                state.work.remove_job_dir(job_id)
 
 
-async def _stop(run: Run, state: ServerState) -> None:
+async def _stop(run: Run, state: ServerState) -> bool:
+    """The server stops mid-run: the job goes back to the queue, for another node at
+    once (cluster) or for this one when it starts again, from what it finished (alone;
+    docs/operations.md, "Stopping"). True when this node will resume it."""
     registry = state.jobs
     try:
-        if registry.shared:
-            await registry.give_back(run)  # another node runs it now
-        else:
-            await registry.fail(
-                run,
-                ErrorInfo(
-                    ErrorCode.SERVER_SHUTTING_DOWN,
-                    "The server stopped before the job finished.",
-                    "Upload the file again once the server is back.",
-                ),
-                JobState.CANCELLED,
-            )
+        await registry.give_back(run)
     except StoreUnavailable:
         log.warning("job %s: the store is unreachable; its lease will run out", run.task.job_id)
+    return not registry.shared
 
 
 async def _run_to_end(run: Run, state: ServerState, progress: RunProgress) -> None:
@@ -228,6 +224,7 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
                 output_limit_bytes=output_limit,
                 on_progress=on_progress,
                 limits=state.config.media_limits,
+                job_dir=state.work.job_dir(record.id),
             )
             outcome = await op.run(ctx)
             progress.set(1.0, 0.0, "finishing")

@@ -3,10 +3,7 @@ FFmpeg crashing or hanging. Each must leave no partial file and no leaked quota.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import signal
 import socket
 import struct
 import subprocess
@@ -18,7 +15,7 @@ import pytest
 
 from app.media.ffmpeg_exe import find_ffmpeg
 from tests.server.test_spec_client import poll_until_done
-from tests.support.server_process import ServerProcess, wait_for
+from tests.support.server_process import ServerProcess, kill_with_children, wait_for
 from tests.support.spec_client import SpecClient, header64
 from tests.support.spec_raw_client import RawClient, fake_mp4, prefix, upload
 
@@ -98,19 +95,6 @@ def test_peers_that_reset_right_after_connecting_never_take_the_server_down(
     assert upload(server.host, server.raw_port, fake_mp4(1000)) == b"200 stored     \n"
 
 
-def kill_with_children(server: ServerProcess) -> None:
-    """SIGKILL the server; its FFmpeg children die with it, as in a crash of the machine."""
-    assert server.proc is not None
-    pid = server.proc.pid
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += (task / "children").read_text().split()
-    server.stop(signal.SIGKILL)
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(child), signal.SIGKILL)
-
-
 def test_sigkill_mid_upload_and_mid_job_then_restart(
     start_server, clip_mp4: Path, slow_clip: Path, tmp_path: Path
 ) -> None:
@@ -155,18 +139,45 @@ def test_sigkill_mid_upload_and_mid_job_then_restart(
     server.start()
 
     assert partials() == []
-    assert list((server.storage_dir / "uploads").iterdir()) == []  # B's input went with B
+    # B's input stays: B was queued again and runs now (it was started once: 2 of 3).
+    assert [p.name for p in (server.storage_dir / "uploads").iterdir()] == [running_id]
     assert len(list((server.storage_dir / "raw").iterdir())) == 1  # E kept, D gone
-    failed = SpecClient(host, server.port).request({"op": "status", "job_id": running_id}).doc
-    assert failed["state"] == "failed"
-    assert failed["error"]["code"] == "server_restarted"
-    assert "restarted" in failed["error"]["description"]
+    resumed = poll_until_done(server, running_id)
+    assert resumed["state"] == "done", resumed
+    assert resumed["result"]["output_size"] > 0
     got = SpecClient(host, server.port).request({"op": "download", "job_id": done_id})
     assert got.doc["status"] == "ok" and len(got.payload) == got.doc["size"] > 0
+    got = SpecClient(host, server.port).request({"op": "download", "job_id": running_id})
+    assert got.doc["status"] == "ok" and len(got.payload) == got.doc["size"] > 0
     kept = sorted((server.storage_dir / "raw").iterdir())
-    # A's result went once sent; E stays, its file and its row.
+    # A's and B's results went once sent; E stays, its file and its row.
     rest = [str(p) for p in kept] + [f"raw upload raw/{p.name}" for p in kept]
     assert wait_for(lambda: storage_leftovers(server) == rest), storage_leftovers(server)
+
+
+def test_a_job_that_stops_its_server_each_time_fails_after_three_runs(
+    start_server, slow_clip: Path, tmp_path: Path
+) -> None:
+    """A file that kills the server (here: SIGKILL while it runs) is not run forever: the
+    third restart during it ends it as `retries_exhausted`, its input deleted."""
+    server = start_server("--max-jobs", "1", storage_dir=tmp_path / "kept")
+    job_id = (
+        SpecClient(server.host, server.port)
+        .request({"op": "compress"}, media_type="mp4", payload=slow_clip.read_bytes())
+        .doc["job_id"]
+    )
+
+    def status() -> dict:
+        return SpecClient(server.host, server.port).request({"op": "status", "job_id": job_id}).doc
+
+    for _ in range(3):
+        assert wait_for(lambda: status()["state"] == "running", 60), status()
+        kill_with_children(server)
+        server.start()
+    final = SpecClient(server.host, server.port).request({"op": "status", "job_id": job_id}).doc
+    assert final["state"] == "failed", final
+    assert final["error"]["code"] == "retries_exhausted"
+    assert list((server.storage_dir / "uploads").iterdir()) == []
 
 
 @pytest.fixture

@@ -166,3 +166,16 @@ class ServerProcess:
                 "SELECT state, progress FROM vcs_jobs WHERE id = ?", (job_id,)
             ).fetchone()
         return None if row is None else {"state": str(row[0]), "progress": float(row[1])}
+
+
+def kill_with_children(server: ServerProcess) -> None:
+    """SIGKILL the server; its FFmpeg children die with it, as in a crash of the machine."""
+    assert server.proc is not None
+    pid = server.proc.pid
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += (task / "children").read_text().split()
+    server.stop(signal.SIGKILL)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGKILL)

@@ -61,9 +61,11 @@ class ChunkTask:
 
     @property
     def key(self) -> str:
-        """What the chunk's bytes depend on, hashed (threads only change the speed)."""
+        """What the chunk's bytes depend on, hashed: not the threads (they change only
+        the speed) nor where the source is (one job's input wherever it is copied: its
+        node's copy from the blob store, a storage directory moved between runs)."""
         doc = asdict(self)
-        for name in ("index", "threads"):
+        for name in ("src", "index", "threads"):
             doc.pop(name)
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -96,8 +96,8 @@ class TrialJob:
 
     def key(self, plan: CompressPlan) -> str:
         window = self.frames.window
+        # Not the source's path: one job's input, wherever this node keeps it.
         doc = {
-            "src": str(self.src),
             "window": [round(window.start_s, 6), round(window.duration_s, 6)],
             "frames": [self.frames.first, self.frames.count, self.chunk_frames],
             "codec": plan.video.video_args(self.crf, for_mp4=False, treatment=plan.treatment),

@@ -28,6 +28,9 @@ class OpContext:
     on_progress: Callable[[Progress, str], None]
     # Caps and rlimits of the job's media work (ServerConfig.media_limits).
     limits: MediaLimits = DEFAULT_LIMITS
+    # The job's own directory on this node, kept between its runs here (a restart
+    # resumes from it); None: the op keeps nothing between runs.
+    job_dir: Path | None = None
 
     def box(self, *, reads: tuple[Path, ...] = (), writes: tuple[Path, ...] = ()) -> Box:
         """The box of one FFmpeg run on the input, writing the output (and `writes`)."""

@@ -46,11 +46,13 @@ def compresses_in_chunks(info: MediaInfo, mode: str) -> bool:
     return mode == "always" or chunking_worthwhile(info.duration_s, CHUNKED_FROM_S)
 
 
-def chunk_work_dir(input_path: Path, output_path: Path) -> Path:
-    """Beside FFmpeg's output (the storage dir's work/), named for the job (its input's
-    name is its id). A restart empties work/: the restart sweep fails unfinished jobs,
-    so nothing would resume from it (docs/operations.md, "Chunked compress")."""
-    return output_path.parent / f".{input_path.name}.chunks"
+def chunk_work_dir(ctx: OpContext) -> Path:
+    """Where a chunked job keeps its chunks: the job's own directory, which this node
+    keeps across a restart for the job it resumes (docs/operations.md, "Chunked
+    compress"); without one (a direct call), a directory beside FFmpeg's output."""
+    if ctx.job_dir is not None:
+        return ctx.job_dir
+    return ctx.output_path.parent / f".{ctx.input_path.name}.chunks"
 
 
 class CompressOp:
@@ -78,9 +80,7 @@ class CompressOp:
             limits=ctx.limits,
         )
         if compresses_in_chunks(ctx.info, chunk_mode()):
-            outcome = await compress_in_chunks(
-                request, chunk_work_dir(ctx.input_path, ctx.output_path), ctx
-            )
+            outcome = await compress_in_chunks(request, chunk_work_dir(ctx), ctx)
         else:
             outcome = await compress_file(request, ctx.on_progress)
         if outcome.media_type is None:  # already well compressed: the input is the result

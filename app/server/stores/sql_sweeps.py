@@ -21,7 +21,6 @@ from app.server.stores.sql_core import (
     Cursor,
     SqlStoreCore,
     retries_exhausted,
-    server_restarted,
 )
 
 log = logging.getLogger(__name__)
@@ -39,11 +38,13 @@ class OwnedKeys:
 @dataclass(frozen=True, slots=True)
 class RestartSweep:
     """What a restarted node left: uploads it was receiving (their rows are gone), jobs
-    that failed with it, and raw uploads it was receiving (keys)."""
+    that failed with it (stopped too often), raw uploads it was receiving (keys), and
+    the jobs now waiting in the queue (ids), those it was running among them."""
 
     discarded: list[JobRecord]
     failed: list[JobRecord]
     raw_discarded: list[str]
+    waiting: list[str]
 
 
 class SqlSweeps(SqlStoreCore):
@@ -87,31 +88,37 @@ class SqlSweeps(SqlStoreCore):
     def _requeue(
         self, cur: Cursor, lost: list[Any], max_attempts: int, error: ErrorInfo | None
     ) -> tuple[list[str], list[JobRecord]]:
+        """Lost tasks back to the queue. Task 0 is the job's own run: the job is queued
+        again with it. Another task (a chunk) only goes back to the queue: its job runs
+        on. A task lost `max_attempts` times fails its job."""
         requeued: list[str] = []
         failed: list[JobRecord] = []
         for job_id, task_no, attempts in lost:
             old = self._select(cur, job_id, lock=True)
-            if old is None:
+            if old is None or old.state.finished:
                 continue
             if error is not None or attempts >= max_attempts:
                 self._end(cur, old, JobState.FAILED, error or retries_exhausted(attempts))
                 failed.append(old)
                 continue
-            log.warning("job %s lost its node (run %d); queued again", job_id, attempts)
+            log.warning(
+                "job %s lost its node (task %d, run %d); queued again", job_id, task_no, attempts
+            )
             cur.execute(
                 "UPDATE vcs_tasks SET state = 'queued', node = NULL, lease_until = NULL "
                 "WHERE job_id = %s AND task_no = %s",
                 (job_id, task_no),
             )
-            # The lost run's result reservation goes; the next run reserves its own.
-            self._release(cur, old.result_reserved)
-            cur.execute(
-                "UPDATE vcs_jobs SET state = 'queued', phase = 'queued again', progress = 0, "
-                f"eta_s = NULL, result_reserved = 0, updated_at = {self.db.now} "
-                "WHERE id = %s AND state = 'running'",
-                (job_id,),
-            )
-            self.db.notify(cur, JOB_CHANNEL, job_id)
+            if int(task_no) == 0:
+                # The lost run's result reservation goes; the next run reserves its own.
+                self._release(cur, old.result_reserved)
+                cur.execute(
+                    "UPDATE vcs_jobs SET state = 'queued', phase = 'queued again', "
+                    f"progress = 0, eta_s = NULL, result_reserved = 0, "
+                    f"updated_at = {self.db.now} WHERE id = %s AND state = 'running'",
+                    (job_id,),
+                )
+                self.db.notify(cur, JOB_CHANNEL, job_id)
             requeued.append(job_id)
         if requeued:
             self.db.notify(cur, WORK_CHANNEL, "")
@@ -125,9 +132,11 @@ class SqlSweeps(SqlStoreCore):
 
     async def restart_sweep(self, requeue: bool) -> RestartSweep:
         """At start: this node's interrupted uploads go; its running tasks are queued
-        again (cluster: another run counts as an attempt) or, with one node (whose rows
-        are all its own, whatever --node-id it had), fail as `server_restarted` along
-        with the queued ones."""
+        again, another run counting as an attempt (a job that stopped its server
+        MAX_ATTEMPTS times fails instead). Alone (`requeue` False), every row is this
+        node's whatever --node-id it had, and the queued jobs wait for it as they were.
+        `resumed`: the jobs left waiting, whose work directories (chunks) a node alone
+        keeps for them."""
 
         # Alone, every row is this node's, whatever name it had before.
         ours, params = ("node = %s", (self.node,)) if requeue else ("1 = 1", ())
@@ -137,21 +146,15 @@ class SqlSweeps(SqlStoreCore):
                 cur.execute(f"SELECT id FROM vcs_jobs WHERE state = 'uploading' AND {ours}", params)
                 uploads = self._delete_jobs(cur, [row[0] for row in cur.fetchall()])
                 raw = self._delete_raw_uploads(cur, ours, params)
-                if requeue:
-                    cur.execute(
-                        "SELECT job_id, task_no, attempts FROM vcs_tasks "
-                        f"WHERE state = 'running' AND node = %s{self.db.for_update}",
-                        (self.node,),
-                    )
-                    requeued, failed = self._requeue(cur, cur.fetchall(), MAX_ATTEMPTS, None)
-                else:
-                    cur.execute(
-                        "SELECT id, 0, attempts FROM vcs_jobs WHERE state IN ('queued', 'running')"
-                    )
-                    requeued, failed = self._requeue(
-                        cur, cur.fetchall(), MAX_ATTEMPTS, server_restarted()
-                    )
-                return RestartSweep(uploads, failed, raw), requeued
+                cur.execute(
+                    "SELECT job_id, task_no, attempts FROM vcs_tasks "
+                    f"WHERE state = 'running' AND {ours}{self.db.for_update}",
+                    params,
+                )
+                requeued, failed = self._requeue(cur, cur.fetchall(), MAX_ATTEMPTS, None)
+                cur.execute("SELECT id FROM vcs_jobs WHERE state = 'queued'")
+                waiting = sorted(str(row[0]) for row in cur.fetchall())
+                return RestartSweep(uploads, failed, raw, waiting), requeued
 
         sweep, requeued = await self._run(write)
         self._wake(requeued, sweep.failed)

@@ -44,10 +44,10 @@ TASK = ChunkTask(
 )
 
 
-def test_a_task_survives_its_wire_form_and_its_key_ignores_threads_only() -> None:
+def test_a_task_survives_its_wire_form_and_its_key_ignores_threads_and_place() -> None:
     doc = json.loads(json.dumps(TASK.to_json()))
     assert ChunkTask.from_json(doc) == TASK
-    assert replace(TASK, threads=8, index=5).key == TASK.key
+    assert replace(TASK, threads=8, index=5, src="/elsewhere/copy").key == TASK.key
     assert replace(TASK, crf=25.0).key != TASK.key
     assert replace(TASK, codec_args=("-c:v", "libx264", "-crf", "25")).key != TASK.key
     assert replace(TASK, seek_s=4.0).key != TASK.key

@@ -246,23 +246,34 @@ async def test_expiry_removes_ended_jobs(open_store: OpenStore) -> None:
 
 
 @pytest.mark.trio
-async def test_restart_sweep_one_node_fails_unfinished_jobs(open_store: OpenStore) -> None:
+async def test_restart_sweep_one_node_queues_unfinished_jobs_again(open_store: OpenStore) -> None:
     store = await fresh(open_store)
     uploading = new_job("10.0.0.1")
     await store.accept_upload(uploading)
-    waiting = await queued(store, "10.0.0.2")
-    running = await queued(store, "10.0.0.3")
-    assert await store.claim_task(lease_s=30) is not None
+    first = await queued(store, "10.0.0.2")
+    second = await queued(store, "10.0.0.3")
+    task = await store.claim_task(lease_s=30)
+    assert task is not None and task.job_id == first.id
     # Started again under another --node-id: alone, every row is its own all the same.
     restarted = await fresh(open_store, "renamed")
     sweep = await restarted.restart_sweep(requeue=False)
     assert [r.id for r in sweep.discarded] == [uploading.id]
-    assert {r.id for r in sweep.failed} == {waiting.id, running.id}
-    for job in (waiting, running):
+    assert sweep.failed == []
+    assert sweep.waiting == sorted([first.id, second.id])
+    for job in (first, second):
         record = await restarted.get(job.id)
-        assert record is not None and record.state is JobState.FAILED
-        assert record.error is not None and record.error.code is ErrorCode.SERVER_RESTARTED
-    assert await restarted.quota() == (0, QUOTA)
+        assert record is not None and record.state is JobState.QUEUED
+    # Each interrupted run counts: two more restarts while both run and the first
+    # (stopped three times) fails; the second (twice) is queued again.
+    for _ in range(2):
+        assert {(await restarted.claim_task(lease_s=30)) is not None for _ in range(2)} == {True}
+        sweep = await (await fresh(open_store, "again")).restart_sweep(requeue=False)
+    assert [r.id for r in sweep.failed] == [first.id]
+    assert sweep.waiting == [second.id]
+    record = await restarted.get(first.id)
+    assert record is not None and record.state is JobState.FAILED
+    assert record.error is not None and record.error.code is ErrorCode.RETRIES_EXHAUSTED
+    assert await restarted.quota() == (second.input_size, QUOTA)
 
 
 @pytest.mark.trio
