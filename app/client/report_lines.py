@@ -15,7 +15,8 @@ def _span(low: float, high: float, digits: int) -> str:
 
 
 def chunk_spread_line(report: dict[str, Any]) -> str | None:
-    """ "4 chunks: CRF 21–27, VMAF 92.1–95.3" for a chunked compress, else None."""
+    """ "4 chunks: CRF 21–27, VMAF 92.1–95.3" for a chunked compress (", on 3 nodes"
+    when a cluster's nodes encoded them), else None."""
     spread, chunks = report.get("chunk_spread"), report.get("chunks")
     if not isinstance(spread, dict) or not isinstance(chunks, list):
         return None
@@ -27,4 +28,8 @@ def chunk_spread_line(report: dict[str, Any]) -> str | None:
     if low is not None and high is not None:
         scale = "VMAF" if report.get("quality_scale", "vmaf") == "vmaf" else "VMAF (from SSIM)"
         parts.append(f"{scale} {_span(low, high, 1)}")
+    chunked = report.get("chunked")
+    nodes = chunked.get("nodes") if isinstance(chunked, dict) else None
+    if isinstance(nodes, dict) and len(nodes) > 1:
+        parts.append(f"on {len(nodes)} nodes")
     return ", ".join(parts)

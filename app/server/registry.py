@@ -36,12 +36,9 @@ from app.server.metrics import Metrics
 from app.server.quota import UploadHold, quota_refusal
 from app.server.refusals import answering_users
 from app.server.stores.blob_store import (
-    RAW,
-    RESULTS,
-    UPLOADS,
+    AREAS,
     BlobStore,
     input_key,
-    job_of_result,
 )
 from app.server.stores.job_store import (
     AdmissionCaps,
@@ -377,15 +374,12 @@ class JobRegistry:
         return sweep.waiting
 
     async def sweep_orphans(self) -> int:
-        """Delete blobs no row owns (left by a crash between storing and recording).
-        Listed first, owners read second: a blob stored meanwhile has its row already."""
-        listed = [key for area in (UPLOADS, RESULTS, RAW) for key in await self.blobs.keys(area)]
+        """Delete blobs no row owns (left by a crash between storing and recording, or
+        chunks of a job that ended on another node). Listed first, owners read second:
+        a blob stored meanwhile has its row already."""
+        listed = [key for area in AREAS for key in await self.blobs.keys(area)]
         owned = await self.store.owned_keys()
-        orphans = [
-            key
-            for key in listed
-            if key not in owned.keys and job_of_result(key) not in owned.running_jobs
-        ]
+        orphans = [key for key in listed if not owned.owns(key)]
         await self._delete(*orphans)
         return len(orphans)
 

@@ -9,27 +9,31 @@ on any node reaches the run here through the store's notifications (or, if one i
 lost, at the next renewal) and stops it.
 
 Tasks have kinds: `TASK_RUNNERS` maps each kind this node can run to the function that
-runs one (`job` runs a whole upload op). Adding a kind (chunked compression, issue 19)
-is one runner here, queued with `SqlJobStore.queue_task` and ended with
-`complete_task`; docs/scale.md, "Adding a task kind".
+runs one (`job` runs a whole upload op, `chunk` one chunk of a chunked compress:
+chunk_queue.py). A kind is queued with `SqlJobStore.queue_task` and ended with
+`complete_task`; docs/scale.md, "Chunks on the queue".
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
 import trio
 
+from app.media.compress.chunk_encode import ChunkEncoder
+from app.media.media_info import MediaInfo
 from app.media.runner import Progress
 from app.media.upload_probe import probe_upload
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
+from app.server.chunk_queue import CHUNK_KIND, QueuedChunks, delete_chunks, run_chunk
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import OpContext
 from app.server.registry import JobRegistry, Run, RunLost
@@ -136,7 +140,7 @@ async def run_job(run: Run, state: ServerState) -> None:
     registry = state.jobs
     progress = RunProgress()
     job_id = run.task.job_id
-    resumes_here = False
+    handed_back = False
     with trio.CancelScope() as stopped_elsewhere:
         registry.board.running_here(job_id, stopped_elsewhere)
         try:
@@ -154,21 +158,25 @@ async def run_job(run: Run, state: ServerState) -> None:
             if not run.ended and not stopped_elsewhere.cancel_called:
                 # The server stops (the run did not end, nobody else ended it).
                 with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_S):
-                    resumes_here = await _stop(run, state)
-            if not resumes_here:
+                    handed_back = await _stop(run, state)
+            # What the job finished stays for its next run: here (a node alone keeps
+            # its directory), or anywhere (a cluster's chunks in the blob store).
+            if not handed_back or registry.shared:
                 state.work.remove_job_dir(job_id)
+            if run.ended and not handed_back and registry.shared:
+                await delete_chunks(state, job_id)
 
 
 async def _stop(run: Run, state: ServerState) -> bool:
     """The server stops mid-run: the job goes back to the queue, for another node at
     once (cluster) or for this one when it starts again, from what it finished (alone;
-    docs/operations.md, "Stopping"). True when this node will resume it."""
-    registry = state.jobs
+    docs/operations.md, "Stopping"). True: handed back (or left for the lease to run
+    out)."""
     try:
-        await registry.give_back(run)
+        await state.jobs.give_back(run)
     except StoreUnavailable:
         log.warning("job %s: the store is unreachable; its lease will run out", run.task.job_id)
-    return not registry.shared
+    return True
 
 
 async def _run_to_end(run: Run, state: ServerState, progress: RunProgress) -> None:
@@ -214,19 +222,22 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
             def on_progress(update: Progress, phase: str) -> None:
                 progress.set(update.fraction, update.eta_s, phase)
 
-            ctx = OpContext(
-                ffmpeg=state.ffmpeg,
-                input_path=input_path,
-                input_media_type=record.input_media_type,
-                info=info,
-                params=record.params,
-                output_path=partial.path,
-                output_limit_bytes=output_limit,
-                on_progress=on_progress,
-                limits=state.config.media_limits,
-                job_dir=state.work.job_dir(record.id),
-            )
-            outcome = await op.run(ctx)
+            job_dir = state.work.job_dir(record.id)
+            async with _chunk_encoder(run, state, input_path, info, output_limit) as chunks:
+                ctx = OpContext(
+                    ffmpeg=state.ffmpeg,
+                    input_path=input_path,
+                    input_media_type=record.input_media_type,
+                    info=info,
+                    params=record.params,
+                    output_path=partial.path,
+                    output_limit_bytes=output_limit,
+                    on_progress=on_progress,
+                    limits=state.config.media_limits,
+                    job_dir=job_dir,
+                    chunk_encoder=chunks,
+                )
+                outcome = await op.run(ctx)
             progress.set(1.0, 0.0, "finishing")
             key = result_key(record.id, run.task.attempt, outcome.media_type)
             # The input itself may be the result (compress could not beat it): stored
@@ -236,9 +247,24 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
     await registry.complete(run, key, outcome.media_type, size, sha256, outcome.report)
 
 
+@contextlib.asynccontextmanager
+async def _chunk_encoder(
+    run: Run, state: ServerState, input_path: Path, info: MediaInfo, output_limit: int
+) -> AsyncIterator[ChunkEncoder | None]:
+    """In a cluster, a chunked compress hands its chunks to the work queue (every node
+    encodes them); alone, it encodes them here (None: the op's own workers)."""
+    if not state.jobs.shared:
+        yield None
+        return
+    limits = state.config.media_limits.for_ffmpeg(info, output_limit)
+    queued = QueuedChunks(state, run, input_path, limits, state.work.job_dir(run.task.job_id))
+    async with queued.open() as chunks:
+        yield chunks
+
+
 # Each kind of task this node can run, and the function that runs one.
 TaskRunner = Callable[[Run, ServerState], Awaitable[None]]
-TASK_RUNNERS: Final[dict[str, TaskRunner]] = {"job": run_job}
+TASK_RUNNERS: Final[dict[str, TaskRunner]] = {"job": run_job, CHUNK_KIND: run_chunk}
 
 
 async def claim_loop(state: ServerState) -> None:

@@ -133,6 +133,7 @@ def _chunks(r: dict[str, Any]) -> Iterable[Row]:
             crf, vmaf = figure(chunk.get("crf")), figure(chunk.get("vmaf"))
             parts = [span] + ([f"CRF {crf:g}"] if crf is not None else [])
             parts += [f"VMAF {vmaf:.1f}"] if vmaf is not None else []
+            parts += [str(chunk["node"])] if isinstance(chunk.get("node"), str) else []
             lines.append(" · ".join(parts))
         if len(lines) > MAX_CHUNK_LINES:
             lines[MAX_CHUNK_LINES:] = [f"… {len(lines) - MAX_CHUNK_LINES} more"]

@@ -21,10 +21,11 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from app.media.argv import COMMON_ARGS, PROGRESS_ARGS
 from app.media.compress.argv import KEEP_EVERY_FRAME
@@ -92,6 +93,8 @@ class EncodedChunk:
     # The stream's parameter sets (size and CRC, from framecrc): the join needs every
     # chunk's to be the same, since the result's container holds one set.
     headers: str
+    node: str = ""  # the cluster node that encoded it ("" here, in this process)
+    encode_s: float = 0.0  # its encode and check, wall time
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "path": self.path.name}
@@ -188,6 +191,7 @@ class ChunkMismatch(VcsError):
             "Report the job id to the operator; the input's timestamps may be broken "
             "(remuxing it locally, e.g. `ffmpeg -i in -c copy out.mkv`, often repairs them).",
         )
+        self.index, self.why = index, why
         self.reason = f"chunk {index}: {why}"
 
 
@@ -200,6 +204,7 @@ async def encode_chunk(
 ) -> EncodedChunk:
     """Run `task` into `directory`: encode to a temporary name, check every frame is
     there with its time, then give it its final name (the key's). Raises VcsError."""
+    started = time.monotonic()
     final = directory / f"chunk-{task.index:05d}-{task.key}.{CHUNK_MUXER}"
     partial = directory / f".chunk-{task.index:05d}.{CHUNK_MUXER}.part"
     src = Path(task.src)
@@ -229,7 +234,42 @@ async def encode_chunk(
         task.duration_s,
         size,
         times.headers,
+        encode_s=round(time.monotonic() - started, 3),
     )
+
+
+class ChunkEncoder(Protocol):
+    """Who encodes a job's chunk tasks: this process (`LocalChunkEncoder`), or a work
+    queue any node takes them from (the server's, in a cluster). Either way `encode`
+    returns the verified chunk as a file in `directory`; a VcsError (ChunkMismatch
+    among them) if it cannot be made."""
+
+    @property
+    def in_flight(self) -> int | None:
+        """How many tasks to hand over at once; None: one per worker of the job."""
+        ...
+
+    async def encode(self, task: ChunkTask, directory: Path) -> EncodedChunk: ...
+
+    def report(self) -> dict[str, Any]:
+        """What the job's report says of the encoder (a queue's counts and overheads)."""
+        ...
+
+
+class LocalChunkEncoder:
+    """Chunks encoded here, as FFmpeg children of this process."""
+
+    in_flight = None
+
+    def __init__(self, ffmpeg: str, limits: RunLimits) -> None:
+        self.ffmpeg = ffmpeg
+        self.limits = limits
+
+    async def encode(self, task: ChunkTask, directory: Path) -> EncodedChunk:
+        return await encode_chunk(self.ffmpeg, task, directory, self.limits)
+
+    def report(self) -> dict[str, Any]:
+        return {}
 
 
 def check_same_headers(chunks: Sequence[EncodedChunk]) -> None:

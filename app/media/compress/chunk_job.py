@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from app.media.compress.chunk_encode import ChunkEncoder
 from app.media.compress.chunk_frames import FrameRun
 from app.media.compress.chunk_manifest import ChunkManifest
 from app.media.compress.chunks import MAX_CHUNK_S, MIN_CHUNK_S
@@ -67,6 +68,7 @@ class ChunkJob:
     workers: int
     counters: ChunkedRuns
     report: PhaseReport
+    encoder: ChunkEncoder
 
 
 DEFAULT_OPTIONS: Final = ChunkingOptions()

@@ -3,11 +3,12 @@ measured quality and size, the spread over the chunks, and what the run did."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from app.media.compress.allocation import RatePoint
-from app.media.compress.chunk_encode import EncodedChunk
+from app.media.compress.chunk_encode import ChunkEncoder, EncodedChunk
 from app.media.compress.chunks import Chunk
 from app.media.compress.plan import CompressPlan, format_crf
 
@@ -34,6 +35,7 @@ def chunks_fields(
             "predicted_vmaf": round(pick.vmaf, 2),
             "vmaf": None if got is None else round(got, 2),
             "bytes": done.size_bytes,
+            **({"node": done.node} if done.node else {}),
         }
         for chunk, pick, got, done in zip(chunks, picks, measured, encoded, strict=True)
     ]
@@ -45,15 +47,29 @@ def chunks_fields(
     return {"chunks": rows, "chunk_spread": spread, "quality_scale": str(plan.target.metric)}
 
 
-def chunked_fields(counters: ChunkedRuns, chunk_count: int, workers: int) -> dict[str, Any]:
-    return {
-        "chunked": {
-            "chunks": chunk_count,
-            "workers": workers,
-            "chunk_encodes": counters.chunk_encodes,
-            "chunks_reused": counters.chunks_reused,
-            "trial_encodes": counters.trial_encodes,
-            "trials_reused": counters.trials_reused,
-            "rounds": counters.rounds,
-        }
+def chunked_fields(
+    counters: ChunkedRuns,
+    chunk_count: int,
+    workers: int,
+    encoder: ChunkEncoder,
+    encoded: Sequence[EncodedChunk] = (),
+) -> dict[str, Any]:
+    """What the run did (and what its encoder says: a work queue's counts and times);
+    with the result's chunks, where they were encoded (`nodes`: chunks per cluster
+    node) and how long each encode took (`encode_s`)."""
+    fields: dict[str, Any] = {
+        "chunks": chunk_count,
+        "workers": workers,
+        "chunk_encodes": counters.chunk_encodes,
+        "chunks_reused": counters.chunks_reused,
+        "trial_encodes": counters.trial_encodes,
+        "trials_reused": counters.trials_reused,
+        "rounds": counters.rounds,
+        **encoder.report(),
     }
+    if encoded:
+        times = [c.encode_s for c in encoded]
+        fields["encode_s"] = {"min": min(times), "max": max(times), "sum": round(sum(times), 2)}
+    if nodes := Counter(c.node for c in encoded if c.node):
+        fields["nodes"] = dict(sorted(nodes.items()))
+    return {"chunked": fields}

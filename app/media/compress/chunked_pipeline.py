@@ -30,11 +30,12 @@ from app.media.compress.allocation import (
 )
 from app.media.compress.chunk_correction import TARGET_BAND_VMAF, corrected_picks
 from app.media.compress.chunk_encode import (
+    ChunkEncoder,
     ChunkMismatch,
     ChunkTask,
     EncodedChunk,
+    LocalChunkEncoder,
     check_same_headers,
-    encode_chunk,
 )
 from app.media.compress.chunk_frames import chunk_frames, video_end_s
 from app.media.compress.chunk_job import (
@@ -85,12 +86,14 @@ async def compress_chunked(
     on_progress: PhaseReport,
     options: ChunkingOptions = DEFAULT_OPTIONS,
     counters: ChunkedRuns | None = None,
+    encoder: ChunkEncoder | None = None,
 ) -> CompressOutcome:
-    """The job in chunks; an input whose frames a chunk encode does not reproduce (a
-    timeline FFmpeg's encode retimes) is compressed in one piece instead, and the
-    report says why (`chunked_fallback`)."""
+    """The job in chunks, encoded by `encoder` (here, one FFmpeg per core, if None); an
+    input whose frames a chunk encode does not reproduce (a timeline FFmpeg's encode
+    retimes) is compressed in one piece instead, and the report says why
+    (`chunked_fallback`)."""
     try:
-        return await _compress_in_chunks(request, work_dir, on_progress, options, counters)
+        return await _compress_in_chunks(request, work_dir, on_progress, options, counters, encoder)
     except ChunkMismatch as exc:
         outcome = await compress_file(request, on_progress)
         outcome.report["chunked_fallback"] = exc.reason
@@ -103,6 +106,7 @@ async def _compress_in_chunks(
     on_progress: PhaseReport,
     options: ChunkingOptions,
     counters: ChunkedRuns | None,
+    encoder: ChunkEncoder | None,
 ) -> CompressOutcome:
     started = time.monotonic()
     info = request.info
@@ -129,6 +133,7 @@ async def _compress_in_chunks(
         worker_count(options.workers),
         counters if counters is not None else ChunkedRuns(),
         on_progress,
+        encoder or LocalChunkEncoder(request.ffmpeg, limits),
     )
     jobs = [
         TrialJob(
@@ -155,7 +160,7 @@ async def _compress_in_chunks(
         "predicted_size": round(allocation.bytes + audio_bytes),
     }
     if allocation.bytes + audio_bytes >= options.skip_predicted_ratio * info.size_bytes:
-        report.update(chunked_fields(job.counters, len(chunks), job.workers))
+        report.update(chunked_fields(job.counters, len(chunks), job.workers, job.encoder))
         return already_compressed(info, plan, report, started, encoded=False)
     picks = list(allocation.picks)
     keep_below = KEEP_RATIO * info.size_bytes
@@ -166,7 +171,7 @@ async def _compress_in_chunks(
         job.counters.rounds = round_ + 1
         attempt = await _attempt(job, chunks, picks, keep_below, audio_bytes)
         if attempt is None:  # not clearly smaller than the input
-            report.update(chunked_fields(job.counters, len(chunks), job.workers))
+            report.update(chunked_fields(job.counters, len(chunks), job.workers, job.encoder))
             return already_compressed(info, plan, report, started, encoded=True)
         if attempt.whole >= target and (accepted is None or attempt.size < accepted.size):
             accepted = attempt
@@ -191,7 +196,9 @@ async def _compress_in_chunks(
         await _join(job, final.encoded)
     report.update(whole_file_fields(plan, final.score))
     report.update(chunks_fields(chunks, final.picks, final.measured, final.encoded, plan))
-    report.update(chunked_fields(job.counters, len(chunks), job.workers))
+    report.update(
+        chunked_fields(job.counters, len(chunks), job.workers, job.encoder, final.encoded)
+    )
     report["time_s"] = {
         "encode": round(job.counters.encode_s, 2),
         "total": round(time.monotonic() - started, 2),
@@ -349,7 +356,7 @@ async def _encode_all(
         if (known := job.manifest.chunk(task.key)) is not None:
             job.counters.chunks_reused += 1
             return count(known)
-        chunk = await encode_chunk(job.request.ffmpeg, task, job.manifest.directory, job.limits)
+        chunk = await job.encoder.encode(task, job.manifest.directory)
         await job.manifest.record_chunk(chunk)
         job.counters.chunk_encodes += 1
         job.counters.done_chunks.append(task.index)
@@ -358,9 +365,8 @@ async def _encode_all(
 
     try:
         costs = [t.frame_count for t in tasks]
-        return await run_side_by_side(
-            [functools.partial(one, t) for t in tasks], job.workers, costs
-        )
+        in_flight = job.encoder.in_flight or job.workers
+        return await run_side_by_side([functools.partial(one, t) for t in tasks], in_flight, costs)
     finally:
         job.counters.encode_s += time.monotonic() - started
 

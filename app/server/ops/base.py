@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.media.compress.chunk_encode import ChunkEncoder
 from app.media.limits import DEFAULT_LIMITS, MediaLimits
 from app.media.media_info import MediaInfo
 from app.media.runner import Box, Progress
@@ -31,6 +32,9 @@ class OpContext:
     # The job's own directory on this node, kept between its runs here (a restart
     # resumes from it); None: the op keeps nothing between runs.
     job_dir: Path | None = None
+    # Who encodes a chunked compress's chunks: None, this process; in a cluster, the
+    # work queue (app/server/chunk_queue.py).
+    chunk_encoder: ChunkEncoder | None = None
 
     def box(self, *, reads: tuple[Path, ...] = (), writes: tuple[Path, ...] = ()) -> Box:
         """The box of one FFmpeg run on the input, writing the output (and `writes`)."""

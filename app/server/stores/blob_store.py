@@ -26,8 +26,9 @@ KEY_RE: Final = re.compile(r"[a-z]+(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){1,2}", 
 UPLOADS: Final = "uploads"
 RESULTS: Final = "results"
 RAW: Final = "raw"
+CHUNKS: Final = "chunks"
 # Every area a server writes; sweeps of orphaned blobs look at these.
-AREAS: Final = (UPLOADS, RESULTS, RAW, "chunks")
+AREAS: Final = (UPLOADS, RESULTS, RAW, CHUNKS)
 
 
 def check_key(key: str) -> str:
@@ -50,6 +51,16 @@ def result_key(job_id: str, attempt: int, media_type: str) -> str:
 
 def raw_key(name: str) -> str:
     return check_key(f"{RAW}/{name}.mp4")
+
+
+def chunk_key(job_id: str, name: str) -> str:
+    """A chunk a cluster node encoded for a job (docs/scale.md, "Chunks on the queue")."""
+    return check_key(f"{CHUNKS}/{job_id}/{name}")
+
+
+def job_of_chunk(key: str) -> str | None:
+    area, _, rest = key.partition("/")
+    return rest.partition("/")[0] or None if area == CHUNKS else None
 
 
 def job_of_result(key: str) -> str | None:
@@ -106,6 +117,9 @@ class BlobStore(Protocol):
 
     async def put_file(self, path: Path, key: str) -> None:
         """Store a finished local file under `key`; `path` is gone afterwards."""
+
+    async def get_file(self, key: str, path: Path) -> None:
+        """Write the blob to the local file `path` (FileNotFoundError if there is none)."""
 
     async def size(self, key: str) -> int | None:
         """The stored blob's size, None if there is none."""

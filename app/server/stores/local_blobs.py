@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -109,6 +110,10 @@ class LocalBlobStore:
             fsync_dir(final.parent)
 
         await trio.to_thread.run_sync(durable_rename, limiter=self._limiter)
+
+    async def get_file(self, key: str, path: Path) -> None:
+        source = self.path(key)
+        await trio.to_thread.run_sync(shutil.copyfile, source, path, limiter=self._limiter)
 
     async def size(self, key: str) -> int | None:
         try:

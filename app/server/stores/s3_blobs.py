@@ -313,6 +313,15 @@ class S3BlobStore:
         finally:
             path.unlink(missing_ok=True)
 
+    async def get_file(self, key: str, path: Path) -> None:
+        with missing_is_file_not_found(key):
+            await self._call(
+                self._client.download_file,
+                self.location.bucket,
+                self.location.object_key(key),
+                str(path),
+            )
+
     async def put_file(self, path: Path, key: str) -> None:
         from boto3.s3.transfer import TransferConfig
 

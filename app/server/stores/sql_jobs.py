@@ -37,11 +37,18 @@ class SqlJobStore(SqlAdmission, SqlSweeps, SqlRawUploads):
 
     # --- transitions ----------------------------------------------------------------
 
-    async def claim_task(self, lease_s: float, kinds: tuple[str, ...] = ()) -> Task | None:
+    async def claim_task(
+        self, lease_s: float, kinds: tuple[str, ...] = (), job_id: str | None = None
+    ) -> Task | None:
         """Take the oldest queued task (one no other node holds) of these kinds (all if
-        none are named: a node claims only what it knows how to run) with a lease; a
-        job's task 0 starts the job. None when the queue holds nothing for us."""
+        none are named: a node claims only what it knows how to run), of one job if
+        `job_id` is given, with a lease; a job's task 0 starts the job. None when the
+        queue holds nothing for us."""
         only = f" AND t.kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
+        params: tuple[str, ...] = kinds
+        if job_id is not None:
+            only += " AND t.job_id = %s AND j.state = 'running'"
+            params = (*kinds, job_id)
 
         def write() -> Task | None:
             with self._tx() as cur:
@@ -52,7 +59,7 @@ class SqlJobStore(SqlAdmission, SqlSweeps, SqlRawUploads):
                     "SELECT t.job_id, t.task_no FROM vcs_tasks t JOIN vcs_jobs j ON "
                     f"j.id = t.job_id WHERE t.state = 'queued'{only} "
                     f"ORDER BY t.queued_at, t.task_no LIMIT 1{self.db.skip_locked}",
-                    kinds,
+                    params,
                 )
                 row = cur.fetchone()
                 if row is None:
@@ -222,21 +229,42 @@ class SqlJobStore(SqlAdmission, SqlSweeps, SqlRawUploads):
         self.board.job_changed(task.job_id)
         self.board.work_queued()
 
-    async def queue_task(self, job_id: str, task_no: int, kind: str, spec: dict[str, Any]) -> None:
-        """One more unit of work of a running job (e.g. a chunk, issue 19) that any node
-        may claim; task 0 is the job's own and is queued by `upload_stored`."""
+    async def queue_task(
+        self, task: Task, kind: str, key: str, spec: dict[str, Any]
+    ) -> tuple[int, bool]:
+        """One more unit of work of our running job `task` (e.g. a chunk) that any node
+        may claim, named by `key` (what its result depends on): a task with the same
+        key, queued by an earlier run of the job, is not queued again. Its number (task
+        0 is the job's own, queued by `upload_stored`) and whether it was there already.
+        TransitionRefused if the job is no longer ours."""
 
-        def write() -> None:
+        def write() -> tuple[int, bool]:
             with self._tx() as cur:
+                self._our_job(cur, task)
+                cur.execute(
+                    "SELECT task_no, spec FROM vcs_tasks WHERE job_id = %s AND kind = %s",
+                    (task.job_id, kind),
+                )
+                rows = cur.fetchall()
+                for task_no, known in rows:
+                    if json.loads(known).get("key") == key:
+                        return int(task_no), True
+                cur.execute(
+                    "SELECT COALESCE(MAX(task_no), 0) + 1 FROM vcs_tasks WHERE job_id = %s",
+                    (task.job_id,),
+                )
+                task_no = int(cur.fetchone()[0])
                 cur.execute(
                     "INSERT INTO vcs_tasks (job_id, task_no, kind, spec, state, queued_at) "
                     f"VALUES (%s, %s, %s, %s, 'queued', {self.db.now})",
-                    (job_id, task_no, kind, json.dumps(spec)),
+                    (task.job_id, task_no, kind, json.dumps({**spec, "key": key})),
                 )
-                self.db.notify(cur, WORK_CHANNEL, job_id)
+                self.db.notify(cur, WORK_CHANNEL, task.job_id)
+                return task_no, False
 
-        await self._run(write)
+        queued = await self._run(write)
         self.board.work_queued()
+        return queued
 
     async def complete_task(self, task: Task, outcome: dict[str, Any]) -> None:
         """A task other than a job's own is done; its outcome stays for the job to read

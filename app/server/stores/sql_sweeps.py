@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.protocol.errors import ErrorInfo
+from app.server.stores.blob_store import job_of_chunk, job_of_result
 from app.server.stores.job_store import MAX_ATTEMPTS, JobRecord, JobState, error_to_text
 from app.server.stores.sql_core import (
     JOB_CHANNEL,
@@ -29,10 +30,19 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class OwnedKeys:
     """Blob keys rows still need: any other key under uploads/, results/ or raw/ is an
-    orphan. Results of jobs still running may not be recorded yet: their job ids."""
+    orphan. Results of jobs still running may not be recorded yet: their job ids. The
+    chunks of a job are its own while it is queued or running: those job ids."""
 
     keys: frozenset[str]
     running_jobs: frozenset[str]
+    unfinished_jobs: frozenset[str] = frozenset()
+
+    def owns(self, key: str) -> bool:
+        return (
+            key in self.keys
+            or job_of_result(key) in self.running_jobs
+            or job_of_chunk(key) in self.unfinished_jobs
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +236,10 @@ class SqlSweeps(SqlStoreCore):
                     "UNION SELECT key FROM vcs_raw_uploads"
                 )
                 keys = frozenset(row[0] for row in cur.fetchall())
-                cur.execute("SELECT id FROM vcs_jobs WHERE state = 'running'")
-                return OwnedKeys(keys, frozenset(row[0] for row in cur.fetchall()))
+                cur.execute("SELECT id, state FROM vcs_jobs WHERE state IN ('queued', 'running')")
+                rows = cur.fetchall()
+                running = frozenset(job_id for job_id, state in rows if state == "running")
+                return OwnedKeys(keys, running, frozenset(job_id for job_id, _ in rows))
 
         return await self._run(read)
 

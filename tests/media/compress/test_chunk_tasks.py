@@ -120,6 +120,8 @@ def test_the_spread_line() -> None:
     }
     assert chunk_spread_line(report) == "3 chunks: CRF 21.0–27.5, VMAF 92.1–95.3"
     assert chunk_spread_line({"crf": 23}) is None
+    on_nodes = {**report, "chunked": {"nodes": {"node-a": 2, "node-b": 1}}}
+    assert chunk_spread_line(on_nodes) == "3 chunks: CRF 21.0–27.5, VMAF 92.1–95.3, on 2 nodes"
 
 
 def curve(frames: int, *points: tuple[float, float, float]) -> ChunkCurve:

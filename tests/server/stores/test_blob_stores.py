@@ -11,7 +11,14 @@ import pytest
 import trio
 
 from app.server.storage import WorkArea
-from app.server.stores.blob_store import BlobStore, input_key, result_key
+from app.server.stores.blob_store import (
+    CHUNKS,
+    BlobStore,
+    chunk_key,
+    input_key,
+    job_of_chunk,
+    result_key,
+)
 from app.server.stores.local_blobs import LocalBlobStore
 from app.server.stores.s3_blobs import S3BlobStore
 from app.server.stores.s3_client import MIN_PART_BYTES, S3Location
@@ -150,6 +157,30 @@ async def test_local_copy_and_put_file(store: BlobStore, tmp_path: Path) -> None
     with pytest.raises(FileNotFoundError):
         async with store.local_copy(input_key("nothing"), scratch):
             pass
+
+
+@pytest.mark.trio
+async def test_a_jobs_chunks_are_fetched_listed_and_deleted(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    """Chunks another node stored (chunks/<job>/<name>): fetched into the job's own
+    directory, listed per job for the deletion at its end."""
+    await store.prepare()
+    chunk = tmp_path / "chunk-00001-abc.nut"
+    data = os.urandom(70_000)
+    chunk.write_bytes(data)
+    await store.put_file(chunk, chunk_key("job7", chunk.name))
+    await write_blob(store, chunk_key("job8", "chunk-00000-def.nut"), b"other job")
+    fetched = tmp_path / "fetched.part"
+    await store.get_file(chunk_key("job7", chunk.name), fetched)
+    assert fetched.read_bytes() == data
+    assert await store.keys(f"{CHUNKS}/job7") == [f"chunks/job7/{chunk.name}"]
+    assert job_of_chunk(f"chunks/job7/{chunk.name}") == "job7"
+    assert job_of_chunk(input_key("job7")) is None
+    await store.delete(chunk_key("job7", chunk.name))
+    assert await store.keys(f"{CHUNKS}/job7") == []
+    with pytest.raises(FileNotFoundError):
+        await store.get_file(chunk_key("job7", chunk.name), tmp_path / "again.part")
 
 
 @pytest.mark.trio

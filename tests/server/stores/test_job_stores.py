@@ -290,6 +290,41 @@ async def test_restart_sweep_in_a_cluster_requeues_own_tasks(open_store: OpenSto
 
 
 @pytest.mark.trio
+async def test_a_jobs_chunk_tasks_are_queued_once_per_key_and_lost_ones_alone_requeued(
+    open_store: OpenStore,
+) -> None:
+    a = await fresh(open_store, "a")
+    b = await fresh(open_store, "b")
+    job = await queued(a)
+    run = await a.claim_task(lease_s=30)
+    assert run is not None
+    assert await a.queue_task(run, "chunk", "k1", {"n": 1}) == (1, False)
+    assert await a.queue_task(run, "chunk", "k2", {"n": 2}) == (2, False)
+    # The job's next run queues the same chunk again: the task that is there is its.
+    assert await a.queue_task(run, "chunk", "k1", {"n": 1}) == (1, True)
+    assert await b.claim_task(lease_s=30, kinds=("chunk",), job_id="0" * 32) is None
+    lost = await b.claim_task(lease_s=0.01, kinds=("chunk",), job_id=job.id)
+    assert lost is not None and (lost.task_no, lost.spec) == (1, {"n": 1, "key": "k1"})
+    await trio.sleep(0.05)
+    # b stalled: its chunk goes back to the queue, the job runs on with its own task.
+    assert await a.requeue_lost_tasks() == []
+    record = await a.get(job.id)
+    assert record is not None and record.state is JobState.RUNNING and record.node == "a"
+    again = await b.claim_task(lease_s=30, kinds=("chunk",), job_id=job.id)
+    assert again is not None and (again.task_no, again.attempt) == (1, 2)
+    with pytest.raises(TransitionRefused):
+        await b.complete_task(lost, {"chunk": "stale"})
+    await b.complete_task(again, {"chunk": "one"})
+    assert await a.task_outcomes(job.id) == {1: {"chunk": "one"}}
+    # The job ends: its chunk tasks go with it, queued ones too.
+    await a.finish_job(run, result_of(job, 300))
+    assert await a.task_outcomes(job.id) == {}
+    assert await b.claim_task(lease_s=30, kinds=("chunk",)) is None
+    with pytest.raises(TransitionRefused):
+        await a.queue_task(run, "chunk", "k3", {})
+
+
+@pytest.mark.trio
 async def test_uploads_of_a_silent_node_are_reaped(open_store: OpenStore) -> None:
     a = await fresh(open_store, "a")
     b = await fresh(open_store, "b")
@@ -465,27 +500,6 @@ async def test_a_returned_task_runs_again_without_counting(open_store: OpenStore
     assert await a.quota() == (1000, QUOTA)
     again = await b.claim_task(lease_s=30)
     assert again is not None and again.job_id == job.id and again.attempt == 1
-
-
-@pytest.mark.trio
-async def test_tasks_of_other_kinds_carry_their_outcome(open_store: OpenStore) -> None:
-    store = await fresh(open_store)
-    job = await queued(store)
-    main = await store.claim_task(lease_s=30)
-    assert main is not None and main.kind == "job"
-    for n in (1, 2):
-        await store.queue_task(job.id, n, "chunk", {"start_s": 10.0 * n})
-    other = await fresh(open_store, "b")
-    chunk = await other.claim_task(lease_s=30)
-    assert chunk is not None and (chunk.kind, chunk.task_no, chunk.spec) == (
-        "chunk",
-        1,
-        {"start_s": 10.0},
-    )
-    await other.complete_task(chunk, {"crf": 24})
-    assert await store.task_outcomes(job.id) == {1: {"crf": 24}}
-    record = await store.get(job.id)
-    assert record is not None and record.state is JobState.RUNNING  # the job goes on
 
 
 @pytest.mark.trio
