@@ -7,16 +7,18 @@ that projects to for 1, 3, 10 and 100 nodes.
 HAProxy on loopback. The same multi-scene clip (tests/support/fidelity_media.py,
 `--shots` shots of 4.2 s, long enough to be chunked by default) is compressed twice in
 one run: with all three nodes up, then with one (the other two stopped by SIGTERM).
-From each job's report: wall time, the encode phase, each chunk's encode time, the
-nodes that encoded them, and the queue's overheads per chunk (storing it in S3,
-fetching it on the job's node, waiting to be claimed). The projection:
+From each job's report: wall time, the trials and encode phases, each chunk's encode
+time, the nodes that ran the chunks and trials, and the queue's overheads per chunk
+(storing it in S3, fetching it on the job's node, waiting to be claimed). The
+projection, from the one-node run (the three loopback nodes share this machine's
+cores, so only one node's figures measure work):
 
-    wall(N) = serial + max(longest chunk, (sum of chunk encodes + chunks × overhead)
-                                          / (N × slots per node))
+    wall(N) = serial + trial work / (N × slots)
+                     + max(longest chunk, (Σ chunk encodes + chunks × overhead) / (N × slots))
 
-`serial` (upload, probe, scene pass, trials, join, scoring: all on the job's node) is
-the measured total minus the encode phase; both it and the chunk encodes scale with
-the input's length (shown for this clip and for one hour of the same footage).
+`serial` (probe, scene pass, join, scoring: on the job's node) is the total minus the
+trials and encode phases; trial work is the trials phase × the slots that ran it. All
+of it scales with the input's length (shown for this clip and for one hour of it).
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ def figures(result: dict[str, Any], duration_s: float) -> dict[str, Any]:
         "total_s": float(times["total"]),
         "client_wall_s": result["client_wall_s"],
         "encode_phase_s": float(times["encode"]),
-        "serial_s": float(times["total"]) - float(times["encode"]),
+        "trials_phase_s": float(times["trials"]),
+        "serial_s": float(times["total"]) - float(times["encode"]) - float(times["trials"]),
+        "trial_nodes": queue.get("trial_nodes", {}),
         "encode_sum_s": encode_sum,
         "longest_chunk_s": float(chunked["encode_s"]["max"]),
         "overhead_per_chunk_s": overhead,
@@ -76,8 +80,10 @@ def figures(result: dict[str, Any], duration_s: float) -> dict[str, Any]:
 
 
 def projected(f: dict[str, Any], nodes: int, slots: int, scale: float) -> float:
-    work = (f["encode_sum_s"] + f["chunks"] * f["overhead_per_chunk_s"]) * scale
-    return f["serial_s"] * scale + max(f["longest_chunk_s"], work / (nodes * slots))
+    encodes = (f["encode_sum_s"] + f["chunks"] * f["overhead_per_chunk_s"]) * scale
+    trials = f["trials_phase_s"] * slots * scale
+    parallel = trials / (nodes * slots) + max(f["longest_chunk_s"], encodes / (nodes * slots))
+    return f["serial_s"] * scale + parallel
 
 
 def render(three: dict[str, Any], one: dict[str, Any], slots: int, command: str) -> str:
@@ -88,7 +94,9 @@ def render(three: dict[str, Any], one: dict[str, Any], slots: int, command: str)
                 name,
                 str(f["chunks"]),
                 ", ".join(f"{n}: {c}" for n, c in sorted(f["nodes"].items())),
+                ", ".join(f"{n}: {c}" for n, c in sorted(f["trial_nodes"].items())),
                 f"{f['client_wall_s']:.1f}",
+                f"{f['trials_phase_s']:.1f}",
                 f"{f['encode_phase_s']:.1f}",
                 f"{f['serial_s']:.1f}",
                 f"{f['encode_sum_s'] / max(1, f['chunks']):.2f}",
@@ -99,33 +107,37 @@ def render(three: dict[str, Any], one: dict[str, Any], slots: int, command: str)
         )
     measured = table(
         [
-            "run", "chunks", "chunks per node", "wall s", "encode phase s", "serial s",
+            "run", "chunks", "chunks per node", "trials per node", "wall s", "trials s",
+            "encode phase s", "serial s",
             "mean chunk encode s", "longest chunk s", "store+fetch ms/chunk",
             "queue wait s/chunk",
         ],
         rows,
     )  # fmt: skip
-    hour = HOUR_S / three["duration_s"]
+    hour = HOUR_S / one["duration_s"]
     proj = [
         [
             str(n),
-            f"{projected(three, n, slots, 1.0):.1f}",
-            f"{projected(three, n, slots, hour) / 60:.1f}",
-            f"{three['serial_s'] * hour / 60:.1f}",
+            f"{projected(one, n, slots, 1.0):.1f}",
+            f"{projected(one, n, slots, hour) / 60:.1f}",
+            f"{one['serial_s'] * hour / 60:.1f}",
         ]
         for n in NODES
     ]
     projection = table(
         ["nodes", "this clip: wall s", "1 h of it: wall min", "of which serial min"], proj
     )
-    ratio = one["encode_phase_s"] / max(0.01, three["encode_phase_s"])
+    ratio = (one["encode_phase_s"] + one["trials_phase_s"]) / max(
+        0.01, three["encode_phase_s"] + three["trials_phase_s"]
+    )
     return "\n".join(
         [
             stamp(command),
             "",
             f"Clip: {three['duration_s']:.1f} s, {three['chunks']} chunks; "
             f"{slots} chunk runs at once per node in the projection (this machine's "
-            f"cores). Encode phase, 1 node over 3 nodes in this run: {ratio:.2f}×.",
+            f"cores). Trials and encodes, 1 node over 3 nodes sharing the same cores in this run: "
+            f"{ratio:.2f}×.",
             "",
             measured,
             projection,

@@ -1,153 +1,61 @@
-"""A compress job's chunks on the cluster's work queue (docs/scale.md, "Chunks on the
-queue").
+"""A compress job's chunks and trials on the cluster's work queue (docs/scale.md,
+"Chunks on the queue"): the job's side.
 
 In a cluster (PostgreSQL and S3), a chunked compress (app/media/compress/
-chunked_pipeline.py) hands its chunk encodes to `QueuedChunks`: each ChunkTask becomes
-a task of kind `chunk` in the job store, named by its key. Any node with a free
-`--max-jobs` slot claims one (`run_chunk`, a worker TASK_RUNNERS entry), encodes it
-from its own copy of the job's input, stores the chunk under `chunks/<job>/` in the
-blob store and completes the task with the chunk's description. The job's own node
-works on the job's chunks too, one worker per core (claiming only that job's tasks: the
+chunked_pipeline.py) hands its trials and chunk encodes to `QueuedChunks`: each becomes
+a task in the job store (kind `trial` or `chunk`), named by its key. Any node with a
+free `--max-jobs` slot claims one and runs it (chunk_tasks.py). The job's own node
+works on the job's tasks too, one worker per core (claiming only that job's tasks: the
 job holds one slot there), and fetches each finished chunk for the join.
 
-A node that dies mid-chunk: its lease runs out and the task is queued again (the third
+A node that dies mid-task: its lease runs out and the task is queued again (the third
 loss fails the job). The job's node dying: the job is queued again, and its next run
-queues the same tasks (same keys): those done are fetched, never encoded again.
+queues the same tasks (same keys): those done are read or fetched, never run again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Final
 
 import trio
 
-from app.media.compress.chunk_encode import ChunkMismatch, ChunkTask, EncodedChunk, encode_chunk
+from app.media.compress.allocation import RatePoint
+from app.media.compress.chunk_encode import ChunkMismatch, ChunkTask, EncodedChunk
+from app.media.compress.chunk_trials import TrialJob, measure_trial
 from app.media.compress.chunk_workers import worker_count
+from app.media.compress.plan import CompressPlan
 from app.media.limits import RunLimits
 from app.protocol.errors import ErrorInfo, VcsError
+from app.protocol.ops.table import DEFAULT_TARGET_VMAF
+from app.server.chunk_tasks import (
+    CHUNK_KIND,
+    KINDS,
+    TRIAL_KIND,
+    chunk_spec,
+    run_claimed,
+    trial_spec,
+)
 from app.server.registry import Run
 from app.server.state import ServerState
-from app.server.stores.blob_store import CHUNKS, chunk_key
-from app.server.stores.job_store import StoreUnavailable, Task, TransitionRefused
+from app.server.stores.job_store import StoreUnavailable, TransitionRefused
 
-log = logging.getLogger(__name__)
-
-CHUNK_KIND: Final = "chunk"
 # The job's node reads its tasks' outcomes at each change of the job, and at least
 # this often (a notification lost).
 OUTCOME_POLL_S: Final = 2.0
-# An idle worker of the job's node looks for the job's queued chunks this often.
+# An idle worker of the job's node looks for the job's queued tasks this often.
 IDLE_POLL_S: Final = 1.0
 STORE_RETRY_S: Final = 1.0
-# Every chunk task at once: the queue spreads them over the nodes' free slots.
+# Every task at once: the queue spreads them over the nodes' free slots.
 ALL_AT_ONCE: Final = 100_000
 
 
-def chunk_spec(task: ChunkTask, limits: RunLimits) -> dict[str, Any]:
-    return {"chunk": task.to_json(), "limits": asdict(limits)}
-
-
-def slot_threads(state: ServerState) -> int:
-    """Encoder threads of a chunk run in one of this node's `--max-jobs` slots."""
-    return max(1, (os.cpu_count() or 1) // max(1, state.config.max_jobs))
-
-
-async def encode_to_store(
-    state: ServerState, task: Task, input_path: Path, threads: int, keep_in: Path | None = None
-) -> dict[str, Any]:
-    """Encode the chunk `task` describes from `input_path` and store it (a link to it
-    left in `keep_in`: the job's own directory, when its node encodes it); the outcome
-    its job reads: the chunk and its key, or the error that stopped it."""
-    spec = task.spec
-    chunk = replace(ChunkTask.from_json(spec["chunk"]), src=str(input_path), threads=threads)
-    limits = RunLimits(**spec["limits"])
-    scratch = state.work.dir / f".{task.job_id}-{task.task_no}.chunk"
-    scratch.mkdir(parents=True, exist_ok=True)
-    try:
-        try:
-            encoded = await encode_chunk(state.ffmpeg, chunk, scratch, limits)
-        except ChunkMismatch as exc:
-            return {"mismatch": {"index": exc.index, "why": exc.why}}
-        except VcsError as exc:
-            return exc.info.to_json()
-        key = chunk_key(task.job_id, encoded.path.name)
-        if keep_in is not None:
-            os.link(encoded.path, keep_in / encoded.path.name)
-        started = time.monotonic()
-        await state.blobs.put_file(encoded.path, key)
-        stored = replace(encoded, node=state.config.node_id)
-        return {"chunk": stored.to_json(), "blob": key, "store_s": time.monotonic() - started}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-async def _keep_lease(state: ServerState, task: Task, lost: trio.CancelScope) -> None:
-    """Renew the chunk task's lease each third of it; a refused renewal (the job was
-    cancelled or ended, or the task lost after a stall) stops the run."""
-    lease_s = state.config.task_lease_s
-    while True:
-        await trio.sleep(lease_s / 3)
-        try:
-            ours = await state.jobs.store.renew_lease(task, lease_s)
-        except StoreUnavailable:
-            continue
-        if not ours:
-            lost.cancel()
-            return
-
-
-async def run_claimed(
-    state: ServerState, task: Task, input_path: Path, threads: int, keep_in: Path | None = None
-) -> None:
-    """One claimed chunk task from encode to its completion; on shutdown it goes back
-    to the queue for another node."""
-    done = False
-    with trio.CancelScope() as lost:
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_keep_lease, state, task, lost)
-                outcome = await encode_to_store(state, task, input_path, threads, keep_in)
-                try:
-                    await state.jobs.store.complete_task(task, outcome)
-                except TransitionRefused:
-                    if "blob" in outcome:
-                        await state.blobs.delete(outcome["blob"])
-                done = True
-                nursery.cancel_scope.cancel()
-        finally:
-            if not done and not lost.cancel_called:
-                with trio.CancelScope(shield=True), contextlib.suppress(StoreUnavailable):
-                    await state.jobs.store.return_task(task)
-
-
-async def run_chunk(run: Run, state: ServerState) -> None:
-    """The worker's runner of `chunk` tasks: any node's free slot encodes one chunk of
-    another node's job, from its own copy of the job's input."""
-    async with state.blobs.local_copy(run.record.input_key, state.work.dir) as input_path:
-        await run_claimed(state, run.task, input_path, slot_threads(state))
-
-
-async def delete_chunks(state: ServerState, job_id: str) -> None:
-    """The chunks nodes stored for a job that ended here; a sweep of orphans deletes any
-    this misses (the job ended on another node)."""
-    for key in await state.blobs.keys(f"{CHUNKS}/{job_id}"):
-        try:
-            with trio.CancelScope(shield=True):
-                await state.blobs.delete(key)
-        except Exception as exc:  # the store's own errors (OSError, botocore's)
-            log.warning("cannot delete %s now (an orphan sweep will): %s", key, exc)
-
-
 class QueuedChunks:
-    """The ChunkEncoder of a job run in a cluster: chunk tasks on the job store's queue,
+    """The ChunkRunner of a job run in a cluster: chunk tasks on the job store's queue,
     encoded by whichever nodes have room, this one included."""
 
     in_flight = ALL_AT_ONCE
@@ -164,15 +72,18 @@ class QueuedChunks:
         self._started = False
         self._outcomes: dict[int, dict[str, Any]] = {}
         self._updated = trio.Event()
-        self._counts = {"queued_tasks": 0, "from_earlier_runs": 0}
+        self._counts = {f"{CHUNK_KIND}_tasks": 0, f"{TRIAL_KIND}_tasks": 0, "from_earlier_runs": 0}
         self._times = {"queue_s": 0.0, "store_s": 0.0, "fetch_s": 0.0}
+        self._trial_nodes: dict[str, int] = {}
 
     def report(self) -> dict[str, Any]:
-        """Tasks queued, those an earlier run had queued (not encoded again), and the
-        queue's overheads summed over the chunks: waiting to be claimed and stored
-        (`queue_s`: outcome seen minus the encode's time), storing, fetching."""
+        """Tasks queued (chunks, trials), those an earlier run had queued (not run
+        again), the nodes that ran the trials, and the queue's overheads summed over
+        the chunks: waiting to be claimed and stored (`queue_s`: outcome seen minus the
+        encode's time), storing, fetching."""
         times = {name: round(value, 2) for name, value in self._times.items()}
-        return {"queue": {**self._counts, **times}}
+        nodes = dict(sorted(self._trial_nodes.items()))
+        return {"queue": {**self._counts, **times, "trial_nodes": nodes}}
 
     @contextlib.asynccontextmanager
     async def open(self) -> AsyncIterator[QueuedChunks]:
@@ -193,24 +104,31 @@ class QueuedChunks:
         for _ in range(workers):
             self._nursery.start_soon(self._work, max(1, (os.cpu_count() or 1) // workers))
 
-    async def encode(self, task: ChunkTask, directory: Path) -> EncodedChunk:
+    async def _outcome(
+        self, kind: str, key: str, spec: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Queue the task (unless an earlier run of the job did) and wait for its
+        outcome; the outcome, and whether the task was there already."""
         self._start()
-        store = self._state.jobs.store
-        queued_at = time.monotonic()
         try:
-            task_no, known = await store.queue_task(
-                self._run.task, CHUNK_KIND, task.key, chunk_spec(task, self._limits)
+            task_no, known = await self._state.jobs.store.queue_task(
+                self._run.task, kind, key, spec
             )
         except TransitionRefused:
             # The job is no longer this run's (cancelled, or taken over after a stall):
             # the cancel, or the refused renewal, is on its way to this run.
             await trio.sleep_forever()
-        self._counts["queued_tasks"] += 1
+        self._counts[f"{kind}_tasks"] += 1
         self._counts["from_earlier_runs"] += known
         while task_no not in self._outcomes:
             updated = self._updated
             await updated.wait()
-        outcome = self._outcomes[task_no]
+        return self._outcomes[task_no], known
+
+    async def encode(self, task: ChunkTask, directory: Path) -> EncodedChunk:
+        queued_at = time.monotonic()
+        spec = chunk_spec(task, self._limits)
+        outcome, known = await self._outcome(CHUNK_KIND, task.key, spec)
         started = time.monotonic()
         chunk = await self._fetch(outcome, directory)
         self._times["fetch_s"] += time.monotonic() - started
@@ -219,13 +137,26 @@ class QueuedChunks:
             self._times["queue_s"] += max(0.0, started - queued_at - chunk.encode_s)
         return chunk
 
+    async def trial(self, trial: TrialJob, plan: CompressPlan, threads: int) -> RatePoint:
+        params = self._run.record.params
+        target = params.get("target_vmaf")
+        plan_args = {
+            "codec": params.get("codec"),
+            "target_vmaf": float(DEFAULT_TARGET_VMAF if target is None else target),
+        }
+        spec = trial_spec(trial, plan_args, self._limits)
+        outcome, _ = await self._outcome(TRIAL_KIND, trial.key(plan), spec)
+        if "other_plan" in outcome:  # a node that plans otherwise: measured here instead
+            limits = self._limits
+            return await measure_trial(self._state.ffmpeg, trial, plan, limits, threads)
+        _raise_error(outcome)
+        node = str(outcome.get("node", ""))
+        self._trial_nodes[node] = self._trial_nodes.get(node, 0) + 1
+        point = outcome["point"]
+        return RatePoint(float(point["crf"]), float(point["bytes"]), float(point["vmaf"]))
+
     async def _fetch(self, outcome: dict[str, Any], directory: Path) -> EncodedChunk:
-        if "mismatch" in outcome:
-            raise ChunkMismatch(int(outcome["mismatch"]["index"]), str(outcome["mismatch"]["why"]))
-        if "error" in outcome:
-            info = ErrorInfo.from_json(outcome)
-            assert info is not None
-            raise VcsError(info.code, info.description, info.solution)
+        _raise_error(outcome)
         chunk = EncodedChunk.from_json(outcome["chunk"], directory)
         with contextlib.suppress(OSError):
             if chunk.path.stat().st_size == chunk.size_bytes:
@@ -261,7 +192,7 @@ class QueuedChunks:
         while True:
             queued = board.work_signal()
             try:
-                task = await store.claim_task(lease_s, (CHUNK_KIND,), self._run.task.job_id)
+                task = await store.claim_task(lease_s, KINDS, self._run.task.job_id)
             except StoreUnavailable:
                 await trio.sleep(STORE_RETRY_S)
                 continue
@@ -271,3 +202,13 @@ class QueuedChunks:
                 continue
             self._job_dir.mkdir(parents=True, exist_ok=True)
             await run_claimed(self._state, task, self._input_path, threads, self._job_dir)
+
+
+def _raise_error(outcome: dict[str, Any]) -> None:
+    """The error a task ended with, raised here as the job's."""
+    if "mismatch" in outcome:
+        raise ChunkMismatch(int(outcome["mismatch"]["index"]), str(outcome["mismatch"]["why"]))
+    if "error" in outcome:
+        info = ErrorInfo.from_json(outcome)
+        assert info is not None
+        raise VcsError(info.code, info.description, info.solution)

@@ -9,9 +9,10 @@ on any node reaches the run here through the store's notifications (or, if one i
 lost, at the next renewal) and stops it.
 
 Tasks have kinds: `TASK_RUNNERS` maps each kind this node can run to the function that
-runs one (`job` runs a whole upload op, `chunk` one chunk of a chunked compress:
-chunk_queue.py). A kind is queued with `SqlJobStore.queue_task` and ended with
-`complete_task`; docs/scale.md, "Chunks on the queue".
+runs one (`job` runs a whole upload op, `chunk` and `trial` one chunk encode or one
+trial of a chunked compress: chunk_tasks.py). A kind is queued with
+`SqlJobStore.queue_task` and ended with `complete_task`; docs/scale.md, "Chunks on the
+queue".
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from typing import BinaryIO, Final
 
 import trio
 
-from app.media.compress.chunk_encode import ChunkEncoder
+from app.media.compress.chunk_runner import ChunkRunner
 from app.media.media_info import MediaInfo
 from app.media.runner import Progress
 from app.media.upload_probe import probe_upload
 from app.protocol.errors import ErrorCode, ErrorInfo, VcsError
-from app.server.chunk_queue import CHUNK_KIND, QueuedChunks, delete_chunks, run_chunk
+from app.server.chunk_queue import QueuedChunks
+from app.server.chunk_tasks import CHUNK_KIND, TRIAL_KIND, delete_chunks, run_chunk_task
 from app.server.ops import UPLOAD_OPS
 from app.server.ops.base import OpContext
 from app.server.registry import JobRegistry, Run, RunLost
@@ -223,7 +225,7 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
                 progress.set(update.fraction, update.eta_s, phase)
 
             job_dir = state.work.job_dir(record.id)
-            async with _chunk_encoder(run, state, input_path, info, output_limit) as chunks:
+            async with _chunk_runner(run, state, input_path, info, output_limit) as chunks:
                 ctx = OpContext(
                     ffmpeg=state.ffmpeg,
                     input_path=input_path,
@@ -235,7 +237,7 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
                     on_progress=on_progress,
                     limits=state.config.media_limits,
                     job_dir=job_dir,
-                    chunk_encoder=chunks,
+                    chunk_runner=chunks,
                 )
                 outcome = await op.run(ctx)
             progress.set(1.0, 0.0, "finishing")
@@ -248,9 +250,9 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _chunk_encoder(
+async def _chunk_runner(
     run: Run, state: ServerState, input_path: Path, info: MediaInfo, output_limit: int
-) -> AsyncIterator[ChunkEncoder | None]:
+) -> AsyncIterator[ChunkRunner | None]:
     """In a cluster, a chunked compress hands its chunks to the work queue (every node
     encodes them); alone, it encodes them here (None: the op's own workers)."""
     if not state.jobs.shared:
@@ -264,7 +266,11 @@ async def _chunk_encoder(
 
 # Each kind of task this node can run, and the function that runs one.
 TaskRunner = Callable[[Run, ServerState], Awaitable[None]]
-TASK_RUNNERS: Final[dict[str, TaskRunner]] = {"job": run_job, CHUNK_KIND: run_chunk}
+TASK_RUNNERS: Final[dict[str, TaskRunner]] = {
+    "job": run_job,
+    CHUNK_KIND: run_chunk_task,
+    TRIAL_KIND: run_chunk_task,
+}
 
 
 async def claim_loop(state: ServerState) -> None:

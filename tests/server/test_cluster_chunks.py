@@ -1,6 +1,6 @@
 """A chunked compress in the loopback cluster (docs/scale.md, "Chunks on the queue"): one
-job's chunks are encoded on several nodes through the work queue, and when the node
-running the job dies, another finishes it from the chunks already done."""
+job's trials and chunks run on several nodes through the work queue, and when the node
+running the job dies, another finishes it from the tasks already done."""
 
 from __future__ import annotations
 
@@ -72,7 +72,12 @@ def test_one_jobs_chunks_are_encoded_on_several_nodes(
     assert len(chunked["nodes"]) >= 2, chunked  # the job's node and at least one other
     assert sum(chunked["nodes"].values()) == len(result["chunks"])
     assert {row["node"] for row in result["chunks"]} == set(chunked["nodes"])
-    assert chunked["queue"]["queued_tasks"] >= len(result["chunks"])
+    queue = chunked["queue"]
+    assert queue["chunk_tasks"] >= len(result["chunks"])
+    # The trials, too, ran on several nodes: each chunk's at two CRFs at least.
+    assert queue["trial_tasks"] >= 2 * len(result["chunks"])
+    assert sum(queue["trial_nodes"].values()) == queue["trial_tasks"]
+    assert len(queue["trial_nodes"]) >= 2, queue
     plays_as(download(cluster, source, job_id, tmp_path / "out.mkv"), shots)
     # The chunks' objects and tasks went with the job.
     assert wait_until(lambda: stored_chunks(cluster, job_id) == [], 20)

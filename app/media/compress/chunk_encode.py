@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from app.media.argv import COMMON_ARGS, PROGRESS_ARGS
 from app.media.compress.argv import KEEP_EVERY_FRAME
@@ -236,40 +236,6 @@ async def encode_chunk(
         times.headers,
         encode_s=round(time.monotonic() - started, 3),
     )
-
-
-class ChunkEncoder(Protocol):
-    """Who encodes a job's chunk tasks: this process (`LocalChunkEncoder`), or a work
-    queue any node takes them from (the server's, in a cluster). Either way `encode`
-    returns the verified chunk as a file in `directory`; a VcsError (ChunkMismatch
-    among them) if it cannot be made."""
-
-    @property
-    def in_flight(self) -> int | None:
-        """How many tasks to hand over at once; None: one per worker of the job."""
-        ...
-
-    async def encode(self, task: ChunkTask, directory: Path) -> EncodedChunk: ...
-
-    def report(self) -> dict[str, Any]:
-        """What the job's report says of the encoder (a queue's counts and overheads)."""
-        ...
-
-
-class LocalChunkEncoder:
-    """Chunks encoded here, as FFmpeg children of this process."""
-
-    in_flight = None
-
-    def __init__(self, ffmpeg: str, limits: RunLimits) -> None:
-        self.ffmpeg = ffmpeg
-        self.limits = limits
-
-    async def encode(self, task: ChunkTask, directory: Path) -> EncodedChunk:
-        return await encode_chunk(self.ffmpeg, task, directory, self.limits)
-
-    def report(self) -> dict[str, Any]:
-        return {}
 
 
 def check_same_headers(chunks: Sequence[EncodedChunk]) -> None:

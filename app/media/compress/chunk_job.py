@@ -3,17 +3,19 @@ options, its counters, and the settled facts every step reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
-from app.media.compress.chunk_encode import ChunkEncoder
+from app.media.capabilities import FFmpegFeatures
 from app.media.compress.chunk_frames import FrameRun
 from app.media.compress.chunk_manifest import ChunkManifest
+from app.media.compress.chunk_runner import ChunkRunner
 from app.media.compress.chunks import MAX_CHUNK_S, MIN_CHUNK_S
 from app.media.compress.pipeline import SKIP_PREDICTED_RATIO, CompressRequest
-from app.media.compress.plan import CompressPlan
+from app.media.compress.plan import CompressPlan, plan_compress
 from app.media.compress.progress import PhaseReport
 from app.media.limits import RunLimits
+from app.media.media_info import MediaInfo
 
 # Inputs at least this long are compressed in chunks (docs/compression.md, "When to
 # chunk": the measurement); shorter ones keep the one-piece search and encode.
@@ -50,7 +52,8 @@ class ChunkedRuns:
     chunks_reused: int = 0
     trials_reused: int = 0
     rounds: int = 0
-    encode_s: float = 0.0
+    encode_s: float = 0.0  # wall time of the encode phase (all rounds)
+    trials_s: float = 0.0  # wall time of the trials
     done_chunks: list[int] = field(default_factory=list)  # chunks encoded, in order
     encoded_in_round: list[tuple[int, int]] = field(default_factory=list)  # (round, chunk)
 
@@ -68,7 +71,17 @@ class ChunkJob:
     workers: int
     counters: ChunkedRuns
     report: PhaseReport
-    encoder: ChunkEncoder
+    runner: ChunkRunner
 
 
 DEFAULT_OPTIONS: Final = ChunkingOptions()
+
+
+def chunked_plan(
+    info: MediaInfo, codec: str | None, target_vmaf: float, caps: FFmpegFeatures
+) -> CompressPlan:
+    """The plan of a chunked job: the one-piece plan with encodes that can be joined
+    (parameter sets free of the CRF: docs/compression.md, "One set of parameter sets").
+    A function of the input's probe, so any node computes the same for a trial."""
+    plan = plan_compress(info, codec, target_vmaf, caps)
+    return replace(plan, video=replace(plan.video, stitchable=True))

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from app.media.compress.allocation import RatePoint
-from app.media.compress.chunk_encode import ChunkEncoder, EncodedChunk
+from app.media.compress.chunk_encode import EncodedChunk
+from app.media.compress.chunk_runner import ChunkRunner
 from app.media.compress.chunks import Chunk
 from app.media.compress.plan import CompressPlan, format_crf
 
@@ -51,10 +52,10 @@ def chunked_fields(
     counters: ChunkedRuns,
     chunk_count: int,
     workers: int,
-    encoder: ChunkEncoder,
+    runner: ChunkRunner,
     encoded: Sequence[EncodedChunk] = (),
 ) -> dict[str, Any]:
-    """What the run did (and what its encoder says: a work queue's counts and times);
+    """What the run did (and what its runner says: a work queue's counts and times);
     with the result's chunks, where they were encoded (`nodes`: chunks per cluster
     node) and how long each encode took (`encode_s`)."""
     fields: dict[str, Any] = {
@@ -65,7 +66,7 @@ def chunked_fields(
         "trial_encodes": counters.trial_encodes,
         "trials_reused": counters.trials_reused,
         "rounds": counters.rounds,
-        **encoder.report(),
+        **runner.report(),
     }
     if encoded:
         times = [c.encode_s for c in encoded]

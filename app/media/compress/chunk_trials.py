@@ -2,8 +2,9 @@
 their bytes scaled to the whole chunk, their quality scored as the one-piece search
 scores its samples (the same argv: what a viewer sees, upright, tone-mapped as kept).
 
-These points are the chunk's curve for allocation.py. Each is recorded in the job's
-manifest as soon as it is measured, so a resumed job does not measure it again.
+These points are the chunk's curve for allocation.py. The pipeline records each in the
+job's manifest as soon as it is measured (by the trial's key), so a resumed job does not
+measure it again.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from app.media.compress.allocation import RatePoint
 from app.media.compress.argv import TRIAL_MUXER, sample_encode_argv
 from app.media.compress.chunk_frames import FrameRun, frame_run
-from app.media.compress.chunk_manifest import ChunkManifest
 from app.media.compress.metric import from_linear
 from app.media.compress.plan import CompressPlan
 from app.media.compress.scenes import SceneScan
@@ -94,6 +94,22 @@ class TrialJob:
     src: Path
     scratch: Path  # a directory for this job's trial files
 
+    def to_json(self) -> dict[str, Any]:
+        """What a node elsewhere needs (it has its own copy of the source, and scratch)."""
+        return {
+            "chunk_index": self.chunk_index,
+            "chunk_frames": self.chunk_frames,
+            "frames": asdict(self.frames),
+            "crf": self.crf,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], src: Path, scratch: Path) -> TrialJob:
+        frames = FrameRun(**doc["frames"])
+        return cls(
+            int(doc["chunk_index"]), int(doc["chunk_frames"]), frames, doc["crf"], src, scratch
+        )
+
     def key(self, plan: CompressPlan) -> str:
         window = self.frames.window
         # Not the source's path: one job's input, wherever this node keeps it.
@@ -108,18 +124,10 @@ class TrialJob:
         return "trial-" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-async def run_trial(
-    ffmpeg: str,
-    job: TrialJob,
-    plan: CompressPlan,
-    limits: RunLimits,
-    manifest: ChunkManifest,
-    threads: int,
+async def measure_trial(
+    ffmpeg: str, job: TrialJob, plan: CompressPlan, limits: RunLimits, threads: int
 ) -> RatePoint:
-    """The chunk's bytes and quality at the job's CRF (from the manifest if measured)."""
-    key = job.key(plan)
-    if (known := manifest.trial(key)) is not None:
-        return known
+    """Encode the trial's frames at its CRF and score them: the chunk's rate point."""
     window = job.frames.window
     stem = f"{job.chunk_index:05d}-{job.crf:g}"
     encoded = job.scratch / f".trial-{stem}.mkv.part"
@@ -149,9 +157,7 @@ async def run_trial(
         encoded.unlink(missing_ok=True)
         log.unlink(missing_ok=True)
     vmaf = vmaf_scale(plan, score.linear)
-    point = RatePoint(job.crf, sample_bytes * job.chunk_frames / job.frames.count, vmaf)
-    await manifest.record_trial(key, point)
-    return point
+    return RatePoint(job.crf, sample_bytes * job.chunk_frames / job.frames.count, vmaf)
 
 
 def vmaf_scale(plan: CompressPlan, linear: float) -> float:

@@ -30,11 +30,9 @@ from app.media.compress.allocation import (
 )
 from app.media.compress.chunk_correction import TARGET_BAND_VMAF, corrected_picks
 from app.media.compress.chunk_encode import (
-    ChunkEncoder,
     ChunkMismatch,
     ChunkTask,
     EncodedChunk,
-    LocalChunkEncoder,
     check_same_headers,
 )
 from app.media.compress.chunk_frames import chunk_frames, video_end_s
@@ -43,15 +41,16 @@ from app.media.compress.chunk_job import (
     ChunkedRuns,
     ChunkingOptions,
     ChunkJob,
+    chunked_plan,
 )
 from app.media.compress.chunk_manifest import ChunkManifest
 from app.media.compress.chunk_report import chunked_fields, chunks_fields
+from app.media.compress.chunk_runner import ChunkRunner, LocalChunkRunner
 from app.media.compress.chunk_scores import score_by_chunk
 from app.media.compress.chunk_trials import (
     TrialJob,
     bracketing_crfs,
     curves_by_chunk,
-    run_trial,
     trial_crfs,
     trial_frames,
     vmaf_scale,
@@ -72,7 +71,7 @@ from app.media.compress.pipeline import (
     already_compressed,
     compress_file,
 )
-from app.media.compress.plan import format_crf, plan_compress
+from app.media.compress.plan import format_crf
 from app.media.compress.progress import PhaseReport
 from app.media.compress.report import whole_file_fields
 from app.media.compress.scenes import scan_scenes
@@ -86,14 +85,15 @@ async def compress_chunked(
     on_progress: PhaseReport,
     options: ChunkingOptions = DEFAULT_OPTIONS,
     counters: ChunkedRuns | None = None,
-    encoder: ChunkEncoder | None = None,
+    runner: ChunkRunner | None = None,
 ) -> CompressOutcome:
-    """The job in chunks, encoded by `encoder` (here, one FFmpeg per core, if None); an
+    """The job in chunks, its trials and encodes run by `runner` (here, one FFmpeg per
+    core, if None); an
     input whose frames a chunk encode does not reproduce (a timeline FFmpeg's encode
     retimes) is compressed in one piece instead, and the report says why
     (`chunked_fallback`)."""
     try:
-        return await _compress_in_chunks(request, work_dir, on_progress, options, counters, encoder)
+        return await _compress_in_chunks(request, work_dir, on_progress, options, counters, runner)
     except ChunkMismatch as exc:
         outcome = await compress_file(request, on_progress)
         outcome.report["chunked_fallback"] = exc.reason
@@ -106,14 +106,13 @@ async def _compress_in_chunks(
     on_progress: PhaseReport,
     options: ChunkingOptions,
     counters: ChunkedRuns | None,
-    encoder: ChunkEncoder | None,
+    runner: ChunkRunner | None,
 ) -> CompressOutcome:
     started = time.monotonic()
     info = request.info
     check_decoded_frames(info, info.duration_s, request.limits)
     caps = await trio.to_thread.run_sync(features_of, request.ffmpeg)
-    plan = plan_compress(info, request.codec, request.target_vmaf, caps)
-    plan = replace(plan, video=replace(plan.video, stitchable=True))
+    plan = chunked_plan(info, request.codec, request.target_vmaf, caps)
     limits = request.limits.for_ffmpeg(info, request.limit_bytes)
     on_progress(Progress(0.0, None), "finding scenes")
     scan = await scan_scenes(
@@ -133,7 +132,7 @@ async def _compress_in_chunks(
         worker_count(options.workers),
         counters if counters is not None else ChunkedRuns(),
         on_progress,
-        encoder or LocalChunkEncoder(request.ffmpeg, limits),
+        runner or LocalChunkRunner(request.ffmpeg, limits),
     )
     jobs = [
         TrialJob(
@@ -147,7 +146,9 @@ async def _compress_in_chunks(
         for c in chunks
         for crf in trial_crfs(plan)
     ]
+    trials_from = time.monotonic()
     curves = await _measure_curves(job, jobs, len(chunks), options.floor_gap)
+    job.counters.trials_s = time.monotonic() - trials_from
     allocation = allocate(curves, plan.target.vmaf, options.floor_gap)
     audio_bytes = plan.audio_bps * info.duration_s / 8
     report: dict[str, Any] = {
@@ -160,23 +161,27 @@ async def _compress_in_chunks(
         "predicted_size": round(allocation.bytes + audio_bytes),
     }
     if allocation.bytes + audio_bytes >= options.skip_predicted_ratio * info.size_bytes:
-        report.update(chunked_fields(job.counters, len(chunks), job.workers, job.encoder))
+        report.update(chunked_fields(job.counters, len(chunks), job.workers, job.runner))
         return already_compressed(info, plan, report, started, encoded=False)
     picks = list(allocation.picks)
     keep_below = KEEP_RATIO * info.size_bytes
     accepted: _Attempt | None = None
     attempt: _Attempt | None = None
     target = plan.target.vmaf
+    floor = target - options.floor_gap
     for round_ in range(1 + options.max_corrections):
         job.counters.rounds = round_ + 1
         attempt = await _attempt(job, chunks, picks, keep_below, audio_bytes)
         if attempt is None:  # not clearly smaller than the input
-            report.update(chunked_fields(job.counters, len(chunks), job.workers, job.encoder))
+            report.update(chunked_fields(job.counters, len(chunks), job.workers, job.runner))
             return already_compressed(info, plan, report, started, encoded=True)
-        if attempt.whole >= target and (accepted is None or attempt.size < accepted.size):
+        if attempt.whole >= target and (accepted is None or _better(attempt, accepted, floor)):
             accepted = attempt
         over = attempt.whole - target
-        if 0 <= over <= TARGET_BAND_VMAF or round_ == options.max_corrections:
+        # A chunk measured under the floor is raised even when the whole file meets
+        # the target (the floor holds on what was measured, not only on predictions).
+        sunk = attempt.lowest < floor
+        if (0 <= over <= TARGET_BAND_VMAF and not sunk) or round_ == options.max_corrections:
             break
         better = corrected_picks(
             curves,
@@ -191,15 +196,16 @@ async def _compress_in_chunks(
             break
         picks = better
     assert attempt is not None
-    final = accepted or attempt  # the cheapest that met the target, else the last
+    # The cheapest that met the target with every chunk over the floor, else the
+    # cheapest that met the target, else the last.
+    final = accepted or attempt
     if final is not attempt:
         await _join(job, final.encoded)
     report.update(whole_file_fields(plan, final.score))
     report.update(chunks_fields(chunks, final.picks, final.measured, final.encoded, plan))
-    report.update(
-        chunked_fields(job.counters, len(chunks), job.workers, job.encoder, final.encoded)
-    )
+    report.update(chunked_fields(job.counters, len(chunks), job.workers, job.runner, final.encoded))
     report["time_s"] = {
+        "trials": round(job.counters.trials_s, 2),
         "encode": round(job.counters.encode_s, 2),
         "total": round(time.monotonic() - started, 2),
     }
@@ -216,6 +222,18 @@ class _Attempt:
     measured: list[float | None]
     whole: float  # on allocation's (VMAF) scale
     size: int
+
+    @property
+    def lowest(self) -> float:
+        """The lowest chunk's measured score (the whole file's when none was)."""
+        return min((m for m in self.measured if m is not None), default=self.whole)
+
+
+def _better(attempt: _Attempt, than: _Attempt, floor: float) -> bool:
+    """Both meet the target: one that keeps every chunk over the floor wins, then the
+    smaller."""
+    keeps, kept = attempt.lowest >= floor, than.lowest >= floor
+    return keeps > kept or (keeps == kept and attempt.size < than.size)
 
 
 async def _attempt(
@@ -297,21 +315,22 @@ async def _run_trials(
 
     async def one(trial: TrialJob) -> tuple[int, RatePoint]:
         nonlocal done
-        before = job.manifest.reused_trials
-        point = await run_trial(
-            job.request.ffmpeg, trial, job.plan, job.limits, job.manifest, threads
-        )
-        if job.manifest.reused_trials == before:
-            job.counters.trial_encodes += 1
-        else:
+        key = trial.key(job.plan)
+        if (known := job.manifest.trial(key)) is not None:
+            point = known
             job.counters.trials_reused += 1
+        else:
+            point = await job.runner.trial(trial, job.plan, threads)
+            await job.manifest.record_trial(key, point)
+            job.counters.trial_encodes += 1
         done += 1
         fraction = progress_from + progress_share * done / len(jobs)
         job.report(Progress(fraction, None), "searching")
         return trial.chunk_index, point
 
     costs = [t.frames.count for t in jobs]
-    return await run_side_by_side([functools.partial(one, t) for t in jobs], job.workers, costs)
+    in_flight = job.runner.in_flight or job.workers
+    return await run_side_by_side([functools.partial(one, t) for t in jobs], in_flight, costs)
 
 
 def _task(job: ChunkJob, index: int, crf: float, threads: int) -> ChunkTask:
@@ -356,7 +375,7 @@ async def _encode_all(
         if (known := job.manifest.chunk(task.key)) is not None:
             job.counters.chunks_reused += 1
             return count(known)
-        chunk = await job.encoder.encode(task, job.manifest.directory)
+        chunk = await job.runner.encode(task, job.manifest.directory)
         await job.manifest.record_chunk(chunk)
         job.counters.chunk_encodes += 1
         job.counters.done_chunks.append(task.index)
@@ -365,7 +384,7 @@ async def _encode_all(
 
     try:
         costs = [t.frame_count for t in tasks]
-        in_flight = job.encoder.in_flight or job.workers
+        in_flight = job.runner.in_flight or job.workers
         return await run_side_by_side([functools.partial(one, t) for t in tasks], in_flight, costs)
     finally:
         job.counters.encode_s += time.monotonic() - started

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.media.compress.chunk_encode import ChunkEncoder
+from app.media.compress.chunk_runner import ChunkRunner
 from app.media.limits import DEFAULT_LIMITS, MediaLimits
 from app.media.media_info import MediaInfo
 from app.media.runner import Box, Progress
@@ -34,7 +34,7 @@ class OpContext:
     job_dir: Path | None = None
     # Who encodes a chunked compress's chunks: None, this process; in a cluster, the
     # work queue (app/server/chunk_queue.py).
-    chunk_encoder: ChunkEncoder | None = None
+    chunk_runner: ChunkRunner | None = None
 
     def box(self, *, reads: tuple[Path, ...] = (), writes: tuple[Path, ...] = ()) -> Box:
         """The box of one FFmpeg run on the input, writing the output (and `writes`)."""

@@ -96,9 +96,7 @@ async def compress_in_chunks(
     the same job (same input path, results directory) finds the directory and resumes
     from it (resume_chunked: docs/compression.md, "Resume")."""
     try:
-        outcome = await resume_chunked(
-            request, work_dir, ctx.on_progress, encoder=ctx.chunk_encoder
-        )
+        outcome = await resume_chunked(request, work_dir, ctx.on_progress, runner=ctx.chunk_runner)
     except BaseException as exc:
         if not only_cancelled(exc):
             remove_work_dir(work_dir)
