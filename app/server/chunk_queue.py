@@ -55,8 +55,8 @@ ALL_AT_ONCE: Final = 100_000
 
 
 class QueuedChunks:
-    """The ChunkRunner of a job run in a cluster: chunk tasks on the job store's queue,
-    encoded by whichever nodes have room, this one included."""
+    """The ChunkRunner of a job run in a cluster: its trials and chunk encodes as tasks
+    on the job store's queue, run by whichever nodes have room, this one included."""
 
     in_flight = ALL_AT_ONCE
 

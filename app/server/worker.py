@@ -160,7 +160,8 @@ async def run_job(run: Run, state: ServerState) -> None:
             if not run.ended and not stopped_elsewhere.cancel_called:
                 # The server stops (the run did not end, nobody else ended it).
                 with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_S):
-                    handed_back = await _stop(run, state)
+                    await _stop(run, state)
+                handed_back = True
             # What the job finished stays for its next run: here (a node alone keeps
             # its directory), or anywhere (a cluster's chunks in the blob store).
             if not handed_back or registry.shared:
@@ -169,16 +170,15 @@ async def run_job(run: Run, state: ServerState) -> None:
                 await delete_chunks(state, job_id)
 
 
-async def _stop(run: Run, state: ServerState) -> bool:
-    """The server stops mid-run: the job goes back to the queue, for another node at
-    once (cluster) or for this one when it starts again, from what it finished (alone;
-    docs/operations.md, "Stopping"). True: handed back (or left for the lease to run
-    out)."""
+async def _stop(run: Run, state: ServerState) -> None:
+    """The server stops mid-run: the job goes back to the queue (or is left for its
+    lease to run out), for another node at once (cluster) or for this one when it
+    starts again, from what it finished (alone; docs/operations.md, "What happens on
+    each fault")."""
     try:
         await state.jobs.give_back(run)
     except StoreUnavailable:
         log.warning("job %s: the store is unreachable; its lease will run out", run.task.job_id)
-    return True
 
 
 async def _run_to_end(run: Run, state: ServerState, progress: RunProgress) -> None:
@@ -225,7 +225,8 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
                 progress.set(update.fraction, update.eta_s, phase)
 
             job_dir = state.work.job_dir(record.id)
-            async with _chunk_runner(run, state, input_path, info, output_limit) as chunks:
+            runner = _chunk_runner(run, state, input_path, info, output_limit, job_dir)
+            async with runner as chunks:
                 ctx = OpContext(
                     ffmpeg=state.ffmpeg,
                     input_path=input_path,
@@ -251,15 +252,20 @@ async def _process(run: Run, state: ServerState, progress: RunProgress) -> None:
 
 @contextlib.asynccontextmanager
 async def _chunk_runner(
-    run: Run, state: ServerState, input_path: Path, info: MediaInfo, output_limit: int
+    run: Run,
+    state: ServerState,
+    input_path: Path,
+    info: MediaInfo,
+    output_limit: int,
+    job_dir: Path,
 ) -> AsyncIterator[ChunkRunner | None]:
-    """In a cluster, a chunked compress hands its chunks to the work queue (every node
-    encodes them); alone, it encodes them here (None: the op's own workers)."""
+    """In a cluster, a chunked compress hands its trials and chunks to the work queue
+    (every node runs them); alone, it runs them here (None: the op's own workers)."""
     if not state.jobs.shared:
         yield None
         return
     limits = state.config.media_limits.for_ffmpeg(info, output_limit)
-    queued = QueuedChunks(state, run, input_path, limits, state.work.job_dir(run.task.job_id))
+    queued = QueuedChunks(state, run, input_path, limits, job_dir)
     async with queued.open() as chunks:
         yield chunks
 

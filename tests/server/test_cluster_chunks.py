@@ -53,10 +53,15 @@ def stored_chunks(cluster: LocalCluster, job_id: str) -> list[str]:
     return [o["Key"] for o in listing.get("Contents", [])]
 
 
-def plays_as(result: Path, source: Path) -> None:
-    assert decode_all_frames(result) == decode_all_frames(source)
+def delivered(cluster: LocalCluster, source: str, job_id: str, shots: Path, into: Path) -> None:
+    """The result downloads and plays (every frame, its sound); the job's chunk objects
+    and tasks went with it."""
+    result = download(cluster, source, job_id, into / "out.mkv")
+    assert decode_all_frames(result) == decode_all_frames(shots)
     got = probe(result)
     assert got["video_codec"] == "h264" and got["audio_codec"] == "aac"
+    assert wait_until(lambda: stored_chunks(cluster, job_id) == [], 20)
+    assert chunk_tasks(cluster, job_id) == []
 
 
 def test_one_jobs_chunks_are_encoded_on_several_nodes(
@@ -78,10 +83,7 @@ def test_one_jobs_chunks_are_encoded_on_several_nodes(
     assert queue["trial_tasks"] >= 2 * len(result["chunks"])
     assert sum(queue["trial_nodes"].values()) == queue["trial_tasks"]
     assert len(queue["trial_nodes"]) >= 2, queue
-    plays_as(download(cluster, source, job_id, tmp_path / "out.mkv"), shots)
-    # The chunks' objects and tasks went with the job.
-    assert wait_until(lambda: stored_chunks(cluster, job_id) == [], 20)
-    assert chunk_tasks(cluster, job_id) == []
+    delivered(cluster, source, job_id, shots, tmp_path)
 
 
 def test_a_job_whose_node_dies_mid_chunks_finishes_from_the_chunks_done(
@@ -105,5 +107,4 @@ def test_a_job_whose_node_dies_mid_chunks_finishes_from_the_chunks_done(
     assert second is not None and second["node"] != first["node"] and second["attempts"] == 2
     queue = final["result"]["chunked"]["queue"]
     assert queue["from_earlier_runs"] >= done_at_kill, queue
-    plays_as(download(cluster, source, job_id, tmp_path / "out.mkv"), shots)
-    assert wait_until(lambda: stored_chunks(cluster, job_id) == [], 20)
+    delivered(cluster, source, job_id, shots, tmp_path)

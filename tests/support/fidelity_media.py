@@ -56,9 +56,12 @@ def phone_clip(path: Path, *, size: str = "640x360", seconds: float = 2.0) -> Pa
     return path
 
 
-def hdr_clip(path: Path, transfer: str, *, size: str = "320x180", seconds: float = 1.5) -> Path:
+def hdr_clip(
+    path: Path, transfer: str, *, size: str = "320x180", seconds: float = 1.5, crf: int = 16
+) -> Path:
     """10-bit HEVC (x265 Main10) in PQ (`smpte2084`, HDR10 with mastering display and
-    content light metadata) or HLG (`arib-std-b67`), with AAC sound."""
+    content light metadata) or HLG (`arib-std-b67`), with AAC sound; a lower `crf`
+    leaves more for compress to take."""
     pq = transfer == "smpte2084"
     params = "log-level=error:repeat-headers=1"
     if pq:
@@ -67,7 +70,7 @@ def hdr_clip(path: Path, transfer: str, *, size: str = "320x180", seconds: float
         *_source(size, seconds),
         *_tone(seconds),
         *("-vf", TO_PQ if pq else TO_HLG),
-        *("-c:v", "libx265", "-preset", "ultrafast", "-crf", "16", "-x265-params", params),
+        *("-c:v", "libx265", "-preset", "ultrafast", "-crf", str(crf), "-x265-params", params),
         *("-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc"),
         *("-c:a", "aac", "-b:a", "96k", "-shortest", "-tag:v", "hvc1", str(path)),
     )

@@ -75,6 +75,7 @@ from app.media.compress.plan import format_crf
 from app.media.compress.progress import PhaseReport
 from app.media.compress.report import whole_file_fields
 from app.media.compress.scenes import scan_scenes
+from app.media.fidelity_report import fidelity_report
 from app.media.limits import check_decoded_frames
 from app.media.runner import Progress
 
@@ -159,6 +160,8 @@ async def _compress_in_chunks(
         "chunk_crfs": [float(format_crf(p.crf)) for p in allocation.picks],
         "audio": plan.audio.describe(),
         "predicted_size": round(allocation.bytes + audio_bytes),
+        # What is kept and how (orientation, colour, HDR, every stream), as one piece says.
+        **fidelity_report(info, plan.result, plan.streams, plan.treatment),
     }
     if allocation.bytes + audio_bytes >= options.skip_predicted_ratio * info.size_bytes:
         report.update(chunked_fields(job.counters, len(chunks), job.workers, job.runner))

@@ -302,13 +302,7 @@ class S3BlobStore:
         # A hidden partial name, no extension (like the key): swept at start if left.
         path = scratch / f".{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
         try:
-            with missing_is_file_not_found(key):
-                await self._call(
-                    self._client.download_file,
-                    self.location.bucket,
-                    self.location.object_key(key),
-                    str(path),
-                )
+            await self.get_file(key, path)
             yield path
         finally:
             path.unlink(missing_ok=True)
