@@ -172,8 +172,9 @@ async def run_claimed(
 
 async def run_chunk_task(run: Run, state: ServerState) -> None:
     """The worker's runner of `chunk` and `trial` tasks: any node's free slot runs one
-    task of another node's job, from its own copy of the job's input."""
-    async with state.blobs.local_copy(run.record.input_key, state.work.dir) as input_path:
+    task of another node's job, from this node's copy of the job's input (one for all
+    the job's tasks here: input_copies.py)."""
+    async with state.input_copies.copy_of(run.record.input_key) as input_path:
         await run_claimed(state, run.task, input_path, slot_threads(state))
 
 

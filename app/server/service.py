@@ -21,6 +21,7 @@ from app.server.client_address import is_trusted
 from app.server.config import ServerConfig
 from app.server.connection import handle_connection
 from app.server.engines import SQLITE, open_blob_store, open_job_store
+from app.server.input_copies import InputCopies
 from app.server.key_exchange_limits import KeyExchangeLimits
 from app.server.legacy_index import import_legacy_storage
 from app.server.metrics import Gauges, Metrics
@@ -100,6 +101,7 @@ async def _cluster_loop(state: ServerState) -> None:
             "reaping uploads of silent nodes",
             functools.partial(jobs.reap_silent_nodes, max(UPLOAD_REAP_MIN_S, 3 * lease_s)),
         )
+        await _logging_failures("deleting idle input copies", state.input_copies.evict_idle)
         await trio.sleep(min(5.0, lease_s / 3))
 
 
@@ -158,6 +160,7 @@ async def open_state(
         work=work,
         ffmpeg=find_ffmpeg(config.ffmpeg),
         ffmpeg_limiter=trio.CapacityLimiter(config.max_jobs),
+        input_copies=InputCopies(blobs, work.dir),
         server_key=server_key or load_or_create_private_key(config.key_path),
         metrics=metrics,
         authorized_keys=authorized,
@@ -258,6 +261,8 @@ async def serve(
             async with trio.open_nursery() as root:
                 await _run(state, listener, raw_listener, signals, root, reload, task_status)
         finally:
+            with trio.CancelScope(shield=True):
+                await state.input_copies.evict_idle(everything=True)
             state.jobs.store.close()
 
 

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.server.authorized_keys import AuthorizedKeys
 from app.server.config import ServerConfig
+from app.server.input_copies import InputCopies
 from app.server.key_exchange_limits import KeyExchangeLimits
 from app.server.metrics import Metrics
 from app.server.raw_store import RawStore
@@ -31,6 +32,8 @@ class ServerState:
     ffmpeg: str
     # FFmpeg processes at once: CPU-bound work limited to the machine.
     ffmpeg_limiter: trio.CapacityLimiter
+    # Other nodes' job inputs, copied once for all the tasks of a job run here.
+    input_copies: InputCopies
     # Blocking helpers (probe, hashing, fsync) in worker threads.
     thread_limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
     accepting: bool = True

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from app.server.input_copies import InputCopies
 from app.server.storage import WorkArea
 from app.server.stores.blob_store import (
     CHUNKS,
@@ -181,6 +182,36 @@ async def test_a_jobs_chunks_are_fetched_listed_and_deleted(
     assert await store.keys(f"{CHUNKS}/job7") == []
     with pytest.raises(FileNotFoundError):
         await store.get_file(chunk_key("job7", chunk.name), tmp_path / "again.part")
+
+
+@pytest.mark.trio
+async def test_a_jobs_input_is_copied_once_for_all_its_tasks_on_a_node(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    await store.prepare()
+    data = os.urandom(100_000)
+    key = input_key("job9")
+    await write_blob(store, key, data)
+    copies = InputCopies(store, tmp_path / "work", linger_s=0.2)
+    seen: list[Path] = []
+
+    async def task() -> None:
+        async with copies.copy_of(key) as path:
+            seen.append(path)
+            await trio.sleep(0.05)
+
+    async with trio.open_nursery() as nursery:  # two tasks of the job at once
+        nursery.start_soon(task)
+        nursery.start_soon(task)
+    assert len(set(seen)) == 1 and seen[0].read_bytes() == data
+    async with copies.copy_of(key) as again:  # the next task, within the linger
+        assert again == seen[0]
+    assert copies.held == 1
+    assert await copies.evict_idle() == 0  # not idle long enough yet
+    await trio.sleep(0.3)
+    assert await copies.evict_idle() == 1 and copies.held == 0
+    # An S3 copy is deleted; the local store lends its own file, which stays.
+    assert seen[0].exists() is not isinstance(store, S3BlobStore)
 
 
 @pytest.mark.trio
