@@ -16,7 +16,6 @@ queues the same tasks (same keys): those done are read or fetched, never run aga
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,11 +26,10 @@ import trio
 from app.media.compress.allocation import RatePoint
 from app.media.compress.chunk_encode import ChunkMismatch, ChunkTask, EncodedChunk
 from app.media.compress.chunk_trials import TrialJob, measure_trial
-from app.media.compress.chunk_workers import worker_count
+from app.media.compress.chunk_workers import threads_per_worker, worker_count
 from app.media.compress.plan import CompressPlan
 from app.media.limits import RunLimits
 from app.protocol.errors import ErrorInfo, VcsError
-from app.protocol.ops.table import DEFAULT_TARGET_VMAF
 from app.server.chunk_tasks import (
     CHUNK_KIND,
     KINDS,
@@ -40,6 +38,7 @@ from app.server.chunk_tasks import (
     run_claimed,
     trial_spec,
 )
+from app.server.ops.compress import requested_settings
 from app.server.registry import Run
 from app.server.state import ServerState
 from app.server.stores.job_store import StoreUnavailable, TransitionRefused
@@ -102,7 +101,7 @@ class QueuedChunks:
         self._nursery.start_soon(self._watch)
         workers = worker_count()
         for _ in range(workers):
-            self._nursery.start_soon(self._work, max(1, (os.cpu_count() or 1) // workers))
+            self._nursery.start_soon(self._work, threads_per_worker(workers, workers))
 
     async def _outcome(
         self, kind: str, key: str, spec: dict[str, Any]
@@ -138,12 +137,9 @@ class QueuedChunks:
         return chunk
 
     async def trial(self, trial: TrialJob, plan: CompressPlan, threads: int) -> RatePoint:
-        params = self._run.record.params
-        target = params.get("target_vmaf")
-        plan_args = {
-            "codec": params.get("codec"),
-            "target_vmaf": float(DEFAULT_TARGET_VMAF if target is None else target),
-        }
+        # What the node running it makes the plan from, as the op made this job's.
+        codec, target_vmaf = requested_settings(self._run.record.params)
+        plan_args = {"codec": codec, "target_vmaf": target_vmaf}
         spec = trial_spec(trial, plan_args, self._limits)
         outcome, _ = await self._outcome(TRIAL_KIND, trial.key(plan), spec)
         if "other_plan" in outcome:  # a node that plans otherwise: measured here instead

@@ -55,6 +55,13 @@ def chunk_work_dir(ctx: OpContext) -> Path:
     return ctx.output_path.parent / f".{ctx.input_path.name}.chunks"
 
 
+def requested_settings(params: dict[str, Any]) -> tuple[str | None, float]:
+    """The job's codec (None: chosen from the input, h264; h265 for HDR, which keeps
+    it) and quality target, from its checked parameters."""
+    target = params.get("target_vmaf")
+    return params.get("codec"), float(DEFAULT_TARGET_VMAF if target is None else target)
+
+
 class CompressOp:
     name = "compress"
 
@@ -67,14 +74,13 @@ class CompressOp:
 
     async def run(self, ctx: OpContext) -> OpOutcome:
         require_video(ctx.info)
-        target = ctx.params.get("target_vmaf")
+        codec, target_vmaf = requested_settings(ctx.params)
         request = CompressRequest(
             ffmpeg=ctx.ffmpeg,
             src=ctx.input_path,
             info=ctx.info,
-            # None: chosen from the input (h264; h265 for HDR, which keeps it).
-            codec=ctx.params.get("codec"),
-            target_vmaf=float(DEFAULT_TARGET_VMAF if target is None else target),
+            codec=codec,
+            target_vmaf=target_vmaf,
             output=ctx.output_path,
             limit_bytes=ctx.output_limit_bytes,
             limits=ctx.limits,
